@@ -1,0 +1,26 @@
+# The two commands a newcomer runs: `make run` and `make test`. See README.md.
+.PHONY: run test bench venv migrate seed check clean
+
+run:            ## virtualenv, migrate SQLite, seed the demo, start web server + scheduler
+	@bash scripts/run.sh
+
+test:           ## everything the tests need, then the whole suite (PostgreSQL + SQLite)
+	@bash scripts/test.sh
+
+bench:          ## benchmarks on a throwaway PostgreSQL, printing figures beside baselines
+	@bash scripts/bench.sh
+
+venv:
+	@bash -c 'source scripts/lib.sh && ensure_venv'
+
+migrate: venv
+	@.venv/bin/python manage.py migrate
+
+seed: migrate
+	@.venv/bin/python manage.py seed_demo
+
+check: venv
+	@.venv/bin/python manage.py check && .venv/bin/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf .venv db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles

@@ -1,0 +1,61 @@
+"""The one entry point that writes the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from audit.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and from where: carried from the request into every audited write."""
+
+    user: object | None = None  # a User, or None for the system (the scheduler)
+    request_id: str = ""
+    client_ip: str | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls()
+
+    @classmethod
+    def from_request(cls, request) -> Actor:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR")
+        user = request.user if getattr(request.user, "is_authenticated", False) else None
+        return cls(user=user, request_id=getattr(request, "id", ""), client_ip=ip or None)
+
+    @property
+    def label(self) -> str:
+        return self.user.get_username() if self.user is not None else "system"
+
+
+def record(
+    *,
+    actor: Actor,
+    org,
+    action: str,
+    target,
+    now: datetime,
+    before: dict | None = None,
+    after: dict | None = None,
+    schedule_id=None,
+) -> AuditEvent:
+    """Append one event. Call it inside the transaction of the write it describes."""
+    target_type = target._meta.model_name.replace("schedulerun", "run")
+    return AuditEvent.objects.create(
+        org=org,
+        actor=actor.user,
+        actor_label=actor.label,
+        action=action,
+        target_type=target_type,
+        target_id=str(target.pk),
+        schedule_id=schedule_id if schedule_id is not None else getattr(target, "schedule_id", target.pk),
+        before=before,
+        after=after,
+        request_id=actor.request_id,
+        client_ip=actor.client_ip,
+        created_at=now,
+    )

@@ -1,0 +1,159 @@
+"""One row per attempt to run a schedule, and the scheduler replicas' heartbeats."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCESS = "success", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    TIMEOUT = "timeout", _("Timed out")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELED = "canceled", _("Canceled")
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+TERMINAL_STATUSES = (
+    RunStatus.SUCCESS,
+    RunStatus.FAILED,
+    RunStatus.TIMEOUT,
+    RunStatus.SKIPPED,
+    RunStatus.CANCELED,
+)
+RETRYABLE_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELED)
+
+
+class TriggerType(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    MANUAL = "manual", _("Manual")
+    RETRY = "retry", _("Retry")
+    BACKFILL = "backfill", _("Backfill")
+
+
+class ScheduleRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job_run_id = models.CharField(
+        _("job run id"),
+        max_length=80,
+        unique=True,
+        help_text=_(
+            "Idempotency key sent to the execution plane; derived from (schedule, scheduled time, "
+            "attempt) for scheduled runs, e.g. 'sch-3f2a…-20261201T010000Z-1'."
+        ),
+    )
+    schedule = models.ForeignKey(
+        "schedules.Schedule", on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
+    org = models.ForeignKey("schedules.Organization", on_delete=models.CASCADE, related_name="runs")
+    trigger_type = models.CharField(
+        _("trigger"), max_length=16, choices=TriggerType.choices, default=TriggerType.SCHEDULED
+    )
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1, help_text=_("1 for the first try."))
+    retry_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+        help_text=_("The attempt this one retries."),
+    )
+    scheduled_for = models.DateTimeField(_("scheduled for"), help_text=_("The nominal fire time (UTC)."))
+    status = models.CharField(
+        _("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+    not_before = models.DateTimeField(
+        _("not before"), null=True, blank=True, help_text=_("A retry waits until this time.")
+    )
+    queued_at = models.DateTimeField(_("queued at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    session_id = models.CharField(_("session id"), max_length=128, blank=True)
+    message_id = models.CharField(_("message id"), max_length=128, blank=True)
+    outputs = models.JSONField(
+        _("outputs"),
+        default=list,
+        blank=True,
+        help_text=_('Results, e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://…"}].'),
+    )
+    error_code = models.CharField(
+        _("error code"), max_length=64, blank=True, help_text=_("e.g. 'plane_unreachable', 'overlap'.")
+    )
+    error_message = models.TextField(_("error message"), blank=True)
+    missed_count = models.PositiveIntegerField(
+        _("missed occurrences"),
+        default=0,
+        help_text=_("Older occurrences not fired after downtime, coalesced into this run."),
+    )
+
+    # What was sent, so that editing the schedule never rewrites history.
+    agent_slug = models.CharField(_("agent"), max_length=64)
+    prompt = models.TextField(_("prompt"))
+    output_type = models.CharField(_("output type"), max_length=16)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+
+    lease_owner = models.CharField(_("lease owner"), max_length=128, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        db_table = "schedule_runs"
+        verbose_name = _("run")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["schedule", "-created_at"], name="run_schedule_created"),
+            # The dispatcher: queued runs ready to go, oldest first.
+            models.Index(
+                fields=["not_before", "created_at"], name="run_queued_idx", condition=Q(status="queued")
+            ),
+            # Reconcile: running runs (timeouts, lost callbacks) and per-org running counts.
+            models.Index(fields=["org", "started_at"], name="run_running_idx", condition=Q(status="running")),
+            # Metrics over a window.
+            models.Index(fields=["org", "created_at"], name="run_org_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="run_attempt_positive"),
+            models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="run_status_valid"),
+        ]
+
+    def __str__(self):
+        return self.job_run_id
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class SchedulerHeartbeat(models.Model):
+    """One row per scheduler replica, written every loop; read by health checks and metrics."""
+
+    replica_id = models.CharField(_("replica"), max_length=128, primary_key=True)
+    hostname = models.CharField(_("host"), max_length=255, blank=True)
+    pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    last_beat_at = models.DateTimeField(_("last heartbeat"))
+    fired_total = models.BigIntegerField(_("runs fired"), default=0)
+    dispatched_total = models.BigIntegerField(_("runs dispatched"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("scheduler heartbeat")
+        ordering = ["-last_beat_at"]
+
+    def __str__(self):
+        return self.replica_id

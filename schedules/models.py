@@ -1,0 +1,318 @@
+"""Tenants, agents and schedules.
+
+A schedule's timing is one cron string (or an interval, or a single time) plus an IANA zone
+name; `schedules.timing` is the only module that interprets them.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+def default_retry_backoff():
+    return [30, 60, 300, 900, 3600]
+
+
+class Organization(models.Model):
+    slug = models.SlugField(
+        _("slug"), max_length=64, unique=True, help_text=_("Short name used in the API, e.g. 'demo'.")
+    )
+    name = models.CharField(_("name"), max_length=200, help_text=_("Display name, e.g. 'Demo Inc.'"))
+    max_concurrent_runs = models.PositiveIntegerField(
+        _("max concurrent runs"),
+        default=10,
+        help_text=_("Runs of this org that may be running at once across all schedules, e.g. 10."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("organization")
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_concurrent_runs__gte=1), name="org_max_concurrent_runs_positive"
+            )
+        ]
+
+    def __str__(self):
+        return self.slug
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", _("Viewer")
+    OPERATOR = "operator", _("Operator")
+    EDITOR = "editor", _("Editor")
+    ADMIN = "admin", _("Admin")
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(
+        _("role"),
+        max_length=16,
+        choices=Role.choices,
+        default=Role.VIEWER,
+        help_text=_(
+            "viewer: read; operator: read and run; editor: read, write and run; admin: everything."
+        ),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        constraints = [models.UniqueConstraint(fields=["user", "org"], name="membership_user_org_unique")]
+
+    def __str__(self):
+        return f"{self.user} in {self.org} as {self.role}"
+
+
+class Agent(models.Model):
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="agents")
+    slug = models.SlugField(
+        _("slug"), max_length=64, help_text=_("Name used in the API, e.g. 'sales-analyst'.")
+    )
+    name = models.CharField(_("name"), max_length=200, help_text=_("e.g. 'Sales analyst'"))
+    description = models.TextField(_("description"), blank=True)
+    enabled = models.BooleanField(
+        _("enabled"), default=True, help_text=_("A disabled agent cannot be given new schedules.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("agent")
+        ordering = ["org", "slug"]
+        constraints = [models.UniqueConstraint(fields=["org", "slug"], name="agent_org_slug_unique")]
+
+    def __str__(self):
+        return f"{self.org.slug}/{self.slug}" if self.org_id else self.slug
+
+
+class ScheduleType(models.TextChoices):
+    CRON = "cron", _("Cron expression")
+    INTERVAL = "interval", _("Fixed interval")
+    ONCE = "once", _("Once")
+
+
+class OutputType(models.TextChoices):
+    NONE = "none", _("None")
+    TEXT = "text", _("Text")
+    MARKDOWN = "markdown", _("Markdown")
+    PDF = "pdf", _("PDF")
+    XLSX = "xlsx", _("Excel (XLSX)")
+    DOCX = "docx", _("Word (DOCX)")
+    CSV = "csv", _("CSV")
+    JSON = "json", _("JSON")
+
+
+class OverlapPolicy(models.TextChoices):
+    SKIP = "skip", _("Skip the new run")
+    QUEUE = "queue", _("Queue the new run (at most one waiting)")
+
+
+class ScheduleStatus(models.TextChoices):
+    """Derived, never stored: what the list filter `status` means."""
+
+    OK = "ok", _("OK")
+    FAILING = "failing", _("Failing")
+    DISABLED = "disabled", _("Disabled")
+    FINISHED = "finished", _("Finished")
+
+
+class Schedule(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="schedules")
+    agent = models.ForeignKey(
+        Agent,
+        on_delete=models.PROTECT,
+        related_name="schedules",
+        help_text=_("The agent the execution plane runs, e.g. 'sales-analyst'."),
+    )
+    name = models.CharField(_("name"), max_length=200, help_text=_("e.g. 'Weekday sales report'"))
+    description = models.TextField(_("description"), blank=True)
+    prompt = models.TextField(
+        _("prompt"), help_text=_("What the agent is asked, e.g. 'Summarise yesterday's sales as a PDF.'")
+    )
+    output_type = models.CharField(
+        _("output type"), max_length=16, choices=OutputType.choices, default=OutputType.MARKDOWN
+    )
+    params = models.JSONField(
+        _("parameters"),
+        default=dict,
+        blank=True,
+        help_text=_('Passed through to the execution plane as is, e.g. {"region": "APAC"}.'),
+    )
+
+    schedule_type = models.CharField(
+        _("schedule type"), max_length=16, choices=ScheduleType.choices, default=ScheduleType.CRON
+    )
+    cron_expression = models.CharField(
+        _("cron expression"),
+        max_length=120,
+        blank=True,
+        help_text=_("5 fields in the schedule's time zone, e.g. '0 9 * * 1-5' (09:00 on weekdays)."),
+    )
+    interval_seconds = models.PositiveIntegerField(
+        _("interval (seconds)"), null=True, blank=True, help_text=_("For interval schedules, e.g. 3600.")
+    )
+    run_at = models.DateTimeField(
+        _("run at"), null=True, blank=True, help_text=_("For once schedules: the single fire time.")
+    )
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        help_text=_("IANA name the expression is read in, e.g. 'Asia/Shanghai'."),
+    )
+    start_at = models.DateTimeField(
+        _("active from"), null=True, blank=True, help_text=_("Optional: no run before this time.")
+    )
+    end_at = models.DateTimeField(
+        _("active until"), null=True, blank=True, help_text=_("Optional: no run after this time.")
+    )
+
+    enabled = models.BooleanField(_("enabled"), default=True)
+    next_run_at = models.DateTimeField(
+        _("next run at (UTC)"),
+        null=True,
+        blank=True,
+        help_text=_("Computed; empty when disabled or finished."),
+    )
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    timing_error = models.TextField(
+        _("timing error"),
+        blank=True,
+        help_text=_("Set when the next fire time could not be computed; the scheduler skips ahead."),
+    )
+
+    max_concurrency = models.PositiveIntegerField(
+        _("max concurrency"), default=1, help_text=_("Runs of this schedule queued or running at once, e.g. 1.")
+    )
+    overlap_policy = models.CharField(
+        _("overlap policy"), max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP
+    )
+    max_retries = models.PositiveSmallIntegerField(
+        _("max retries"), default=3, help_text=_("Automatic retries of a failed run, 0 to 10.")
+    )
+    retry_backoff_seconds = models.JSONField(
+        _("retry back-off (seconds)"),
+        default=default_retry_backoff,
+        help_text=_("Wait before each retry; the last value repeats, e.g. [30, 60, 300, 900, 3600]."),
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        _("timeout (seconds)"), default=1800, help_text=_("A run still running after this is timed out.")
+    )
+    catchup_window_seconds = models.PositiveIntegerField(
+        _("catch-up window (seconds)"),
+        default=3600,
+        help_text=_("After downtime, the newest missed run still fires if this recent, e.g. 3600."),
+    )
+    alert_after_failures = models.PositiveIntegerField(
+        _("alert after failures"), default=3, help_text=_("Consecutive failures that raise an alert.")
+    )
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+
+    source_session_id = models.CharField(
+        _("source chat session"), max_length=128, blank=True, help_text=_("Set when created from chat.")
+    )
+    source_message_id = models.CharField(_("source chat message"), max_length=128, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        db_table = "agent_schedules"
+        verbose_name = _("schedule")
+        ordering = ["-created_at"]
+        permissions = [
+            ("schedules_read", "schedules:read"),
+            ("schedules_write", "schedules:write"),
+            ("schedules_run", "schedules:run"),
+            ("schedules_delete", "schedules:delete"),
+        ]
+        indexes = [
+            models.Index(fields=["org", "enabled", "next_run_at"], name="schedule_org_enabled_next"),
+            # The scheduler's cross-org scan: "enabled and next_run_at <= now order by next_run_at".
+            models.Index(fields=["next_run_at"], name="schedule_due_idx", condition=Q(enabled=True)),
+            models.Index(fields=["org", "-created_at", "id"], name="schedule_org_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(schedule_type="cron") | ~Q(cron_expression=""),
+                name="schedule_cron_needs_expression",
+            ),
+            models.CheckConstraint(
+                condition=~Q(schedule_type="interval") | Q(interval_seconds__gt=0),
+                name="schedule_interval_needs_positive_seconds",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gt=0),
+                name="schedule_interval_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(schedule_type="once") | Q(run_at__isnull=False),
+                name="schedule_once_needs_run_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_retries__gte=0) & Q(max_retries__lte=10), name="schedule_max_retries_range"
+            ),
+            models.CheckConstraint(condition=Q(max_concurrency__gte=1), name="schedule_max_concurrency_positive"),
+            models.CheckConstraint(condition=Q(timeout_seconds__gte=1), name="schedule_timeout_positive"),
+            models.CheckConstraint(
+                condition=Q(alert_after_failures__gte=1), name="schedule_alert_after_failures_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),
+                name="schedule_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(schedule_type__in=ScheduleType.values), name="schedule_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(overlap_policy__in=OverlapPolicy.values), name="schedule_overlap_policy_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def status(self) -> str:
+        if not self.enabled:
+            return ScheduleStatus.DISABLED
+        if self.next_run_at is None:
+            return ScheduleStatus.FINISHED
+        if self.consecutive_failures > 0:
+            return ScheduleStatus.FAILING
+        return ScheduleStatus.OK
+
+    def timing_spec(self):
+        """The schedule's timing as the `schedules.timing` module takes it."""
+        from schedules import timing
+
+        return timing.Spec(
+            schedule_type=self.schedule_type,
+            timezone=self.timezone,
+            cron_expression=self.cron_expression,
+            interval_seconds=self.interval_seconds,
+            run_at=self.run_at,
+            start_at=self.start_at,
+            end_at=self.end_at,
+            anchor=self.created_at,
+        )
+
+    def backoff_seconds(self, attempt: int) -> int:
+        """Wait before the retry that follows `attempt` (1-based); the last value repeats."""
+        steps = self.retry_backoff_seconds or default_retry_backoff()
+        return int(steps[min(attempt, len(steps)) - 1])

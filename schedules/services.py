@@ -1,0 +1,210 @@
+"""Schedule writes: create, update, delete, enable, disable.
+
+Every function is keyword-only, takes `now`, validates before it writes, computes
+`next_run_at`, and records an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit import services as audit
+from audit.models import AuditAction
+from audit.services import Actor
+from schedules import timing
+from schedules.models import Agent, Organization, Schedule, ScheduleType
+
+# Fields whose change moves the next fire time.
+TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
+# Fields a caller may set through create/update (everything else is derived or system-owned).
+EDITABLE_FIELDS = (
+    "agent",
+    "name",
+    "description",
+    "prompt",
+    "output_type",
+    "params",
+    *TIMING_FIELDS,
+    "enabled",
+    "max_concurrency",
+    "overlap_policy",
+    "max_retries",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "catchup_window_seconds",
+    "alert_after_failures",
+    "source_session_id",
+    "source_message_id",
+)
+
+
+def snapshot(schedule: Schedule, fields=EDITABLE_FIELDS) -> dict:
+    """JSON-safe values of the given fields, for audit before/after."""
+    out = {}
+    for name in fields:
+        value = getattr(schedule, name)
+        if name == "agent":
+            value = schedule.agent.slug if schedule.agent_id else None
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[name] = value
+    return out
+
+
+def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
+    """Raise ValidationError({field: message}) for anything that must not be stored."""
+    errors = {}
+    if schedule.agent_id and schedule.agent.org_id != schedule.org_id:
+        errors["agent"] = f"agent '{schedule.agent.slug}' does not belong to org '{schedule.org.slug}'"
+    elif schedule.agent_id and not schedule.agent.enabled and schedule.enabled:
+        errors["agent"] = f"agent '{schedule.agent.slug}' is disabled"
+    if len(schedule.prompt or "") > settings.SCHEDULE_PROMPT_MAX_LENGTH:
+        errors["prompt"] = (
+            f"prompt is {len(schedule.prompt)} characters; the limit is {settings.SCHEDULE_PROMPT_MAX_LENGTH}"
+        )
+    if not (schedule.prompt or "").strip():
+        errors["prompt"] = "prompt must not be empty"
+    if not 0 <= schedule.max_retries <= 10:
+        errors["max_retries"] = f"max_retries must be between 0 and 10, got {schedule.max_retries}"
+    backoff = schedule.retry_backoff_seconds
+    if not (
+        isinstance(backoff, list)
+        and backoff
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 86400 for v in backoff)
+    ):
+        errors["retry_backoff_seconds"] = "retry_backoff_seconds must be a non-empty list of seconds (0-86400)"
+    # Only a `once` schedule being (re)timed must lie in the future; an untouched finished
+    # schedule may keep its past run_at.
+    spec = schedule.timing_spec()
+    try:
+        timing.validate_spec(
+            spec,
+            now=now if check_run_at_future else datetime.min.replace(tzinfo=now.tzinfo),
+            min_interval=settings.SCHEDULE_MIN_INTERVAL_SECONDS,
+            max_interval=settings.SCHEDULE_MAX_INTERVAL_SECONDS,
+        )
+    except timing.ScheduleError as exc:
+        errors.setdefault(exc.field, exc.message)
+    if errors:
+        raise ValidationError(errors)
+    # The type decides which timing fields mean anything; clear the others so that a
+    # stored row never carries a stale expression beside an interval.
+    if schedule.schedule_type != ScheduleType.CRON:
+        schedule.cron_expression = ""
+    else:
+        schedule.cron_expression = timing.validate_cron(schedule.cron_expression)
+    if schedule.schedule_type != ScheduleType.INTERVAL:
+        schedule.interval_seconds = None
+    if schedule.schedule_type != ScheduleType.ONCE:
+        schedule.run_at = None
+
+
+def compute_next_run_at(schedule: Schedule, *, now: datetime) -> datetime | None:
+    if not schedule.enabled:
+        return None
+    return timing.next_fire(schedule.timing_spec(), after=now)
+
+
+@transaction.atomic
+def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetime) -> Schedule:
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "this field cannot be set" for name in sorted(unknown)})
+    schedule = Schedule(org=org, created_by=actor.user, updated_by=actor.user, created_at=now, updated_at=now)
+    for name, value in data.items():
+        setattr(schedule, name, value)
+    _validate(schedule, now=now, check_run_at_future=True)
+    schedule.next_run_at = compute_next_run_at(schedule, now=now)
+    schedule.save(force_insert=True)
+    audit.record(
+        actor=actor, org=org, action=AuditAction.CREATE, target=schedule, now=now, after=snapshot(schedule)
+    )
+    return schedule
+
+
+@transaction.atomic
+def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: datetime) -> Schedule:
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "this field cannot be set" for name in sorted(unknown)})
+    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    before = snapshot(schedule)
+    for name, value in data.items():
+        setattr(schedule, name, value)
+    retimed = any(name in data and before[name] != snapshot(schedule, (name,))[name] for name in TIMING_FIELDS)
+    _validate(schedule, now=now, check_run_at_future=retimed and schedule.schedule_type == ScheduleType.ONCE)
+    after = snapshot(schedule)
+    changed = [name for name in EDITABLE_FIELDS if before[name] != after[name]]
+    if not changed:
+        return schedule
+    if retimed or "enabled" in changed:
+        schedule.next_run_at = compute_next_run_at(schedule, now=now)
+        schedule.timing_error = ""
+    schedule.updated_by = actor.user
+    schedule.updated_at = now
+    schedule.save()
+    audit.record(
+        actor=actor,
+        org=schedule.org,
+        action=AuditAction.UPDATE,
+        target=schedule,
+        now=now,
+        before={k: before[k] for k in changed},
+        after={k: after[k] for k in changed},
+    )
+    return schedule
+
+
+def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: datetime) -> Schedule:
+    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    if schedule.enabled == enabled:
+        return schedule
+    schedule.enabled = enabled
+    if enabled and not schedule.agent.enabled:
+        raise ValidationError({"agent": f"agent '{schedule.agent.slug}' is disabled"})
+    # Re-enabling starts from now: the disabled period is not caught up.
+    schedule.next_run_at = compute_next_run_at(schedule, now=now)
+    schedule.timing_error = ""
+    schedule.updated_by = actor.user
+    schedule.updated_at = now
+    schedule.save(update_fields=["enabled", "next_run_at", "timing_error", "updated_by", "updated_at"])
+    audit.record(
+        actor=actor,
+        org=schedule.org,
+        action=AuditAction.ENABLE if enabled else AuditAction.DISABLE,
+        target=schedule,
+        now=now,
+        before={"enabled": not enabled},
+        after={"enabled": enabled},
+    )
+    return schedule
+
+
+@transaction.atomic
+def schedule_enable(*, actor: Actor, schedule: Schedule, now: datetime) -> Schedule:
+    return _set_enabled(actor=actor, schedule=schedule, enabled=True, now=now)
+
+
+@transaction.atomic
+def schedule_disable(*, actor: Actor, schedule: Schedule, now: datetime) -> Schedule:
+    return _set_enabled(actor=actor, schedule=schedule, enabled=False, now=now)
+
+
+@transaction.atomic
+def schedule_delete(*, actor: Actor, schedule: Schedule, now: datetime) -> None:
+    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    audit.record(
+        actor=actor, org=schedule.org, action=AuditAction.DELETE, target=schedule, now=now, before=snapshot(schedule)
+    )
+    schedule.delete()
+
+
+def agent_for_org(org: Organization, slug: str) -> Agent:
+    try:
+        return Agent.objects.get(org=org, slug=slug)
+    except Agent.DoesNotExist:
+        raise ValidationError({"agent": f"unknown agent '{slug}' in org '{org.slug}'"}) from None

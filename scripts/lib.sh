@@ -1,0 +1,79 @@
+# Shared shell helpers for the Makefile's scripts. Source it; it defines functions only.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Creates .venv and installs the project with its test extras, once per pyproject change.
+ensure_venv() {
+  local stamp="$VENV/.installed"
+  if [ ! -x "$PY" ]; then
+    log "creating .venv"
+    python3 -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    log "installing Python packages"
+    "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    touch "$stamp"
+  fi
+}
+
+# Installs Debian packages that are missing (PostgreSQL server, Chromium) with apt-get.
+ensure_apt() {
+  local missing=()
+  pg_bindir >/dev/null 2>&1 || missing+=(postgresql)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} with apt-get"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+pg_bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
+  done
+  command -v pg_ctl >/dev/null 2>&1 && { dirname "$(command -v pg_ctl)"; return 0; }
+  return 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts a throwaway PostgreSQL in a temp dir on a free loopback port and exports
+# DATABASE_URL. Call pg_stop from an EXIT trap.
+pg_start() {
+  local bindir run_as=()
+  bindir="$(pg_bindir)" || { echo "PostgreSQL server binaries not found" >&2; return 1; }
+  PG_DIR="$(mktemp -d /tmp/agent-schedules-pg.XXXXXX)"
+  PG_PORT="$(free_port)"
+  if [ "$(id -u)" -eq 0 ]; then
+    # initdb and postgres refuse to run as root.
+    chown postgres "$PG_DIR"
+    run_as=(runuser -u postgres --)
+  fi
+  PG_RUN_AS=("${run_as[@]}")
+  PG_BINDIR="$bindir"
+  "${run_as[@]}" "$bindir/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  "${run_as[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start -o \
+    "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/agent_schedules"
+  "$bindir/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres agent_schedules
+  log "PostgreSQL on 127.0.0.1:$PG_PORT ($PG_DIR)"
+}
+
+pg_stop() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  "${PG_RUN_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+  PG_DIR=""
+}

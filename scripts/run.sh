@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make run`: create .venv, install, migrate the SQLite default, seed the demo org/user/agent,
+# then start the web server and the scheduler together until Ctrl-C.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_venv
+export DEBUG="${DEBUG:-true}"
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+export SITE_URL="${SITE_URL:-http://$HOST:$PORT}"
+
+"$PY" manage.py migrate --no-input
+"$PY" manage.py seed_demo
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+trap stop INT TERM EXIT
+
+"$PY" manage.py runserver "$HOST:$PORT" --noreload &
+pids+=($!)
+if "$PY" manage.py help run_scheduler >/dev/null 2>&1; then
+  "$PY" manage.py run_scheduler &
+  pids+=($!)
+fi
+
+cat <<MSG
+
+  Agent schedules is running.
+    Pages:  $SITE_URL/automation/schedules/
+    Admin:  $SITE_URL/admin/
+    API:    $SITE_URL/api/v1/docs/
+    Login:  demo / demo   (local use only)
+  Press Ctrl-C to stop.
+
+MSG
+wait -n "${pids[@]}"

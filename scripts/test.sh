@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, start a throwaway PostgreSQL, run the whole suite on
+# it, then the fast part again on SQLite; the server stops on exit, failure included.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_apt
+ensure_venv
+trap pg_stop EXIT
+pg_start
+
+export DJANGO_ALLOW_ASYNC_UNSAFE=true   # Playwright's sync API keeps an event loop running
+export PYTHONDONTWRITEBYTECODE=1
+
+run_pytest() {
+  # pytest exits 5 when it collects nothing: that is a failure here, as any non-zero exit.
+  "$PY" -m pytest "$@"
+}
+
+log "whole suite on PostgreSQL"
+run_pytest -q "$@"
+
+if [ $# -eq 0 ]; then
+  log "fast suite on SQLite"
+  DATABASE_URL="sqlite:///$PG_DIR/sqlite-test.db" run_pytest -q -m "not postgres and not e2e and not slow"
+fi

@@ -1,0 +1,90 @@
+"""Shared fixtures: personas, a fake clock, and the database-kind markers.
+
+Personas (as healthchecks' alice/bob/charlie): in org `acme`, alice is admin, eddie editor,
+olga operator, victor viewer; mallory is admin of another org, `globex`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import pytest
+from django.db import connection
+
+from config import clock as clock_module
+from config.clock import FakeClock
+from tests import factories
+
+T0 = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
+
+
+def pytest_collection_modifyitems(config, items):
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: run through `make test`")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture
+def now():
+    return T0
+
+
+@pytest.fixture
+def fake_clock():
+    """Installs a FakeClock as the process clock; move it with `fake_clock.advance(...)`."""
+    clock = FakeClock(T0)
+    with clock_module.use(clock):
+        yield clock
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def acme(db):
+    return factories.make_org("acme")
+
+
+@pytest.fixture
+def globex(db):
+    return factories.make_org("globex")
+
+
+@pytest.fixture
+def agent(acme):
+    return factories.make_agent(acme, "echo")
+
+
+@pytest.fixture
+def alice(acme):
+    return factories.make_user("alice", acme, "admin")
+
+
+@pytest.fixture
+def eddie(acme):
+    return factories.make_user("eddie", acme, "editor")
+
+
+@pytest.fixture
+def olga(acme):
+    return factories.make_user("olga", acme, "operator")
+
+
+@pytest.fixture
+def victor(acme):
+    return factories.make_user("victor", acme, "viewer")
+
+
+@pytest.fixture
+def mallory(globex):
+    return factories.make_user("mallory", globex, "admin")
+
+
+@pytest.fixture
+def personas(alice, eddie, olga, victor, mallory):
+    return {"admin": alice, "editor": eddie, "operator": olga, "viewer": victor, "outsider": mallory}
