@@ -1,0 +1,54 @@
+"""Read-only admin for the audit trail (append-only: no add, change or delete)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from audit.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_label", "action", "target_type", "target_id", "org", "request_id"]
+    list_filter = ["action", "target_type", "org"]
+    list_select_related = ["org"]
+    search_fields = ["actor_label", "target_id", "=schedule_id", "request_id"]
+    search_help_text = _("Actor, target id, schedule id (exact) or request id.")
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+    fields = [
+        "created_at",
+        "actor_label",
+        "actor",
+        "action",
+        "target_type",
+        "target_id",
+        "schedule_id",
+        "org",
+        "before_pretty",
+        "after_pretty",
+        "request_id",
+        "client_ip",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("before"))
+    def before_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.before, indent=2, sort_keys=True, ensure_ascii=False))
+
+    @admin.display(description=_("after"))
+    def after_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.after, indent=2, sort_keys=True, ensure_ascii=False))

@@ -1,0 +1,354 @@
+"""Admin for support staff: organizations, memberships, agents and schedules.
+
+Schedules are written through `schedules.services` here as everywhere, so a save in the
+admin validates like the API, computes `next_run_at` and leaves an audit event.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from guardian.admin import ReinforcedGuardedModelAdminMixin
+
+from audit.services import Actor
+from config import clock
+from runs.models import ScheduleRun
+from schedules import services
+from schedules.models import Agent, Membership, Organization, Schedule, ScheduleStatus, ScheduleType
+from schedules.selectors import schedule_status_filter
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class AgentInline(admin.TabularInline):
+    model = Agent
+    extra = 0
+    fields = ["slug", "name", "enabled", "description"]
+    show_change_link = True
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "max_concurrent_runs", "member_count", "agent_count", "schedule_count", "created_at"]
+    search_fields = ["slug", "name"]
+    readonly_fields = ["created_at"]
+    inlines = [MembershipInline, AgentInline]
+
+    def get_queryset(self, request):
+        # distinct: three joins multiply rows otherwise.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _members=Count("memberships", distinct=True),
+                _agents=Count("agents", distinct=True),
+                _schedules=Count("schedules", distinct=True),
+            )
+        )
+
+    @admin.display(description=_("members"), ordering="_members")
+    def member_count(self, obj):
+        return obj._members
+
+    @admin.display(description=_("agents"), ordering="_agents")
+    def agent_count(self, obj):
+        return obj._agents
+
+    @admin.display(description=_("schedules"), ordering="_schedules")
+    def schedule_count(self, obj):
+        return obj._schedules
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "org", "role", "created_at"]
+    list_filter = ["role", "org"]
+    list_select_related = ["user", "org"]
+    search_fields = ["user__username", "user__email", "org__slug", "org__name"]
+    autocomplete_fields = ["user", "org"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "org", "enabled", "created_at"]
+    list_filter = ["enabled", "org"]
+    list_select_related = ["org"]
+    search_fields = ["slug", "name", "org__slug"]
+    autocomplete_fields = ["org"]
+    readonly_fields = ["created_at"]
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return ScheduleStatus.choices
+
+    def queryset(self, request, queryset):
+        return schedule_status_filter(queryset, self.value())
+
+
+class ScheduleAdminForm(forms.ModelForm):
+    """Validates a save by running the real service in a savepoint that is rolled back.
+
+    The admin calls `save_model` only after the form is valid, and an exception there is a
+    500, not a form error. So `clean()` runs the service once to collect its errors, and
+    `save_model` runs it again, with the same `now`, to write.
+    """
+
+    request = None  # set on the class by ScheduleAdmin.get_form
+
+    class Meta:
+        model = Schedule
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        self.now = clock.now()
+        try:
+            with transaction.atomic():
+                self.write()
+                raise _DryRun
+        except _DryRun:
+            pass
+        except ValidationError as exc:
+            self._add_service_errors(exc)
+        return cleaned
+
+    def service_data(self) -> dict:
+        if self.instance._state.adding:
+            names = [n for n in services.EDITABLE_FIELDS if n in self.cleaned_data]
+        else:
+            names = [n for n in self.changed_data if n in services.EDITABLE_FIELDS]
+        return {name: self.cleaned_data[name] for name in names}
+
+    def write(self) -> Schedule:
+        actor = Actor.from_request(self.request)
+        if self.instance._state.adding:
+            return services.schedule_create(
+                actor=actor, org=self.cleaned_data["org"], data=self.service_data(), now=self.now
+            )
+        return services.schedule_update(actor=actor, schedule=self.instance, data=self.service_data(), now=self.now)
+
+    def _add_service_errors(self, exc: ValidationError) -> None:
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for field, errors in exc.message_dict.items():
+            if field in self.fields:
+                self.add_error(field, errors)
+            else:
+                # A field shown read-only (or not at all) still gets a readable message.
+                self.add_error(None, [f"{field}: {message}" for message in errors])
+
+
+class _DryRun(Exception):
+    pass
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
+    form = ScheduleAdminForm
+    list_display = [
+        "name",
+        "org",
+        "agent",
+        "schedule_type",
+        "timing_summary",
+        "timezone",
+        "enabled",
+        "status_label",
+        "next_run_at",
+        "consecutive_failures",
+    ]
+    list_filter = [StatusFilter, "schedule_type", "enabled", "org", "output_type", "overlap_policy"]
+    list_select_related = ["org", "agent"]
+    search_fields = ["name", "prompt", "agent__slug", "org__slug"]
+    search_help_text = _("Name, prompt, agent or org; paste a schedule id to find it exactly.")
+    autocomplete_fields = ["agent"]
+    ordering = ["-created_at"]
+    show_full_result_count = False
+    actions = ["enable_selected", "disable_selected"]
+    readonly_fields = [
+        "id",
+        "status_label",
+        "next_run_at",
+        "last_run_at",
+        "consecutive_failures",
+        "timing_error",
+        "runs_link",
+        "created_by",
+        "created_at",
+        "updated_by",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["org", "agent", "name", "description", "prompt", "output_type", "params"]}),
+        (
+            _("When"),
+            {
+                "fields": [
+                    "schedule_type",
+                    "cron_expression",
+                    "interval_seconds",
+                    "run_at",
+                    "timezone",
+                    "start_at",
+                    "end_at",
+                    "enabled",
+                ],
+                "description": _(
+                    "Fill in the field of the chosen type only: a cron expression, an interval in "
+                    "seconds, or a single time. Times are entered in UTC; the time zone decides how "
+                    "the cron expression is read."
+                ),
+            },
+        ),
+        (
+            _("Runs, retries and alerts"),
+            {
+                "fields": [
+                    "max_concurrency",
+                    "overlap_policy",
+                    "max_retries",
+                    "retry_backoff_seconds",
+                    "timeout_seconds",
+                    "catchup_window_seconds",
+                    "alert_after_failures",
+                ]
+            },
+        ),
+        (
+            _("State (computed)"),
+            {
+                "fields": [
+                    "status_label",
+                    "next_run_at",
+                    "last_run_at",
+                    "consecutive_failures",
+                    "timing_error",
+                    "runs_link",
+                ]
+            },
+        ),
+        (
+            _("Origin"),
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "id",
+                    "source_session_id",
+                    "source_message_id",
+                    "created_by",
+                    "created_at",
+                    "updated_by",
+                    "updated_at",
+                ],
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        # A schedule never moves between orgs (its runs, audit and limits belong to one).
+        if obj is not None:
+            fields.append("org")
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # get_form builds a fresh class per request, so this does not leak between requests.
+        form.request = request
+        return form
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            pk = uuid.UUID(search_term.strip())
+        except ValueError:
+            return results, may_have_duplicates
+        return results | queryset.filter(pk=pk), may_have_duplicates
+
+    def save_model(self, request, obj, form, change):
+        saved = form.write()
+        # The admin goes on with `obj` (its log entry, the redirect): point it at the saved row.
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.schedule_delete(actor=Actor.from_request(request), schedule=obj, now=clock.now())
+
+    def delete_queryset(self, request, queryset):
+        actor, now = Actor.from_request(request), clock.now()
+        for schedule in queryset:
+            services.schedule_delete(actor=actor, schedule=schedule, now=now)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Runs are read-only in the admin, yet deleting a schedule deletes its runs by design
+        # (schedule_delete); without this no one could delete a schedule that ever ran.
+        perms_needed.discard(ScheduleRun._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    @admin.action(description=_("Enable selected schedules"), permissions=["change"])
+    def enable_selected(self, request, queryset):
+        self._set_enabled(request, queryset, enabled=True)
+
+    @admin.action(description=_("Disable selected schedules"), permissions=["change"])
+    def disable_selected(self, request, queryset):
+        self._set_enabled(request, queryset, enabled=False)
+
+    def _set_enabled(self, request, queryset, *, enabled: bool) -> None:
+        actor, now = Actor.from_request(request), clock.now()
+        action = services.schedule_enable if enabled else services.schedule_disable
+        done, failed = 0, []
+        for schedule in queryset.select_related("agent"):
+            try:
+                action(actor=actor, schedule=schedule, now=now)
+                done += 1
+            except ValidationError as exc:
+                failed.append(f"{schedule.name}: {'; '.join(exc.messages)}")
+        if done:
+            self.message_user(request, _("%(count)d schedule(s) updated.") % {"count": done}, messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.display(description=_("when"))
+    def timing_summary(self, obj):
+        if obj.schedule_type == ScheduleType.CRON:
+            return obj.cron_expression
+        if obj.schedule_type == ScheduleType.INTERVAL and obj.interval_seconds:
+            return _("every %(seconds)s s") % {"seconds": obj.interval_seconds}
+        if obj.schedule_type == ScheduleType.ONCE and obj.run_at:
+            return _("once at %(when)s UTC") % {"when": obj.run_at.strftime("%Y-%m-%d %H:%M")}
+        return "-"
+
+    @admin.display(description=_("status"))
+    def status_label(self, obj):
+        return ScheduleStatus(obj.status).label
+
+    @admin.display(description=_("runs"))
+    def runs_link(self, obj):
+        if obj is None or obj.pk is None or obj._state.adding:
+            return "-"
+        url = reverse("admin:runs_schedulerun_changelist") + f"?schedule__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Runs of this schedule"))
