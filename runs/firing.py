@@ -1,0 +1,288 @@
+"""Firing: turn due schedules into run rows.
+
+One batch is one transaction: claim up to `batch_size` due schedules with
+`SELECT ... FOR UPDATE SKIP LOCKED` (replicas never wait on each other and never claim the
+same row), decide one run per schedule by the catch-up and overlap rules, insert the runs in
+bulk (`ON CONFLICT DO NOTHING` on the deterministic `job_run_id`, so even a claim that slipped
+through could not write a second row), and advance every schedule's `next_run_at` with one
+UPDATE. Nothing here reads the clock: `now` is an argument.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from django.db import connection, transaction
+from django.db.models import Count
+
+from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
+from runs.services import build_run, insert_runs
+from schedules import timing
+from schedules.models import OverlapPolicy, Schedule
+
+log = structlog.get_logger("runs.firing")
+
+# How far a schedule whose next time cannot be computed is pushed: far enough that one bad
+# row does not cost a failing computation every pass (healthchecks' crash-loop guard), near
+# enough that a fix in the timing code is picked up the same day.
+BAD_TIMING_RETRY = timedelta(hours=1)
+TIMING_ERROR_MAX_LENGTH = 1000
+
+
+class ErrorCode:
+    OVERLAP = "overlap"
+    MISSED = "missed"
+    AGENT_DISABLED = "agent_disabled"
+
+
+@dataclass
+class FireResult:
+    """What one or more batches did; `written` counts rows this replica inserted."""
+
+    claimed: int = 0
+    queued: int = 0
+    skipped: int = 0
+    finished: int = 0
+    flagged: int = 0
+    batches: int = 0
+    collisions: int = 0
+    seconds: float = 0.0
+    # (job_run_id, status) of the rows written by the last batch, for callers that act on them.
+    last_batch: list[tuple[str, str]] = field(default_factory=list, repr=False)
+
+    @property
+    def written(self) -> int:
+        return self.queued + self.skipped
+
+    def add(self, other: FireResult) -> None:
+        for name in ("claimed", "queued", "skipped", "finished", "flagged", "batches", "collisions", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.last_batch = other.last_batch
+
+
+@dataclass
+class _Decision:
+    run: ScheduleRun | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    timing_error: str = ""
+
+
+def fire_due(
+    *, now: datetime, batch_size: int, replica_id: str = "", on_batch=None, keep_going=None
+) -> FireResult:
+    """Fire every schedule due at `now`, batch after batch, until none is left.
+
+    `on_batch(result)` is called after each committed batch (the scheduler hands the new
+    runs to the dispatcher there, so the first plane calls do not wait for the last batch).
+    `keep_going()` is asked between batches: a stopping scheduler ends after the batch in
+    hand, leaving the rest due for the next start (or another replica).
+    """
+    total = FireResult()
+    while True:
+        batch = fire_batch(now=now, batch_size=batch_size, replica_id=replica_id)
+        total.add(batch)
+        if on_batch is not None and batch.written:
+            on_batch(batch)
+        # A short batch means nothing due was left unlocked; every claimed row moved past
+        # `now` (fire_batch guarantees it), so a full batch cannot repeat forever.
+        if batch.claimed < batch_size:
+            return total
+        if keep_going is not None and not keep_going():
+            return total
+
+
+def claim_due_queryset(*, now: datetime, batch_size: int):
+    """The claim: due enabled schedules, oldest first, locked, skipping rows others hold.
+
+    `of=("self",)` locks the schedule rows only: locking the joined agent too would make two
+    replicas skip each other's schedules of the same agent. Served by the partial index
+    `schedule_due_idx` (next_run_at where enabled) as a range scan on due rows only.
+    """
+    return (
+        Schedule.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("agent")
+        .filter(enabled=True, next_run_at__lte=now)
+        .order_by("next_run_at")[:batch_size]
+    )
+
+
+def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireResult:
+    """Claim one batch and fire it, in one transaction."""
+    started = time.perf_counter()
+    result = FireResult(batches=1)
+    with transaction.atomic():
+        schedules = list(claim_due_queryset(now=now, batch_size=batch_size))
+        result.claimed = len(schedules)
+        if not schedules:
+            result.seconds = time.perf_counter() - started
+            return result
+        active = _active_counts([s.pk for s in schedules])
+        decisions = {}
+        for schedule in schedules:
+            decision = _decide_safely(schedule, now=now, active=active.get(schedule.pk, 0), replica_id=replica_id)
+            decisions[schedule.pk] = decision
+            if decision.timing_error:
+                result.flagged += 1
+            elif decision.next_run_at is None:
+                result.finished += 1
+        runs = [d.run for d in decisions.values() if d.run is not None]
+        written = insert_runs(runs)
+        _advance(schedules, decisions)
+    result.seconds = time.perf_counter() - started
+    result.collisions = len(runs) - len(written)
+    for run in runs:
+        if run.job_run_id not in written:
+            # Another writer already holds this occurrence: not ours to log or dispatch.
+            log.warning(
+                "run.collision", schedule_id=str(run.schedule_id), job_run_id=run.job_run_id,
+                attempt=run.attempt, replica=replica_id,
+            )
+            continue
+        if run.status == RunStatus.QUEUED:
+            result.queued += 1
+        else:
+            result.skipped += 1
+        result.last_batch.append((run.job_run_id, run.status))
+        log.info(
+            "run.fired",
+            schedule_id=str(run.schedule_id),
+            job_run_id=run.job_run_id,
+            attempt=run.attempt,
+            scheduled_for=run.scheduled_for.isoformat(),
+            status=run.status,
+            missed_count=run.missed_count,
+            error_code=run.error_code or None,
+            replica=replica_id,
+        )
+    return result
+
+
+def _active_counts(schedule_ids) -> dict:
+    """Queued-or-running runs per schedule, for the whole batch in one grouped query."""
+    rows = (
+        ScheduleRun.objects.filter(schedule_id__in=schedule_ids, status__in=ACTIVE_STATUSES)
+        .order_by()
+        .values_list("schedule_id")
+        .annotate(n=Count("id"))
+    )
+    return dict(rows)
+
+
+def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id: str) -> _Decision:
+    """`_decide`, with any failure of the timing code turned into a flagged, pushed-forward row.
+
+    Without this guard one schedule whose next time cannot be computed would fail its whole
+    batch every pass, and the scheduler would crash-loop on it while every other schedule
+    in the batch starved.
+    """
+    try:
+        return _decide(schedule, now=now, active=active)
+    except Exception as exc:  # noqa: BLE001 - any error of one row must not stop the others
+        message = f"{type(exc).__name__}: {exc}"[:TIMING_ERROR_MAX_LENGTH]
+        pushed_to = now + BAD_TIMING_RETRY
+        log.error(
+            "schedule.timing_error",
+            schedule_id=str(schedule.pk),
+            error=message,
+            next_run_at=pushed_to.isoformat(),
+            replica=replica_id,
+        )
+        return _Decision(run=None, next_run_at=pushed_to, last_run_at=schedule.last_run_at, timing_error=message)
+
+
+def _decide(schedule: Schedule, *, now: datetime, active: int) -> _Decision:
+    spec = schedule.timing_spec()
+    catch = timing.catch_up(
+        spec, due_at=schedule.next_run_at, now=now, window_seconds=schedule.catchup_window_seconds
+    )
+    if catch.next_run_at is not None and catch.next_run_at <= now:
+        # Refiring it next batch would loop forever inside one pass.
+        raise ValueError(f"next fire time {catch.next_run_at.isoformat()} is not after {now.isoformat()}")
+    run = None
+    last_run_at = schedule.last_run_at
+    if catch.fire_at is not None:
+        run = _occurrence_run(schedule, fire_at=catch.fire_at, missed=catch.missed_count, now=now, active=active)
+        last_run_at = catch.fire_at
+    elif catch.missed_count > 0:
+        # Every passed occurrence is older than the catch-up window: none fires, but one
+        # skipped row says so, so that a long outage never drops runs silently.
+        newest = _newest_occurrence(spec, first=schedule.next_run_at, now=now, count=catch.missed_count)
+        run = build_run(
+            schedule=schedule,
+            scheduled_for=newest,
+            now=now,
+            status=RunStatus.SKIPPED,
+            missed_count=catch.missed_count,
+            error_code=ErrorCode.MISSED,
+            error_message=(
+                f"{catch.missed_count} occurrence(s) from {schedule.next_run_at.isoformat()} to "
+                f"{newest.isoformat()} passed while the scheduler was not running; the newest is older "
+                f"than the catch-up window of {schedule.catchup_window_seconds} s, so none was run."
+            ),
+        )
+        last_run_at = newest
+    return _Decision(run=run, next_run_at=catch.next_run_at, last_run_at=last_run_at)
+
+
+def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: datetime, active: int) -> ScheduleRun:
+    status, code, message = RunStatus.QUEUED, "", ""
+    if not schedule.agent.enabled:
+        status, code = RunStatus.SKIPPED, ErrorCode.AGENT_DISABLED
+        message = f"agent '{schedule.agent.slug}' is disabled"
+    elif active >= schedule.max_concurrency:
+        # `queue` lets exactly one occurrence wait behind a full set of running ones.
+        waiting_allowed = schedule.overlap_policy == OverlapPolicy.QUEUE and active < schedule.max_concurrency + 1
+        if not waiting_allowed:
+            status, code = RunStatus.SKIPPED, ErrorCode.OVERLAP
+            message = (
+                f"{active} run(s) of this schedule already queued or running "
+                f"(max concurrency {schedule.max_concurrency}, overlap policy '{schedule.overlap_policy}')"
+            )
+    return build_run(
+        schedule=schedule,
+        scheduled_for=fire_at,
+        now=now,
+        status=status,
+        missed_count=missed,
+        error_code=code,
+        error_message=message,
+    )
+
+
+def _newest_occurrence(spec, *, first: datetime, now: datetime, count: int) -> datetime:
+    """The last of `count` occurrences starting at `first` (all at or before `now`)."""
+    newest = first
+    if count > 1:
+        fires = timing.next_fires(spec, after=first, count=count - 1)
+        newest = max([first, *(f for f in fires if f <= now)])
+    return newest
+
+
+def _advance(schedules: list[Schedule], decisions: dict) -> None:
+    """Write next_run_at, last_run_at and timing_error for the whole batch in one statement."""
+    if connection.vendor == "postgresql":
+        ids, nexts, lasts, errors = [], [], [], []
+        for schedule in schedules:
+            d = decisions[schedule.pk]
+            ids.append(schedule.pk)
+            nexts.append(d.next_run_at)
+            lasts.append(d.last_run_at)
+            errors.append(d.timing_error)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE agent_schedules AS s"
+                " SET next_run_at = v.next_run_at, last_run_at = v.last_run_at, timing_error = v.timing_error"
+                " FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
+                " AS v(id, next_run_at, last_run_at, timing_error)"
+                " WHERE s.id = v.id",
+                [ids, nexts, lasts, errors],
+            )
+        return
+    for schedule in schedules:
+        d = decisions[schedule.pk]
+        schedule.next_run_at, schedule.last_run_at, schedule.timing_error = d.next_run_at, d.last_run_at, d.timing_error
+    Schedule.objects.bulk_update(schedules, ["next_run_at", "last_run_at", "timing_error"], batch_size=250)

@@ -1,0 +1,292 @@
+"""The scheduler loop: fire, dispatch, reconcile, beat; then wait.
+
+Each step is a method that takes `now` and touches only the database (and the dispatcher's
+thread pool), so tests drive `run_once(now)` with a fake clock and never sleep. `run_forever`
+adds the waiting: on a `threading.Event`, until the earliest `next_run_at`, the poll interval,
+a PostgreSQL NOTIFY on `schedules_changed`, or a stop request, whichever comes first.
+
+Several replicas may run against one PostgreSQL without a leader: firing claims rows with
+SKIP LOCKED, and every write is keyed by the deterministic `job_run_id`. On SQLite run one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import socket
+import threading
+from datetime import datetime
+
+import structlog
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+
+from config import clock as clock_module
+from runs.firing import fire_due
+from runs.models import SchedulerHeartbeat
+from schedules.models import Schedule
+from schedules.notify import CHANNEL
+
+log = structlog.get_logger("runs.scheduler")
+
+# When a due row was left unclaimed (another replica holds it), look again this soon rather
+# than spin; the other replica's commit moves it forward anyway.
+LOCKED_RETRY_SECONDS = 0.2
+LISTEN_RECONNECT_SECONDS = 5.0
+
+
+def _optional(module: str, name: str):
+    """The dispatch side's entry points, or None while that module does not exist yet.
+
+    Only a missing module is tolerated: an error inside an existing one must surface.
+    """
+    if importlib.util.find_spec(module) is None:
+        return None
+    return getattr(importlib.import_module(module), name)
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        replica_id: str | None = None,
+        batch_size: int | None = None,
+        poll_seconds: float | None = None,
+        workers: int | None = None,
+        clock=None,
+        client=None,
+    ):
+        self.replica_id = replica_id or default_replica_id()
+        self.batch_size = batch_size or settings.SCHEDULER_BATCH_SIZE
+        self.poll_seconds = poll_seconds if poll_seconds is not None else settings.SCHEDULER_POLL_SECONDS
+        self.workers = workers or settings.SCHEDULER_WORKERS
+        self.clock = clock or clock_module.get_clock()
+        self.client = client
+        self.started_at: datetime | None = None
+        self.fired_total = 0
+        self.dispatched_total = 0
+        self.last_error = ""
+        self.passes = 0
+        self._dispatcher = None
+        self._reconcile_fn = None
+        self._last_reconcile: datetime | None = None
+        self._wake = threading.Event()
+        self._stop: threading.Event | None = None
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def fire(self, now: datetime) -> int:
+        """Fire every due schedule; returns the number of run rows this replica wrote."""
+        result = fire_due(
+            now=now,
+            batch_size=self.batch_size,
+            replica_id=self.replica_id,
+            on_batch=lambda batch: self._dispatch_after_batch(now),
+            keep_going=self._keep_going,
+        )
+        self.fired_total += result.written
+        if result.claimed:
+            log.info(
+                "scheduler.fired",
+                claimed=result.claimed,
+                queued=result.queued,
+                skipped=result.skipped,
+                finished=result.finished,
+                flagged=result.flagged,
+                collisions=result.collisions,
+                batches=result.batches,
+                seconds=round(result.seconds, 4),
+            )
+        return result.written
+
+    def dispatch(self, now: datetime) -> int:
+        """Hand ready queued runs to the dispatcher's thread pool; returns how many."""
+        dispatcher = self._get_dispatcher()
+        if dispatcher is None:
+            return 0
+        submitted = dispatcher.dispatch_ready(now=now)
+        self.dispatched_total += submitted
+        return submitted
+
+    def reconcile(self, now: datetime) -> int:
+        """Timeouts, expired leases, polling the plane, retries (at most once per poll interval)."""
+        if self._reconcile_fn is None:
+            self._reconcile_fn = _optional("runs.reconcile", "reconcile") or (lambda **kwargs: 0)
+        if self._last_reconcile is not None and (now - self._last_reconcile).total_seconds() < self.poll_seconds:
+            return 0
+        self._last_reconcile = now
+        dispatcher = self._get_dispatcher()
+        client = self.client or getattr(dispatcher, "client", None)
+        return self._reconcile_fn(now=now, replica_id=self.replica_id, client=client)
+
+    def beat(self, now: datetime) -> None:
+        """Upsert this replica's heartbeat row (one statement)."""
+        row = SchedulerHeartbeat(
+            replica_id=self.replica_id,
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+            started_at=self.started_at or now,
+            last_beat_at=now,
+            fired_total=self.fired_total,
+            dispatched_total=self.dispatched_total,
+            last_error=self.last_error,
+        )
+        SchedulerHeartbeat.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["replica_id"],
+            update_fields=["hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error"],
+        )
+
+    def run_once(self, now: datetime | None = None) -> dict:
+        """One pass of every step. A failing step is logged and the others still run."""
+        now = now or self.clock.now()
+        if self.started_at is None:
+            self.started_at = now
+        close_old_connections()
+        self.passes += 1
+        out = {}
+        for name, step in (("fire", self.fire), ("dispatch", self.dispatch), ("reconcile", self.reconcile)):
+            out[name] = self._guarded(name, step, now)
+        out["beat"] = self._guarded("beat", self.beat, now)
+        return out
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        """Pass after pass until `stop_event` is set; the pass in hand always completes."""
+        self._stop = stop_event
+        structlog.contextvars.bind_contextvars(replica=self.replica_id)
+        self.started_at = self.clock.now()
+        log.info(
+            "scheduler.started",
+            batch_size=self.batch_size,
+            poll_seconds=self.poll_seconds,
+            workers=self.workers,
+            database=connection.vendor,
+        )
+        # Event.wait takes one event: a stop request and a NOTIFY both arrive as `_wake`.
+        threading.Thread(target=self._wake_on_stop, name="scheduler-stop-watch", daemon=True).start()
+        listener = None
+        if connection.vendor == "postgresql":
+            listener = threading.Thread(target=self._listen, name="scheduler-listen", daemon=True)
+            listener.start()
+        try:
+            while not stop_event.is_set():
+                # Cleared before the pass, so a NOTIFY that lands during it triggers another.
+                self._wake.clear()
+                now = self.clock.now()
+                self.run_once(now)
+                if stop_event.is_set():
+                    break
+                self._wake.wait(self._wait_seconds(now))
+        finally:
+            self.shutdown()
+            if listener is not None:
+                listener.join(timeout=LISTEN_RECONNECT_SECONDS)
+            log.info("scheduler.stopped", fired_total=self.fired_total, dispatched_total=self.dispatched_total)
+            structlog.contextvars.unbind_contextvars("replica")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Let the dispatcher finish the plane calls in flight, then write a last heartbeat."""
+        if self._dispatcher is not None:
+            self._guarded("shutdown", lambda now: self._dispatcher.shutdown(wait=wait), None)
+            self._dispatcher = None
+        self._guarded("beat", self.beat, self.clock.now())
+        close_old_connections()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _guarded(self, name: str, step, now):
+        try:
+            return step(now)
+        except DatabaseError as exc:
+            # The database may be restarting or unreachable: log, drop a broken connection,
+            # and try again next pass rather than die (a supervisor restart loop helps no one).
+            self._record_error(name, exc)
+            log.error("scheduler.database_error", step=name, error=str(exc).strip()[:500])
+            close_old_connections()
+        except Exception as exc:  # noqa: BLE001 - one failing step must not stop the loop
+            self._record_error(name, exc)
+            log.exception("scheduler.step_failed", step=name)
+        return None
+
+    def _record_error(self, name: str, exc: Exception) -> None:
+        stamp = self.clock.now().isoformat()
+        self.last_error = f"{stamp} {name}: {type(exc).__name__}: {exc}".strip()[:2000]
+
+    def _keep_going(self) -> bool:
+        # Between batches: a stop request ends the firing step after the batch in hand.
+        return self._stop is None or not self._stop.is_set()
+
+    def _get_dispatcher(self):
+        if self._dispatcher is None:
+            cls = _optional("runs.dispatch", "Dispatcher")
+            if cls is None:
+                return None
+            self._dispatcher = cls(replica_id=self.replica_id, workers=self.workers, client=self.client)
+        return self._dispatcher
+
+    def _dispatch_after_batch(self, now: datetime) -> None:
+        # Started between batches so the first plane calls overlap the remaining firing.
+        self._guarded("dispatch", self.dispatch, now)
+
+    def _wait_seconds(self, pass_now: datetime) -> float:
+        """Until the earliest next_run_at, within [0, poll]."""
+        try:
+            earliest = (
+                Schedule.objects.filter(enabled=True, next_run_at__isnull=False)
+                .order_by("next_run_at")
+                .values_list("next_run_at", flat=True)
+                .first()
+            )
+        except DatabaseError as exc:
+            log.error("scheduler.database_error", step="wait", error=str(exc).strip()[:500])
+            close_old_connections()
+            return self.poll_seconds
+        if earliest is None:
+            return self.poll_seconds
+        if earliest <= pass_now:
+            # Due at our claim but not claimed: another replica holds it.
+            return min(self.poll_seconds, LOCKED_RETRY_SECONDS)
+        until = (earliest - self.clock.now()).total_seconds()
+        return max(0.0, min(self.poll_seconds, until))
+
+    def _wake_on_stop(self) -> None:
+        self._stop.wait()
+        self._wake.set()
+
+    def _listen(self) -> None:
+        """LISTEN on a dedicated connection and turn each NOTIFY into a wake-up."""
+        import psycopg
+
+        params = connection.settings_dict
+        conninfo = {
+            "dbname": params["NAME"],
+            "user": params.get("USER") or None,
+            "password": params.get("PASSWORD") or None,
+            "host": params.get("HOST") or None,
+            "port": params.get("PORT") or None,
+        }
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    log.debug("scheduler.listening", channel=CHANNEL)
+                    while not self._stop.is_set():
+                        # A timeout, so a stop request is noticed within a second.
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except psycopg.Error as exc:
+                log.warning("scheduler.listen_failed", error=str(exc).strip()[:300])
+                self._stop.wait(LISTEN_RECONNECT_SECONDS)
+
+
+__all__ = ["Scheduler", "default_replica_id"]
