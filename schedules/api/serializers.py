@@ -1,0 +1,324 @@
+"""API shapes for schedules: input serializers validate, output serializers answer.
+
+Input serializers check form only (types, ranges, lengths, cron and time-zone syntax, with
+messages that name the field); the rules that need the stored row (agent of the org, `once`
+in the future, interval bounds against the anchor) are the services', whose
+ValidationError becomes the same 400.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from django.conf import settings
+from django.utils import translation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from runs.models import ScheduleRun
+from schedules import timing
+from schedules.models import OutputType, OverlapPolicy, Schedule, ScheduleType
+
+INT32_MAX = 2**31 - 1
+# Stored datetimes stay in a range every calendar computation handles (no year-9999 overflow).
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_PARAMS_BYTES = 64_000
+
+
+class StrictFieldsMixin:
+    """Unknown input fields are an error, not silently dropped (a typo must not be lost)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            output_only = getattr(self, "output_only_fields", ())
+            unknown = {
+                name: ["read-only field" if name in output_only else "unknown field"]
+                for name in data
+                if name not in self.fields or self.fields[name].read_only
+            }
+            if unknown:
+                raise serializers.ValidationError(unknown)
+        return super().to_internal_value(data)
+
+
+class BoundedDateTimeField(serializers.DateTimeField):
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if not EARLIEST <= parsed <= LATEST:
+            raise serializers.ValidationError(f"must be between {EARLIEST.year} and {LATEST.year}")
+        return parsed
+
+
+def _check_json(value, path="params", depth=0):
+    """Reject what PostgreSQL's jsonb cannot store (\\u0000) and absurd nesting."""
+    if depth > 20:
+        raise serializers.ValidationError(f"{path} is nested too deeply (20 levels at most)")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError(f"{path} must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise serializers.ValidationError(f"{path} contains an invalid character") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, path, depth + 1)
+            _check_json(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}.{index}", depth + 1)
+
+
+class ParamsField(serializers.JSONField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("params must be a JSON object, e.g. {\"region\": \"APAC\"}")
+        _check_json(value)
+        if len(json.dumps(value)) > MAX_PARAMS_BYTES:
+            raise serializers.ValidationError(f"params must be at most {MAX_PARAMS_BYTES} bytes of JSON")
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "example": {"region": "APAC"}})
+class ParamsSchemaField(ParamsField):
+    pass
+
+
+class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Create (POST) and replace (PUT) take this; PATCH takes it with every field optional."""
+
+    output_only_fields = (
+        "id",
+        "status",
+        "timing_description",
+        "next_run_at",
+        "last_run_at",
+        "consecutive_failures",
+        "timing_error",
+        "created_by",
+        "updated_by",
+        "created_at",
+        "updated_at",
+    )
+
+    org = serializers.SlugField(
+        max_length=64,
+        required=False,
+        help_text="Org slug, e.g. 'demo'. May be left out when you belong to exactly one org. Cannot change.",
+    )
+    agent = serializers.SlugField(max_length=64, help_text="Agent slug in the org, e.g. 'echo'.")
+    name = serializers.CharField(max_length=200, help_text="e.g. 'Weekday sales report'.")
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True, help_text="Free text for people."
+    )
+    prompt = serializers.CharField(
+        max_length=settings.SCHEDULE_PROMPT_MAX_LENGTH,
+        trim_whitespace=False,
+        help_text=(
+            f"What the agent is asked; at most {settings.SCHEDULE_PROMPT_MAX_LENGTH} characters "
+            "(setting SCHEDULE_PROMPT_MAX_LENGTH)."
+        ),
+    )
+    output_type = serializers.ChoiceField(choices=OutputType.choices, required=False)
+    params = ParamsSchemaField(required=False, help_text="Passed to the execution plane as is.")
+    schedule_type = serializers.ChoiceField(choices=ScheduleType.choices, required=False)
+    cron_expression = serializers.CharField(
+        max_length=120,
+        required=False,
+        allow_blank=True,
+        help_text="cron: 5 fields (or @daily ...; L = last day of month), e.g. '0 9 * * 1-5'.",
+    )
+    interval_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=INT32_MAX,
+        required=False,
+        allow_null=True,
+        help_text=(
+            f"interval: seconds between runs, {settings.SCHEDULE_MIN_INTERVAL_SECONDS} to "
+            f"{settings.SCHEDULE_MAX_INTERVAL_SECONDS}, e.g. 3600."
+        ),
+    )
+    run_at = BoundedDateTimeField(required=False, allow_null=True, help_text="once: the fire time, in the future.")
+    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA name, e.g. 'Asia/Shanghai'.")
+    start_at = BoundedDateTimeField(required=False, allow_null=True, help_text="Optional: no run before this.")
+    end_at = BoundedDateTimeField(required=False, allow_null=True, help_text="Optional: no run after this.")
+    enabled = serializers.BooleanField(required=False)
+    max_concurrency = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
+    max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    retry_backoff_seconds = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=86400),
+        min_length=1,
+        max_length=20,
+        required=False,
+        help_text="Seconds before each retry; the last value repeats, e.g. [30, 60, 300].",
+    )
+    timeout_seconds = serializers.IntegerField(min_value=1, max_value=7 * 86400, required=False)
+    catchup_window_seconds = serializers.IntegerField(min_value=0, max_value=366 * 86400, required=False)
+    alert_after_failures = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    source_session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    source_message_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+    def validate_timezone(self, value):
+        try:
+            timing.validate_timezone(value)
+        except timing.ScheduleError as exc:
+            raise serializers.ValidationError(exc.message) from None
+        return value
+
+    def validate_cron_expression(self, value):
+        if not value:
+            return value
+        try:
+            return timing.validate_cron(value)
+        except timing.ScheduleError as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def validate(self, attrs):
+        start, end = attrs.get("start_at"), attrs.get("end_at")
+        if start and end and end <= start:
+            raise serializers.ValidationError({"end_at": ["end_at must be after start_at"]})
+        return attrs
+
+
+class PreviewInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    schedule_type = serializers.ChoiceField(choices=ScheduleType.choices)
+    cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    interval_seconds = serializers.IntegerField(min_value=1, max_value=INT32_MAX, required=False, allow_null=True)
+    run_at = BoundedDateTimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+    start_at = BoundedDateTimeField(required=False, allow_null=True, help_text="interval: the anchor.")
+    end_at = BoundedDateTimeField(required=False, allow_null=True)
+    after = BoundedDateTimeField(required=False, help_text="List fire times after this (default: now).")
+    count = serializers.IntegerField(min_value=1, max_value=50, default=5, help_text="How many fire times, 1-50.")
+
+    validate_timezone = ScheduleInputSerializer.validate_timezone
+    validate_cron_expression = ScheduleInputSerializer.validate_cron_expression
+    validate = ScheduleInputSerializer.validate
+
+
+class PreviewSerializer(serializers.Serializer):
+    description = serializers.CharField(help_text="e.g. 'At 09:00, Monday through Friday'.")
+    timezone = serializers.CharField()
+    next_runs = serializers.ListField(child=serializers.DateTimeField(), help_text="UTC, ISO 8601.")
+    next_runs_local = serializers.ListField(
+        child=serializers.CharField(), help_text="The same times in the schedule's zone, ISO 8601 with offset."
+    )
+
+
+# --- Output --------------------------------------------------------------------------------
+
+_DESCRIPTIONS: dict[tuple, str] = {}
+
+
+def timing_description(schedule: Schedule) -> str:
+    """timing.describe, memoised: lists repeat a handful of expressions many times."""
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    key = (
+        schedule.schedule_type,
+        schedule.cron_expression,
+        schedule.interval_seconds,
+        schedule.run_at,
+        schedule.timezone,
+        language,
+    )
+    text = _DESCRIPTIONS.get(key)
+    if text is None:
+        try:
+            text = timing.describe(schedule.timing_spec(), language)
+        except timing.ScheduleError as exc:
+            return f"invalid: {exc.message}"
+        if len(_DESCRIPTIONS) > 10_000:
+            _DESCRIPTIONS.clear()
+        _DESCRIPTIONS[key] = text
+    return text
+
+
+class ScheduleSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    org = serializers.SlugField(source="org.slug")
+    agent = serializers.SlugField(source="agent.slug")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    prompt = serializers.CharField()
+    output_type = serializers.ChoiceField(choices=OutputType.choices)
+    params = serializers.JSONField()
+    schedule_type = serializers.ChoiceField(choices=ScheduleType.choices)
+    cron_expression = serializers.CharField()
+    interval_seconds = serializers.IntegerField(allow_null=True)
+    run_at = serializers.DateTimeField(allow_null=True)
+    timezone = serializers.CharField()
+    start_at = serializers.DateTimeField(allow_null=True)
+    end_at = serializers.DateTimeField(allow_null=True)
+    timing_description = serializers.SerializerMethodField(help_text="When it runs, in words.")
+    enabled = serializers.BooleanField()
+    status = serializers.ChoiceField(
+        choices=["ok", "failing", "disabled", "finished"], help_text="Derived: ok, failing, disabled or finished."
+    )
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="UTC; null when disabled or finished.")
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    max_concurrency = serializers.IntegerField()
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices)
+    max_retries = serializers.IntegerField()
+    retry_backoff_seconds = serializers.ListField(child=serializers.IntegerField())
+    timeout_seconds = serializers.IntegerField()
+    catchup_window_seconds = serializers.IntegerField()
+    alert_after_failures = serializers.IntegerField()
+    consecutive_failures = serializers.IntegerField()
+    timing_error = serializers.CharField()
+    source_session_id = serializers.CharField()
+    source_message_id = serializers.CharField()
+    created_by = serializers.SerializerMethodField()
+    updated_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_timing_description(self, schedule) -> str:
+        return timing_description(schedule)
+
+    @extend_schema_field({"type": "string", "nullable": True, "description": "Username."})
+    def get_created_by(self, schedule):
+        return schedule.created_by.get_username() if schedule.created_by_id else None
+
+    @extend_schema_field({"type": "string", "nullable": True, "description": "Username."})
+    def get_updated_by(self, schedule):
+        return schedule.updated_by.get_username() if schedule.updated_by_id else None
+
+
+class RunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    job_run_id = serializers.CharField(help_text="The idempotency key sent to the execution plane.")
+    schedule = serializers.UUIDField(source="schedule_id")
+    org = serializers.SlugField(source="org.slug")
+    trigger_type = serializers.CharField(help_text="scheduled, manual, retry or backfill.")
+    attempt = serializers.IntegerField()
+    retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
+    scheduled_for = serializers.DateTimeField()
+    status = serializers.CharField(help_text="queued, running, success, failed, timeout, skipped or canceled.")
+    not_before = serializers.DateTimeField(allow_null=True)
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_seconds = serializers.FloatField(allow_null=True)
+    session_id = serializers.CharField()
+    message_id = serializers.CharField()
+    outputs = serializers.JSONField(help_text='e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://..."}]')
+    error_code = serializers.CharField()
+    error_message = serializers.CharField()
+    missed_count = serializers.IntegerField()
+    agent = serializers.CharField(source="agent_slug", help_text="What was sent (a snapshot).")
+    prompt = serializers.CharField()
+    output_type = serializers.CharField()
+    params = serializers.JSONField()
+    triggered_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field({"type": "string", "nullable": True, "description": "Username, for manual runs."})
+    def get_triggered_by(self, run: ScheduleRun):
+        return run.triggered_by.get_username() if run.triggered_by_id else None

@@ -1,0 +1,206 @@
+"""Who may do what to which schedule: the one permission-aware selector.
+
+Permissions come from three places, unioned:
+- the user's Membership role in the schedule's org (ROLE_PERMISSIONS);
+- django-guardian object grants on one schedule (user or group), which add to the role;
+- for staff, model-level Django permissions (`schedules.schedules_read` ...) granted in the
+  admin, which apply to every org; a superuser holds everything.
+
+Holding any permission on a schedule makes it readable: a grant of `schedules:run` on one
+schedule of an org the user is not a member of must let them see what they run.
+
+Every API endpoint and page goes through `schedules_visible_to` / `get_schedule_for`, so the
+tenancy rule ("another org's object is a 404, a missing permission a 403 naming it") lives
+here only. Lists are filtered in one query by permitted org ids OR granted schedule ids; no
+per-row checks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from schedules.models import Membership, Organization, Role, Schedule
+
+READ = "schedules:read"
+WRITE = "schedules:write"
+RUN = "schedules:run"
+DELETE = "schedules:delete"
+ALL_PERMISSIONS = frozenset({READ, WRITE, RUN, DELETE})
+
+# Django permission codename (Schedule.Meta.permissions) for each API permission name.
+CODENAMES = {perm: perm.replace(":", "_") for perm in ALL_PERMISSIONS}
+_BY_CODENAME = {codename: perm for perm, codename in CODENAMES.items()}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.VIEWER: frozenset({READ}),
+    Role.OPERATOR: frozenset({READ, RUN}),
+    Role.EDITOR: frozenset({READ, WRITE, RUN}),
+    Role.ADMIN: ALL_PERMISSIONS,
+}
+
+
+class MissingPermission(PermissionDenied):
+    """403 that names the permission the caller lacks (the API error shape carries it)."""
+
+    default_code = "permission_denied"
+
+    def __init__(self, perm: str):
+        super().__init__(detail=f"missing permission {perm}", code="permission_denied")
+        self.permission = perm
+
+
+@dataclass
+class Grants:
+    """Everything one user holds, loaded in a constant number of queries."""
+
+    everywhere: frozenset[str] = frozenset()  # superuser / staff model permissions
+    by_org: dict[int, frozenset[str]] = field(default_factory=dict)
+    by_schedule: dict[uuid.UUID, frozenset[str]] = field(default_factory=dict)
+
+    def for_org(self, org_id) -> frozenset[str]:
+        return self.everywhere | self.by_org.get(org_id, frozenset())
+
+    def for_schedule(self, schedule: Schedule) -> frozenset[str]:
+        perms = self.for_org(schedule.org_id) | self.by_schedule.get(schedule.pk, frozenset())
+        return perms | {READ} if perms else perms
+
+    def org_ids(self, perm: str) -> list[int]:
+        return [org_id for org_id, perms in self.by_org.items() if perm in perms]
+
+    def schedule_ids(self, perm: str) -> list[uuid.UUID]:
+        # Any object grant implies read (see the module docstring).
+        return [pk for pk, perms in self.by_schedule.items() if perm == READ or perm in perms]
+
+
+def grants_for(user) -> Grants:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Grants()
+    if user.is_superuser:
+        return Grants(everywhere=ALL_PERMISSIONS)
+    everywhere: frozenset[str] = frozenset()
+    if user.is_staff:
+        # Model-level permissions given to support staff in the admin (cached on the user).
+        everywhere = frozenset(
+            _BY_CODENAME[name.split(".", 1)[1]]
+            for name in user.get_all_permissions()
+            if name.startswith("schedules.") and name.split(".", 1)[1] in _BY_CODENAME
+        )
+    by_org = {
+        org_id: ROLE_PERMISSIONS.get(role, frozenset())
+        for org_id, role in Membership.objects.filter(user=user).values_list("org_id", "role")
+    }
+    return Grants(everywhere=everywhere, by_org=by_org, by_schedule=_object_grants(user))
+
+
+def _object_grants(user) -> dict[uuid.UUID, frozenset[str]]:
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    content_type = ContentType.objects.get_for_model(Schedule)
+    columns = ("object_pk", "permission__codename")
+    rows = (
+        UserObjectPermission.objects.filter(user=user, content_type=content_type)
+        .values_list(*columns)
+        .union(
+            GroupObjectPermission.objects.filter(group__user=user, content_type=content_type).values_list(*columns)
+        )
+    )
+    out: dict[uuid.UUID, set[str]] = {}
+    for object_pk, codename in rows:
+        perm = _BY_CODENAME.get(codename)
+        pk = _parse_uuid(object_pk)
+        if perm and pk:
+            out.setdefault(pk, set()).add(perm)
+    return {pk: frozenset(perms) for pk, perms in out.items()}
+
+
+def _parse_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def org_permissions(user, org: Organization) -> set[str]:
+    """The permissions the user holds on every schedule of `org` (object grants excluded)."""
+    return set(grants_for(user).for_org(org.pk))
+
+
+def has_schedule_perm(user, schedule: Schedule, perm: str) -> bool:
+    return perm in grants_for(user).for_schedule(schedule)
+
+
+def schedule_permissions(user, schedule: Schedule) -> set[str]:
+    return set(grants_for(user).for_schedule(schedule))
+
+
+def permitted_orgs(user, perm: str = READ) -> QuerySet[Organization]:
+    """Orgs where the user holds `perm` on every schedule (role or model permission)."""
+    grants = grants_for(user)
+    if perm in grants.everywhere:
+        return Organization.objects.all()
+    return Organization.objects.filter(pk__in=grants.org_ids(perm))
+
+
+def _visible_filter(grants: Grants, perm: str, *, org_field: str, schedule_field: str) -> Q | None:
+    """A Q selecting rows the grants allow, or None when everything is allowed."""
+    if perm in grants.everywhere:
+        return None
+    q = Q(**{f"{org_field}__in": grants.org_ids(perm)})
+    schedule_ids = grants.schedule_ids(perm)
+    if schedule_ids:
+        # Only add the OR when there are object grants: a plain `org_id IN (...)` keeps the
+        # list on the (org, created_at) index.
+        q |= Q(**{f"{schedule_field}__in": schedule_ids})
+    return q
+
+
+def visible_filter(user, perm: str = READ, *, org_field: str = "org_id", schedule_field: str = "pk") -> Q | None:
+    """The visibility rule as a Q, for querysets of other models (runs, audit events)."""
+    return _visible_filter(grants_for(user), perm, org_field=org_field, schedule_field=schedule_field)
+
+
+def restrict(queryset: QuerySet, user, perm: str = READ, *, org_field="org_id", schedule_field="pk") -> QuerySet:
+    q = visible_filter(user, perm, org_field=org_field, schedule_field=schedule_field)
+    return queryset if q is None else queryset.filter(q)
+
+
+def schedules_visible_to(user, perm: str = READ) -> QuerySet[Schedule]:
+    """Schedules the user may read (or hold `perm` on), in one query."""
+    return restrict(Schedule.objects.all(), user, perm)
+
+
+def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet | None = None) -> Schedule:
+    """The schedule, when the user may `perm` it.
+
+    NotFound when it does not exist or is not readable (its existence is not revealed);
+    MissingPermission (403) naming `perm` when readable but `perm` is not held.
+    """
+    pk = _parse_uuid(schedule_id)
+    queryset = queryset if queryset is not None else Schedule.objects.select_related("org", "agent")
+    schedule = queryset.filter(pk=pk).first() if pk else None
+    if schedule is None:
+        raise NotFound("schedule not found")
+    check_schedule_perm(user, schedule, perm)
+    return schedule
+
+
+def check_schedule_perm(user, schedule: Schedule, perm: str, *, grants: Grants | None = None) -> None:
+    """Raise NotFound when `schedule` is not readable, MissingPermission when `perm` is not held."""
+    perms = (grants or grants_for(user)).for_schedule(schedule)
+    if READ not in perms:
+        raise NotFound("schedule not found")
+    if perm not in perms:
+        raise MissingPermission(perm)
+
+
+def check_org_perm(user, org: Organization, perm: str) -> None:
+    """For creating in an org: NotFound-like hiding is done by the caller (unknown org)."""
+    if perm not in grants_for(user).for_org(org.pk):
+        raise MissingPermission(perm)
