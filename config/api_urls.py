@@ -3,7 +3,11 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from runs.callback import RunCallbackView
+
 urlpatterns = [
+    # The execution plane's signed callback; before any runs/<id>/ route so it is matched first.
+    path("runs/callback/", RunCallbackView.as_view(), name="runs-callback"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Schedules, runs (detail and retry) and audit events.

@@ -1,0 +1,166 @@
+"""`POST /api/v1/runs/callback/`: the execution plane reports a session's outcome.
+
+Authenticated by an HMAC, not by a user: `X-Signature: sha256=<hex HMAC-SHA256 of the raw
+body, keyed with EXECUTION_PLANE_SECRET>`. A missing or wrong signature gets 401 and changes
+nothing. A signed callback for an unknown run, or for a run that is already final, is
+answered 200 "ignored" (the plane must not retry it forever) and changes nothing either:
+terminal states never change, so a late success after a timeout stays a timeout.
+Replaying a signed body is harmless for the same reason.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+import structlog
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config import clock
+from runs import services
+from runs.dispatch import RUN_STATUS_FOR
+from runs.models import RunStatus, ScheduleRun
+from runs.plane import PlaneError, PlaneResult, PlaneStatus
+from runs.plane.base import result_from_body
+from runs.plane.http import sign
+
+log = structlog.get_logger("runs.callback")
+
+
+class Outcome:
+    APPLIED = "applied"
+    IGNORED = "ignored"
+
+
+def signature_ok(body: bytes, given: str) -> bool:
+    secret = settings.EXECUTION_PLANE_SECRET
+    # Without a secret nothing can be verified, so nothing is accepted.
+    if not secret or not given:
+        return False
+    return hmac.compare_digest(given.strip().lower().encode(), sign(secret, body).encode())
+
+
+def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
+    """Apply a verified report to the run; returns the answer body (`applied` or `ignored`)."""
+    run = ScheduleRun.objects.filter(job_run_id=job_run_id).only("id", "status", "session_id", "schedule_id").first()
+    if run is None:
+        return {"status": Outcome.IGNORED, "reason": "unknown run"}
+    if run.is_terminal:
+        return {"status": Outcome.IGNORED, "reason": "already finished"}
+    if run.session_id and result.session_id and result.session_id != run.session_id:
+        # Not the session this run is bound to (the plane should never do this): keep ours.
+        return {"status": Outcome.IGNORED, "reason": "session mismatch"}
+    if not result.terminal:
+        # The plane started it before we heard the create answer: record that it runs.
+        if run.status == RunStatus.QUEUED and result.status == PlaneStatus.RUNNING and result.session_id:
+            if services.run_mark_running(run_id=run.pk, session_id=result.session_id, message_id=result.message_id, now=now):
+                return {"status": Outcome.APPLIED}
+        return {"status": Outcome.IGNORED, "reason": "not final"}
+    _, moved = services.run_finish(
+        run_id=run.pk,
+        status=RUN_STATUS_FOR[result.status],
+        session_id=result.session_id,
+        message_id=result.message_id,
+        outputs=result.outputs,
+        error_code=result.error_code,
+        error_message=result.error_message,
+        now=now,
+    )
+    if not moved:
+        return {"status": Outcome.IGNORED, "reason": "already finished"}
+    return {"status": Outcome.APPLIED}
+
+
+_ERROR = inline_serializer("CallbackError", {"code": serializers.CharField(), "detail": serializers.CharField()})
+_ANSWER = inline_serializer(
+    "CallbackAnswer",
+    {
+        "status": serializers.ChoiceField(choices=[Outcome.APPLIED, Outcome.IGNORED]),
+        "reason": serializers.CharField(required=False, help_text="Why nothing changed, e.g. 'already finished'."),
+    },
+)
+_BODY = inline_serializer(
+    "CallbackBody",
+    {
+        "job_run_id": serializers.CharField(),
+        "session_id": serializers.CharField(),
+        "message_id": serializers.CharField(required=False),
+        "status": serializers.ChoiceField(choices=["queued", "running", "success", "failed", "canceled"]),
+        "outputs": inline_serializer(
+            "CallbackOutput",
+            {"type": serializers.CharField(), "name": serializers.CharField(), "url": serializers.CharField()},
+            many=True,
+            required=False,
+        ),
+        "error": inline_serializer(
+            "CallbackErrorDetail", {"code": serializers.CharField(), "message": serializers.CharField()}, required=False
+        ),
+    },
+)
+
+
+class RunCallbackView(APIView):
+    # The HMAC is the authentication; no session (and so no CSRF) and no user.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        operation_id="runs_callback",
+        summary="Execution plane reports a session's outcome",
+        description=(
+            "Called by the execution plane, not by people. The raw body must be signed: "
+            "`X-Signature: sha256=<hex HMAC-SHA256 of the body with EXECUTION_PLANE_SECRET>`. "
+            "See docs/execution-plane.md."
+        ),
+        auth=[],
+        request=_BODY,
+        responses={
+            200: _ANSWER,
+            400: OpenApiResponse(_ERROR, description="Signed, but not a callback body."),
+            401: OpenApiResponse(_ERROR, description="Missing or wrong X-Signature; nothing changed."),
+        },
+        examples=[
+            OpenApiExample(
+                "success",
+                request_only=True,
+                value={
+                    "job_run_id": "3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b-20261201T010000Z-1",
+                    "session_id": "sess_8f14e45f",
+                    "message_id": "msg_c9f0f895",
+                    "status": "success",
+                    "outputs": [{"type": "pdf", "name": "report.pdf", "url": "https://files.example.com/r/8f14.pdf"}],
+                },
+            ),
+            OpenApiExample("applied", response_only=True, status_codes=["200"], value={"status": "applied"}),
+            OpenApiExample(
+                "ignored", response_only=True, status_codes=["200"], value={"status": "ignored", "reason": "already finished"}
+            ),
+        ],
+        tags=["runs"],
+    )
+    def post(self, request):
+        raw = request.body
+        if not signature_ok(raw, request.headers.get("X-Signature", "")):
+            log.warning("callback.bad_signature", signed="X-Signature" in request.headers)
+            return Response({"code": "invalid_signature", "detail": "missing or wrong X-Signature"}, status=401)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return Response({"code": "invalid", "detail": "the body is not JSON"}, status=400)
+        job_run_id = body.get("job_run_id") if isinstance(body, dict) else None
+        if not isinstance(job_run_id, str) or not job_run_id:
+            return Response({"code": "invalid", "detail": "job_run_id is required"}, status=400)
+        try:
+            result = result_from_body(body)
+        except PlaneError as exc:
+            return Response({"code": "invalid", "detail": exc.message}, status=400)
+        answer = apply_callback(job_run_id=job_run_id, result=result, now=clock.now())
+        log.info("callback.received", job_run_id=job_run_id, plane_status=result.status, **answer)
+        return Response(answer)

@@ -1,0 +1,298 @@
+"""Dispatch: admit ready queued runs under the concurrency limits, lease them, start them.
+
+A run is ready when it is `queued`, its `not_before` has passed, and no live lease holds it.
+Admission is serialised per org by a row lock on the Organization, so replicas never
+exceed `max_concurrent_runs` together: under that lock we count the org's *busy* runs
+(`running`, plus `queued` ones under a live lease: admitted, plane call in flight), take
+what still fits the org limit and each schedule's `max_concurrency`, and lease them.
+
+Status stays `queued` until the plane accepts the run: the worker thread calls the plane and
+then moves the run to `running` with its session (or to `failed` with an error code, which
+queues the retry). A dispatcher that dies in between leaves a leased `queued` run whose
+lease expires; it is dispatched again with the same `job_run_id`, which the plane treats as
+an idempotency key, so the crash never starts a second session.
+
+Plane calls run in a thread pool (`workers=0` runs them inline, for tests), so a slow plane
+holds worker threads, never the scheduler loop that fires schedules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+
+from config import clock as clock_module
+from runs import services
+from runs.models import RunStatus, ScheduleRun
+from runs.plane import PlaneError, PlaneStatus, get_client
+from schedules.models import Organization
+
+log = structlog.get_logger("runs.dispatch")
+
+# Leased-but-not-started runs a dispatcher keeps per worker thread. A deeper backlog would
+# hold leases that expire before a worker gets to them.
+BACKLOG_PER_WORKER = 8
+
+
+def ready_q(now: datetime) -> Q:
+    """Queued, past `not_before`, and not held by a live lease."""
+    return (
+        Q(status=RunStatus.QUEUED)
+        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+        & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+    )
+
+
+def busy_q(now: datetime) -> Q:
+    """Runs that hold a concurrency slot: running, or admitted and on their way to the plane."""
+    return Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)
+
+
+def busy_counts(now: datetime, **filters) -> dict[tuple, int]:
+    """{(org_id, schedule_id): busy runs}, in one grouped query."""
+    rows = (
+        ScheduleRun.objects.filter(busy_q(now), **filters)
+        .order_by()
+        .values_list("org_id", "schedule_id")
+        .annotate(n=Count("id"))
+    )
+    return {(org_id, schedule_id): n for org_id, schedule_id, n in rows}
+
+
+def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
+    """Ready runs, oldest first, at most `max_concurrency` per schedule.
+
+    The per-schedule cut is a window function in the database, so a schedule (or an org)
+    with a long backlog cannot fill the batch and starve everyone behind it.
+    """
+    ranked = (
+        ScheduleRun.objects.filter(ready_q(now))
+        .exclude(org_id__in=list(exclude_orgs))
+        .annotate(
+            schedule_rank=Window(RowNumber(), partition_by=[F("schedule_id")], order_by=[F("created_at").asc(), F("id").asc()]),
+            schedule_limit=F("schedule__max_concurrency"),
+            org_limit=F("org__max_concurrent_runs"),
+        )
+        .filter(schedule_rank__lte=F("schedule_limit"))
+        .order_by("created_at", "id")
+        .values("id", "org_id", "schedule_id", "schedule_limit", "org_limit")
+    )
+    return list(ranked[:limit])
+
+
+class Dispatcher:
+    def __init__(self, *, replica_id: str, workers: int, client=None, clock=None, lease_seconds: float | None = None):
+        self.replica_id = replica_id
+        self.workers = max(0, int(workers))
+        self.client = client if client is not None else get_client()
+        self.clock = clock or clock_module.get_clock()
+        self.lease_seconds = lease_seconds if lease_seconds is not None else settings.SCHEDULER_LEASE_SECONDS
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"dispatch-{replica_id}")
+            if self.workers
+            else None
+        )
+        self._inflight = 0
+        self._lock = threading.Lock()
+
+    # --- the step ------------------------------------------------------------------------
+
+    def dispatch_ready(self, *, now: datetime) -> int:
+        """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
+        room = self._room()
+        if room <= 0:
+            return 0
+        busy = busy_counts(now)
+        org_busy: dict = defaultdict(int)
+        for (org_id, _), n in busy.items():
+            org_busy[org_id] += n
+        full_orgs = [
+            org_id
+            for org_id, limit in Organization.objects.filter(pk__in=list(org_busy)).values_list("id", "max_concurrent_runs")
+            if org_busy[org_id] >= limit
+        ]
+        candidates = ready_candidates(now, limit=max(room * 4, 100), exclude_orgs=full_orgs)
+        # Pre-cut with the unlocked counts (cheap, saves a locked transaction for nothing);
+        # the locked recount in _admit decides.
+        by_org: dict = defaultdict(list)
+        for row in candidates:
+            taken = by_org[row["org_id"]]
+            schedule_busy = busy.get((row["org_id"], row["schedule_id"]), 0)
+            schedule_taken = sum(1 for r in taken if r["schedule_id"] == row["schedule_id"])
+            if org_busy[row["org_id"]] + len(taken) < row["org_limit"] and schedule_busy + schedule_taken < row["schedule_limit"]:
+                taken.append(row)
+        submitted = 0
+        for org_id, rows in by_org.items():
+            if submitted >= room:
+                break
+            for run in self._admit(org_id, rows, now=now, limit=room - submitted):
+                self._submit(self._start, run)
+                submitted += 1
+        return submitted
+
+    def submit(self, fn, *args) -> None:
+        """Run `fn(*args)` on a worker thread (inline without workers): reconcile's plane calls."""
+        self._submit(fn, *args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work; with `wait`, finish the plane calls in flight and close their connections."""
+        if self._pool is None:
+            return
+        if wait:
+            # One task per worker thread (the barrier keeps each on its own thread) closes that
+            # thread's database connection, which Django would otherwise leave open.
+            barrier = threading.Barrier(self.workers)
+
+            def close_connection():
+                try:
+                    barrier.wait(timeout=5)
+                except threading.BrokenBarrierError:
+                    pass
+                connections.close_all()
+
+            for _ in range(self.workers):
+                self._pool.submit(close_connection)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._pool = None
+
+    # --- admission -----------------------------------------------------------------------
+
+    def _admit(self, org_id, rows: list[dict], *, now: datetime, limit: int) -> list[ScheduleRun]:
+        """Under the org's row lock: recount, take what fits, lease it; returns the leased runs."""
+        lease_until = now + timedelta(seconds=self.lease_seconds)
+        with transaction.atomic():
+            org = Organization.objects.select_for_update().only("id", "max_concurrent_runs").get(pk=org_id)
+            busy = busy_counts(now, org_id=org_id)
+            free = org.max_concurrent_runs - sum(busy.values())
+            per_schedule = {schedule_id: n for (_, schedule_id), n in busy.items()}
+            chosen = []
+            for row in rows:
+                if free <= 0 or len(chosen) >= limit:
+                    break
+                if per_schedule.get(row["schedule_id"], 0) >= row["schedule_limit"]:
+                    continue
+                chosen.append(row["id"])
+                per_schedule[row["schedule_id"]] = per_schedule.get(row["schedule_id"], 0) + 1
+                free -= 1
+            if not chosen:
+                return []
+            # Conditional on still being ready: a cancel or a finish may have landed meanwhile.
+            ScheduleRun.objects.filter(ready_q(now), pk__in=chosen).update(
+                lease_owner=self.replica_id, lease_expires_at=lease_until
+            )
+            leased = list(
+                ScheduleRun.objects.select_related("schedule", "org")
+                .filter(pk__in=chosen, status=RunStatus.QUEUED, lease_owner=self.replica_id, lease_expires_at=lease_until)
+                .order_by("created_at", "id")
+            )
+        for run in leased:
+            log.info(
+                "run.admitted",
+                schedule_id=str(run.schedule_id),
+                job_run_id=run.job_run_id,
+                attempt=run.attempt,
+                replica=self.replica_id,
+            )
+        return leased
+
+    # --- the worker ----------------------------------------------------------------------
+
+    def _room(self) -> int:
+        if self._pool is None:
+            return settings.SCHEDULER_BATCH_SIZE
+        with self._lock:
+            return self.workers * BACKLOG_PER_WORKER - self._inflight
+
+    def _submit(self, fn, *args) -> None:
+        if self._pool is None:
+            fn(*args)
+            return
+        with self._lock:
+            self._inflight += 1
+        future = self._pool.submit(self._guarded, fn, *args)
+        future.add_done_callback(self._done)
+
+    def _done(self, _future) -> None:
+        with self._lock:
+            self._inflight -= 1
+
+    def _guarded(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a worker must survive any one run
+            log.exception("dispatch.worker_failed", replica=self.replica_id)
+        finally:
+            # Drop a connection the database broke, so the next task on this thread reconnects.
+            close_old_connections()
+
+    def _start(self, run: ScheduleRun) -> None:
+        """Call the plane for one leased run and record what it answered."""
+        if self.clock.now() >= run.lease_expires_at:
+            # Waited in the pool past its lease: another dispatcher may own it by now.
+            log.warning("run.lease_lapsed", job_run_id=run.job_run_id, replica=self.replica_id)
+            return
+        bind = {"schedule_id": str(run.schedule_id), "job_run_id": run.job_run_id, "attempt": run.attempt}
+
+        def started(session_id: str) -> None:
+            # Synchronous planes report the session before they run it: the run shows as
+            # running (and counts against the limits as such) for as long as it takes.
+            services.run_mark_running(run_id=run.pk, session_id=session_id, now=self.clock.now())
+
+        try:
+            answer = self.client.start(run, on_started=started if self.client.synchronous else None)
+        except PlaneError as exc:
+            log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
+            services.run_finish(
+                run_id=run.pk,
+                status=RunStatus.FAILED,
+                error_code=exc.code,
+                error_message=exc.message,
+                now=self.clock.now(),
+                retry=exc.retryable,
+            )
+            return
+        now = self.clock.now()
+        if not self.client.synchronous:
+            services.run_mark_running(run_id=run.pk, session_id=answer.session_id, message_id=answer.message_id, now=now)
+            log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)
+        result = answer.result
+        if result is None and answer.status in PlaneStatus.TERMINAL:
+            # Finished already (a repeated key for a session that ended): fetch its result.
+            run.session_id = answer.session_id
+            try:
+                result = self.client.poll(run)
+            except PlaneError as exc:
+                log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
+                return
+        if result is not None and result.terminal:
+            apply_plane_result(run, result, now=self.clock.now())
+
+
+RUN_STATUS_FOR = {
+    PlaneStatus.SUCCESS: RunStatus.SUCCESS,
+    PlaneStatus.FAILED: RunStatus.FAILED,
+    PlaneStatus.CANCELED: RunStatus.CANCELED,
+    PlaneStatus.TIMEOUT: RunStatus.TIMEOUT,
+}
+
+
+def apply_plane_result(run: ScheduleRun, result, *, now: datetime) -> tuple[ScheduleRun | None, bool]:
+    """Record a terminal PlaneResult on the run (queued/running results change nothing here)."""
+    return services.run_finish(
+        run_id=run.pk,
+        status=RUN_STATUS_FOR[result.status],
+        session_id=result.session_id,
+        message_id=result.message_id,
+        outputs=result.outputs,
+        error_code=result.error_code,
+        error_message=result.error_message,
+        now=now,
+    )

@@ -1,0 +1,172 @@
+"""What every execution-plane client speaks: start a session, poll it, cancel it.
+
+Two implementations (DESIGN.md section 7): `http` (the production plane, a separate system)
+and `local` (subprocesses named in settings). The dispatcher and reconcile only see this
+interface, so tests can drive either against real processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+
+class PlaneStatus:
+    """The plane's vocabulary for a session (the contract, docs/execution-plane.md)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    # Only the local plane reports this: it enforces the timeout itself.
+    TIMEOUT = "timeout"
+
+    ACTIVE = (QUEUED, RUNNING)
+    TERMINAL = (SUCCESS, FAILED, CANCELED, TIMEOUT)
+    ALL = ACTIVE + TERMINAL
+
+
+class ErrorCode:
+    """`error_code` values the control plane writes for plane trouble (documented in the contract)."""
+
+    UNREACHABLE = "plane_unreachable"  # connection refused, DNS, reset before an answer
+    TIMEOUT = "plane_timeout"  # no answer within EXECUTION_PLANE_TIMEOUT_SECONDS
+    BAD_RESPONSE = "plane_bad_response"  # an answer that is not the contract's JSON
+    REJECTED = "plane_rejected"  # a 4xx: the request itself is wrong, retrying cannot help
+    SESSION_NOT_FOUND = "plane_session_not_found"  # the plane forgot a session it gave us
+    AGENT_NOT_CONFIGURED = "agent_not_configured"  # local: slug not in LOCAL_AGENTS
+    AGENT_START_FAILED = "agent_start_failed"  # local: the command could not be executed
+    AGENT_FAILED = "agent_failed"  # the agent ran and reported failure (non-zero exit)
+    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large"
+    RUN_TIMEOUT = "timeout"  # the run was still running after the schedule's timeout_seconds
+
+    @staticmethod
+    def http(status: int) -> str:
+        """`plane_http_500`, `plane_http_503`, ...: a 5xx names its status."""
+        return f"plane_http_{status}"
+
+
+# Errors that the same request would meet again: retrying only burns attempts.
+PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED})
+
+
+class PlaneError(Exception):
+    """A plane call that did not produce the contract's answer; `code` is an ErrorCode value."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.code not in PERMANENT_ERRORS
+
+
+@dataclass(frozen=True)
+class PlaneResult:
+    """A session's state as the plane reports it (poll answer, callback body, local result)."""
+
+    status: str
+    session_id: str = ""
+    message_id: str = ""
+    outputs: list = field(default_factory=list)
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in PlaneStatus.TERMINAL
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """The plane accepted the run: its session, and (synchronous planes) the final result."""
+
+    session_id: str
+    message_id: str = ""
+    status: str = PlaneStatus.RUNNING
+    result: PlaneResult | None = None
+
+
+class PlaneClient(Protocol):
+    # True when start() runs the whole session and returns its result (the local plane);
+    # such a plane is never polled.
+    synchronous: bool
+
+    def start(self, run, *, on_started: Callable[[str], None] | None = None) -> StartResult: ...
+
+    def poll(self, run) -> PlaneResult: ...
+
+    def cancel(self, run) -> None: ...
+
+
+MAX_OUTPUTS = 100
+MAX_FIELD = 2048
+
+
+def result_from_body(body) -> PlaneResult:
+    """Validate a poll answer or callback body; PlaneError(plane_bad_response) when it is not one.
+
+    The body is `{job_run_id, session_id, message_id?, status, outputs: [{type, name, url}],
+    error?: {code, message}}`. Strict on shape so that a broken plane shows up as a clear error
+    on the run, not as garbage in the run log.
+    """
+    if not isinstance(body, dict):
+        raise PlaneError(ErrorCode.BAD_RESPONSE, "expected a JSON object")
+    status = body.get("status")
+    if status not in (PlaneStatus.QUEUED, PlaneStatus.RUNNING, PlaneStatus.SUCCESS, PlaneStatus.FAILED, PlaneStatus.CANCELED):
+        raise PlaneError(ErrorCode.BAD_RESPONSE, f"unknown status {status!r}")
+    outputs = body.get("outputs") or []
+    if not isinstance(outputs, list) or len(outputs) > MAX_OUTPUTS:
+        raise PlaneError(ErrorCode.BAD_RESPONSE, f"outputs must be a list of at most {MAX_OUTPUTS} items")
+    clean = []
+    for item in outputs:
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("type", "name", "url"))):
+            raise PlaneError(ErrorCode.BAD_RESPONSE, "each output must be {type, name, url} strings")
+        clean.append({"type": item["type"][:32], "name": item["name"][:255], "url": item["url"]})
+    error = body.get("error") or {}
+    if not isinstance(error, dict):
+        raise PlaneError(ErrorCode.BAD_RESPONSE, "error must be an object {code, message}")
+    error_code = str(error.get("code") or "")[:64]
+    if status == PlaneStatus.FAILED and not error_code:
+        error_code = ErrorCode.AGENT_FAILED
+    return PlaneResult(
+        status=status,
+        session_id=_text(body.get("session_id"), "session_id"),
+        message_id=_text(body.get("message_id"), "message_id"),
+        outputs=clean,
+        error_code=error_code,
+        error_message=str(error.get("message") or "")[:MAX_FIELD],
+    )
+
+
+def _text(value, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 128:
+        raise PlaneError(ErrorCode.BAD_RESPONSE, f"{name} must be a string of at most 128 characters")
+    return value
+
+
+def session_request(run) -> dict:
+    """The body both planes receive: what to run, and where it comes from.
+
+    Built from the run's snapshot (agent, prompt, output_type, params), never from the live
+    schedule, so a retry sends exactly what the first attempt sent. `run.org` should be loaded.
+    """
+    return {
+        "agent": run.agent_slug,
+        "prompt": run.prompt,
+        "output_type": run.output_type,
+        "params": run.params or {},
+        "metadata": {
+            "trigger_type": run.trigger_type,
+            "schedule_id": str(run.schedule_id),
+            "job_run_id": run.job_run_id,
+            "attempt": run.attempt,
+            "scheduled_for": run.scheduled_for.isoformat().replace("+00:00", "Z"),
+            "org": run.org.slug,
+        },
+    }

@@ -1,0 +1,126 @@
+"""The production execution plane, over HTTP (the contract: docs/execution-plane.md).
+
+Standard library `http.client`: one short connection per call, no proxy from the
+environment, no redirects, a timeout on connect and on every read. Every failure becomes a
+PlaneError with a code an operator can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import socket
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
+from django.urls import reverse
+
+from runs.plane.base import ErrorCode, PlaneError, PlaneResult, PlaneStatus, StartResult, result_from_body, session_request
+
+MAX_ANSWER_BYTES = 1 << 20
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Signature` value for a body: `sha256=<hex HMAC-SHA256 of the raw bytes>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def callback_url() -> str:
+    return settings.SITE_URL + reverse("runs-callback")
+
+
+class HttpPlaneClient:
+    synchronous = False
+
+    def __init__(self, *, base_url: str, timeout: float, secret: str = "", callback: str | None = None):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"EXECUTION_PLANE_URL must be an http(s) URL, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.secret = secret
+        self.callback = callback
+
+    @classmethod
+    def from_settings(cls) -> HttpPlaneClient:
+        return cls(
+            base_url=settings.EXECUTION_PLANE_URL,
+            timeout=settings.EXECUTION_PLANE_TIMEOUT_SECONDS,
+            secret=settings.EXECUTION_PLANE_SECRET,
+        )
+
+    # --- the three calls -------------------------------------------------------------------
+
+    def start(self, run, *, on_started=None) -> StartResult:
+        body = session_request(run)
+        body["callback_url"] = self.callback or callback_url()
+        # The job_run_id is the idempotency key: a redispatch after a crash (same id) must
+        # get the session the first call created, never a second one.
+        answer = self._call("POST", "/sessions", body, headers={"Idempotency-Key": run.job_run_id})
+        if not isinstance(answer, dict) or not isinstance(answer.get("session_id"), str) or not answer["session_id"]:
+            raise PlaneError(ErrorCode.BAD_RESPONSE, "the create answer has no session_id")
+        status = answer.get("status") or PlaneStatus.QUEUED
+        if status not in PlaneStatus.ALL:
+            raise PlaneError(ErrorCode.BAD_RESPONSE, f"the create answer has an unknown status {status!r}")
+        message_id = answer.get("message_id") or ""
+        if not isinstance(message_id, str) or len(answer["session_id"]) > 128 or len(message_id) > 128:
+            raise PlaneError(ErrorCode.BAD_RESPONSE, "session_id and message_id must be strings of at most 128 characters")
+        return StartResult(session_id=answer["session_id"], message_id=message_id, status=status)
+
+    def poll(self, run) -> PlaneResult:
+        answer = self._call("GET", f"/sessions/{quote(run.session_id, safe='')}")
+        return result_from_body(answer)
+
+    def cancel(self, run) -> None:
+        try:
+            self._call("POST", f"/sessions/{quote(run.session_id, safe='')}/cancel", {})
+        except PlaneError as exc:
+            # Already finished or unknown: nothing left to stop.
+            if exc.code not in (ErrorCode.SESSION_NOT_FOUND, ErrorCode.REJECTED):
+                raise
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        all_headers = {"Accept": "application/json", "User-Agent": "agent-schedules/1"}
+        if body is not None:
+            all_headers["Content-Type"] = "application/json"
+        if self.secret:
+            # Same scheme as the callback, so the plane can check who is calling.
+            all_headers["X-Signature"] = sign(self.secret, raw)
+        all_headers.update(headers or {})
+        conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = conn_cls(self._host, self._port, timeout=self.timeout)
+        where = f"{method} {self.base_url}{path}"
+        try:
+            conn.request(method, self._prefix + path, body=raw if body is not None else None, headers=all_headers)
+            response = conn.getresponse()
+            data = response.read(MAX_ANSWER_BYTES + 1)
+        except (socket.timeout, TimeoutError):
+            raise PlaneError(ErrorCode.TIMEOUT, f"{where}: no answer within {self.timeout:g} s") from None
+        except (ConnectionError, OSError, http.client.HTTPException) as exc:
+            raise PlaneError(ErrorCode.UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()
+        snippet = data[:300].decode("utf-8", "replace")
+        if response.status >= 500:
+            raise PlaneError(ErrorCode.http(response.status), f"{where} answered {response.status}: {snippet}")
+        if response.status == 404 and (method == "GET" or path.endswith("/cancel")):
+            raise PlaneError(ErrorCode.SESSION_NOT_FOUND, f"{where} answered 404: {snippet}")
+        if response.status >= 400:
+            raise PlaneError(ErrorCode.REJECTED, f"{where} answered {response.status}: {snippet}")
+        if not 200 <= response.status < 300:
+            raise PlaneError(ErrorCode.BAD_RESPONSE, f"{where} answered {response.status}")
+        if len(data) > MAX_ANSWER_BYTES:
+            raise PlaneError(ErrorCode.BAD_RESPONSE, f"{where}: answer larger than {MAX_ANSWER_BYTES} bytes")
+        try:
+            return json.loads(data or b"{}")
+        except ValueError:
+            raise PlaneError(ErrorCode.BAD_RESPONSE, f"{where}: answer is not JSON: {snippet}") from None

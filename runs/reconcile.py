@@ -1,0 +1,141 @@
+"""Reconcile: what no callback and no worker thread will ever settle on its own.
+
+Each pass, with `now` as an argument:
+- **timeouts**: a run still `running` after its schedule's `timeout_seconds` becomes
+  `timeout` (which queues its retry) and the plane is asked to cancel the session;
+- **expired leases**: a `queued` run whose dispatcher lease ran out (the dispatcher died
+  between admitting it and hearing the plane's answer) is released, so the next dispatch
+  starts it again with the same `job_run_id`: the plane dedupes on that key;
+- **polling**: a `running` run whose lease ran out (its first lease is `started_at +
+  SCHEDULER_POLL_PLANE_AFTER_SECONDS`; each poll renews it) has had no callback for that
+  long: this replica claims the poll by renewing the lease, asks the plane, and applies a
+  final answer.
+
+Plane calls (cancel, poll) go through `submit` (the dispatcher's pool, so a slow plane never
+holds the scheduler loop); without it they run inline, which tests use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.db.models import Q
+
+from runs import services
+from runs.dispatch import apply_plane_result
+from runs.models import RunStatus, ScheduleRun
+from runs.plane import ErrorCode, PlaneError, get_client
+
+log = structlog.get_logger("runs.reconcile")
+
+# Polls claimed per pass; the rest wait for the next pass (their leases stay expired).
+POLL_BATCH = 200
+
+
+def reconcile(*, now: datetime, replica_id: str, client=None, submit=None) -> int:
+    """One reconcile pass; returns how many runs it acted on."""
+    client = client if client is not None else get_client()
+    submit = submit or (lambda fn, *args: fn(*args))
+    return (
+        time_out_runs(now=now, client=client, submit=submit)
+        + release_expired_leases(now=now)
+        + poll_silent_runs(now=now, replica_id=replica_id, client=client, submit=submit)
+    )
+
+
+def time_out_runs(*, now: datetime, client, submit) -> int:
+    """running past timeout_seconds -> timeout, then ask the plane to cancel."""
+    # Running runs are bounded by the org limits, so the deadline is computed here rather
+    # than with interval arithmetic that SQLite and PostgreSQL spell differently.
+    running = ScheduleRun.objects.filter(status=RunStatus.RUNNING, started_at__isnull=False).values_list(
+        "id", "started_at", "schedule__timeout_seconds"
+    )
+    expired = [(run_id, limit) for run_id, started, limit in running if started + timedelta(seconds=limit) <= now]
+    count = 0
+    for run_id, limit in expired:
+        run, moved = services.run_finish(
+            run_id=run_id,
+            status=RunStatus.TIMEOUT,
+            error_code=ErrorCode.RUN_TIMEOUT,
+            error_message=f"still running {limit} s after it started (the schedule's timeout); the plane was asked to cancel it",
+            now=now,
+        )
+        if not moved:
+            continue
+        count += 1
+        log.warning("run.timed_out", schedule_id=str(run.schedule_id), job_run_id=run.job_run_id, attempt=run.attempt)
+        if run.session_id:
+            submit(_cancel, client, run)
+    return count
+
+
+def release_expired_leases(*, now: datetime) -> int:
+    """Free queued runs whose dispatcher lease lapsed (same job_run_id on the next dispatch)."""
+    expired = ScheduleRun.objects.filter(status=RunStatus.QUEUED, lease_expires_at__lte=now)
+    stale = list(expired.values_list("job_run_id", "lease_owner"))
+    if not stale:
+        return 0
+    # Conditional on the lease still being expired: a dispatcher may have re-leased it.
+    released = expired.update(lease_owner="", lease_expires_at=None)
+    for job_run_id, owner in stale:
+        log.warning("run.lease_expired", job_run_id=job_run_id, lease_owner=owner)
+    return released
+
+
+def poll_silent_runs(*, now: datetime, replica_id: str, client, submit) -> int:
+    """Poll running runs that had no callback for SCHEDULER_POLL_PLANE_AFTER_SECONDS."""
+    if client.synchronous:
+        # The local plane reports from the worker thread; there is nothing to ask.
+        return 0
+    due = list(
+        ScheduleRun.objects.filter(status=RunStatus.RUNNING)
+        .exclude(session_id="")
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .order_by("lease_expires_at")
+        .values_list("id", flat=True)[:POLL_BATCH]
+    )
+    next_poll = now + timedelta(seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS)
+    count = 0
+    for run_id in due:
+        # The claim: one replica renews the lease, the others find it live and skip the run.
+        claimed = (
+            ScheduleRun.objects.filter(pk=run_id, status=RunStatus.RUNNING)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+            .update(lease_owner=replica_id, lease_expires_at=next_poll)
+        )
+        if not claimed:
+            continue
+        run = ScheduleRun.objects.select_related("schedule", "org").get(pk=run_id)
+        submit(_poll, client, run, now)
+        count += 1
+    return count
+
+
+def _poll(client, run: ScheduleRun, now: datetime) -> None:
+    bind = {"schedule_id": str(run.schedule_id), "job_run_id": run.job_run_id, "attempt": run.attempt}
+    try:
+        result = client.poll(run)
+    except PlaneError as exc:
+        if exc.code == ErrorCode.SESSION_NOT_FOUND:
+            # The plane lost the session: it will never finish, so fail it (and retry).
+            services.run_finish(run_id=run.pk, status=RunStatus.FAILED, error_code=exc.code, error_message=exc.message, now=now)
+            log.warning("run.session_lost", error=exc.message, **bind)
+        else:
+            # Transient: the lease brings the run back next interval; the timeout ends it at worst.
+            log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
+        return
+    if result.session_id and result.session_id != run.session_id:
+        log.warning("run.poll_session_mismatch", plane_session_id=result.session_id, session_id=run.session_id, **bind)
+        return
+    if result.terminal:
+        apply_plane_result(run, result, now=now)
+        log.info("run.polled", plane_status=result.status, **bind)
+
+
+def _cancel(client, run: ScheduleRun) -> None:
+    try:
+        client.cancel(run)
+    except PlaneError as exc:
+        log.warning("run.cancel_failed", job_run_id=run.job_run_id, error_code=exc.code, error=exc.message)
