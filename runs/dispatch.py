@@ -19,6 +19,7 @@ holds worker threads, never the scheduler loop that fires schedules.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -29,7 +30,6 @@ from django.db import close_old_connections, connections, transaction
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
-from config import clock as clock_module
 from runs import services
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
@@ -88,12 +88,26 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
     return list(ranked[:limit])
 
 
+class _Elapsed:
+    """The time a worker records: the dispatch pass's `now` plus the real time since.
+
+    So the times written (started_at, finished_at of a failed start) follow whatever clock
+    the caller runs on, a FakeClock included, without the worker reading a clock of its own.
+    """
+
+    def __init__(self, now: datetime):
+        self._now = now
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._now + timedelta(seconds=time.monotonic() - self._t0)
+
+
 class Dispatcher:
-    def __init__(self, *, replica_id: str, workers: int, client=None, clock=None, lease_seconds: float | None = None):
+    def __init__(self, *, replica_id: str, workers: int, client=None, lease_seconds: float | None = None):
         self.replica_id = replica_id
         self.workers = max(0, int(workers))
         self.client = client if client is not None else get_client()
-        self.clock = clock or clock_module.get_clock()
         self.lease_seconds = lease_seconds if lease_seconds is not None else settings.SCHEDULER_LEASE_SECONDS
         self._pool = (
             ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"dispatch-{replica_id}")
@@ -134,7 +148,7 @@ class Dispatcher:
             if submitted >= room:
                 break
             for run in self._admit(org_id, rows, now=now, limit=room - submitted):
-                self._submit(self._start, run)
+                self._submit(self._start, run, _Elapsed(now))
                 submitted += 1
         return submitted
 
@@ -233,9 +247,9 @@ class Dispatcher:
             # Drop a connection the database broke, so the next task on this thread reconnects.
             close_old_connections()
 
-    def _start(self, run: ScheduleRun) -> None:
+    def _start(self, run: ScheduleRun, clock: _Elapsed) -> None:
         """Call the plane for one leased run and record what it answered."""
-        if self.clock.now() >= run.lease_expires_at:
+        if clock.now() >= run.lease_expires_at:
             # Waited in the pool past its lease: another dispatcher may own it by now.
             log.warning("run.lease_lapsed", job_run_id=run.job_run_id, replica=self.replica_id)
             return
@@ -244,7 +258,7 @@ class Dispatcher:
         def started(session_id: str) -> None:
             # Synchronous planes report the session before they run it: the run shows as
             # running (and counts against the limits as such) for as long as it takes.
-            services.run_mark_running(run_id=run.pk, session_id=session_id, now=self.clock.now())
+            services.run_mark_running(run_id=run.pk, session_id=session_id, now=clock.now())
 
         try:
             answer = self.client.start(run, on_started=started if self.client.synchronous else None)
@@ -255,11 +269,11 @@ class Dispatcher:
                 status=RunStatus.FAILED,
                 error_code=exc.code,
                 error_message=exc.message,
-                now=self.clock.now(),
+                now=clock.now(),
                 retry=exc.retryable,
             )
             return
-        now = self.clock.now()
+        now = clock.now()
         if not self.client.synchronous:
             services.run_mark_running(run_id=run.pk, session_id=answer.session_id, message_id=answer.message_id, now=now)
             log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)
@@ -273,7 +287,7 @@ class Dispatcher:
                 log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
                 return
         if result is not None and result.terminal:
-            apply_plane_result(run, result, now=self.clock.now())
+            apply_plane_result(run, result, now=clock.now())
 
 
 RUN_STATUS_FOR = {

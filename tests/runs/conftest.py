@@ -25,3 +25,30 @@ def plane(settings):
         yield server
     finally:
         server.stop()
+
+
+# --- small builders shared by the dispatch-side tests ----------------------------------------
+
+
+def queue_run(schedule, *, at, **fields):
+    """A queued run of `schedule` for the occurrence `at`, written as firing writes it."""
+    from runs.models import ScheduleRun
+    from runs.services import build_run, insert_runs
+    from schedules.models import Schedule
+
+    schedule = Schedule.objects.select_related("agent").get(pk=schedule.pk)
+    run = build_run(schedule=schedule, scheduled_for=at, now=at, **fields)
+    assert insert_runs([run])
+    return ScheduleRun.objects.select_related("schedule", "org").get(pk=run.pk)
+
+
+def inline_dispatcher(replica_id: str = "test", **kwargs):
+    """A Dispatcher that calls the plane in the calling thread (workers=0): deterministic."""
+    from runs.dispatch import Dispatcher
+
+    return Dispatcher(replica_id=replica_id, workers=0, **kwargs)
+
+
+def reload(run):
+    run.refresh_from_db()
+    return run

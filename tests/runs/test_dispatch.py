@@ -1,0 +1,255 @@
+"""Dispatch end to end on one process: firing, admission, the plane, callback and polling.
+
+The clock is a FakeClock; the plane is a real loopback server; the dispatcher runs its plane
+calls inline (workers=0) so every step is deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from audit.services import Actor
+from runs.firing import fire_due
+from runs.models import RunStatus, ScheduleRun
+from runs.reconcile import reconcile
+from runs.services import run_now
+from tests.factories import T0, make_agent, make_org, make_schedule
+from tests.runs.conftest import inline_dispatcher, queue_run, reload
+
+pytestmark = pytest.mark.django_db
+
+NINE = T0.replace(hour=9)
+
+
+def about(when, expected, tolerance=1.0):
+    """Worker times are the dispatch time plus the real milliseconds the plane call took."""
+    return expected <= when < expected + timedelta(seconds=tolerance)
+
+
+def fire(now):
+    return fire_due(now=now, batch_size=100, replica_id="test")
+
+
+def test_cron_schedule_fires_at_its_time_and_reaches_success_by_callback(acme, agent, plane, fake_clock, client):
+    schedule = make_schedule(acme, agent, cron_expression="0 9 * * *", timezone="UTC")
+    dispatcher = inline_dispatcher()
+
+    fake_clock.set(NINE - timedelta(seconds=1))
+    assert fire(fake_clock.now()).written == 0
+    assert dispatcher.dispatch_ready(now=fake_clock.now()) == 0
+
+    fake_clock.set(NINE)
+    assert fire(NINE).queued == 1
+    assert dispatcher.dispatch_ready(now=NINE) == 1
+    run = ScheduleRun.objects.get(schedule=schedule)
+    assert (run.status, run.session_id) == (RunStatus.RUNNING, "sess-000001")
+    assert about(run.started_at, NINE)
+    assert run.lease_owner == "test"
+
+    fake_clock.advance(42)
+    plane.complete(run.session_id, "success", outputs=[{"type": "markdown", "name": "r.md", "url": "https://f/r.md"}])
+    response = plane.send_callback(run.session_id, client=client)
+    assert response.status_code == 200 and response.json() == {"status": "applied"}
+
+    run = reload(run)
+    assert (run.status, run.finished_at, run.message_id) == (RunStatus.SUCCESS, NINE + timedelta(seconds=42), "msg-000001")
+    assert run.outputs == [{"type": "markdown", "name": "r.md", "url": "https://f/r.md"}]
+    assert 41 < run.duration_seconds <= 42
+    schedule.refresh_from_db()
+    assert (schedule.consecutive_failures, schedule.last_run_at) == (0, NINE)
+
+
+def test_without_a_callback_the_run_reaches_success_by_polling(acme, agent, plane, fake_clock, settings):
+    settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
+    make_schedule(acme, agent, cron_expression="0 9 * * *")
+    fake_clock.set(NINE)
+    fire(NINE)
+    dispatcher = inline_dispatcher()
+    dispatcher.dispatch_ready(now=NINE)
+    run = ScheduleRun.objects.get()
+    plane.complete(run.session_id, "success")
+
+    # Not polled before SCHEDULER_POLL_PLANE_AFTER_SECONDS without a callback.
+    assert reconcile(now=NINE + timedelta(seconds=29), replica_id="test") == 0
+    assert reload(run).status == RunStatus.RUNNING
+    assert not [r for r in plane.requests if r["method"] == "GET"]
+
+    assert reconcile(now=NINE + timedelta(seconds=31), replica_id="test") == 1
+    run = reload(run)
+    assert run.status == RunStatus.SUCCESS
+    assert run.outputs[0]["url"].endswith("/result.markdown")
+    assert run.finished_at == NINE + timedelta(seconds=31)
+
+
+def test_a_still_running_session_is_polled_again_one_interval_later(acme, agent, plane, settings):
+    settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
+    run = queue_run(make_schedule(acme, agent), at=NINE)
+    inline_dispatcher().dispatch_ready(now=NINE)
+
+    assert reconcile(now=NINE + timedelta(seconds=31), replica_id="test") == 1
+    assert reconcile(now=NINE + timedelta(seconds=60), replica_id="test") == 0  # next poll at 61 s
+    plane.complete(reload(run).session_id, "failed", error={"code": "agent_crashed", "message": "boom"})
+    assert reconcile(now=NINE + timedelta(seconds=61), replica_id="test") == 1
+    run = reload(run)
+    assert (run.status, run.error_code, run.error_message) == (RunStatus.FAILED, "agent_crashed", "boom")
+    assert len([r for r in plane.requests if r["method"] == "GET"]) == 2
+
+
+def test_a_run_stays_queued_until_its_not_before(acme, agent, plane):
+    run = queue_run(make_schedule(acme, agent), at=NINE, not_before=NINE + timedelta(seconds=30))
+    dispatcher = inline_dispatcher()
+    assert dispatcher.dispatch_ready(now=NINE + timedelta(seconds=29)) == 0
+    assert reload(run).status == RunStatus.QUEUED and plane.create_calls == 0
+    assert dispatcher.dispatch_ready(now=NINE + timedelta(seconds=30)) == 1
+    assert reload(run).status == RunStatus.RUNNING
+
+
+def test_queue_policy_holds_the_waiting_run_until_the_running_one_finishes(acme, agent, plane, fake_clock, client):
+    schedule = make_schedule(acme, agent, cron_expression="* * * * *", overlap_policy="queue", max_concurrency=1)
+    dispatcher = inline_dispatcher()
+    first_at = schedule.next_run_at
+    fake_clock.set(first_at)
+    fire(first_at)
+    dispatcher.dispatch_ready(now=first_at)
+
+    second_at = first_at + timedelta(minutes=1)
+    fake_clock.set(second_at)
+    assert fire(second_at).queued == 1  # the one allowed to wait
+    assert dispatcher.dispatch_ready(now=second_at) == 0
+    first, second = ScheduleRun.objects.filter(schedule=schedule).order_by("scheduled_for")
+    assert (first.status, second.status) == (RunStatus.RUNNING, RunStatus.QUEUED)
+    assert second.lease_owner == "" and plane.unique_sessions == 1
+
+    plane.complete(first.session_id, "success")
+    plane.send_callback(first.session_id, client=client)
+    assert dispatcher.dispatch_ready(now=second_at) == 1
+    assert reload(second).status == RunStatus.RUNNING
+    assert plane.unique_sessions == 2
+
+
+def test_skip_policy_records_a_skipped_run_instead_of_a_second_active_one(acme, agent, plane, fake_clock):
+    schedule = make_schedule(acme, agent, cron_expression="* * * * *", overlap_policy="skip", max_concurrency=1)
+    first_at = schedule.next_run_at
+    fire(first_at)
+    inline_dispatcher().dispatch_ready(now=first_at)
+
+    manual, created = run_now(actor=Actor.system(), schedule=schedule, now=first_at + timedelta(seconds=5))
+    assert created and (manual.status, manual.error_code) == (RunStatus.SKIPPED, "overlap")
+    assert manual.finished_at == first_at + timedelta(seconds=5)
+    assert inline_dispatcher().dispatch_ready(now=first_at + timedelta(seconds=6)) == 0
+    assert plane.unique_sessions == 1
+
+
+def test_never_more_than_max_concurrency_of_one_schedule_running(acme, agent, plane):
+    schedule = make_schedule(acme, agent, max_concurrency=2)
+    runs = [queue_run(schedule, at=NINE + timedelta(minutes=i)) for i in range(4)]
+    dispatcher = inline_dispatcher()
+    assert dispatcher.dispatch_ready(now=NINE + timedelta(minutes=5)) == 2
+    assert dispatcher.dispatch_ready(now=NINE + timedelta(minutes=5)) == 0
+    statuses = [reload(r).status for r in runs]
+    assert statuses == [RunStatus.RUNNING, RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.QUEUED]
+
+
+def test_the_org_limit_holds_runs_queued_and_admits_them_as_slots_free(plane, client):
+    org = make_org("tight", max_concurrent_runs=2)
+    agent = make_agent(org, "echo")
+    schedules = [make_schedule(org, agent, name=f"s{i}") for i in range(3)]
+    runs = [queue_run(s, at=NINE) for s in schedules]
+    other_org_run = queue_run(make_schedule(make_org("roomy"), make_agent(make_org("roomy"))), at=NINE)
+    dispatcher = inline_dispatcher()
+
+    # Two of tight's three, and roomy's run: a full org does not hold up another.
+    assert dispatcher.dispatch_ready(now=NINE) == 3
+    assert [reload(r).status for r in runs].count(RunStatus.RUNNING) == 2
+    assert reload(other_org_run).status == RunStatus.RUNNING
+    waiting = next(r for r in runs if r.status == RunStatus.QUEUED)
+
+    finished = next(r for r in runs if r.status == RunStatus.RUNNING)
+    plane.complete(finished.session_id, "success")
+    plane.send_callback(finished.session_id, client=client)
+    assert dispatcher.dispatch_ready(now=NINE) == 1
+    assert reload(waiting).status == RunStatus.RUNNING
+
+
+def test_a_full_org_backlog_does_not_starve_other_orgs(plane, settings):
+    settings.SCHEDULER_BATCH_SIZE = 5
+    busy_org = make_org("busy", max_concurrent_runs=1)
+    busy_agent = make_agent(busy_org, "echo")
+    busy_runs = [queue_run(make_schedule(busy_org, busy_agent, name=f"b{i}"), at=NINE) for i in range(30)]
+    late_org = make_org("late")
+    late_run = queue_run(make_schedule(late_org, make_agent(late_org)), at=NINE + timedelta(seconds=1))
+    dispatcher = inline_dispatcher()
+    dispatcher.dispatch_ready(now=NINE + timedelta(seconds=1))
+    dispatcher.dispatch_ready(now=NINE + timedelta(seconds=2))
+    assert reload(late_run).status == RunStatus.RUNNING
+    assert sum(reload(r).status == RunStatus.RUNNING for r in busy_runs) == 1
+
+
+def test_expired_lease_is_dispatched_again_with_the_same_job_run_id_and_one_session(acme, agent, plane, settings):
+    settings.SCHEDULER_LEASE_SECONDS = 60
+    run = queue_run(make_schedule(acme, agent), at=NINE)
+
+    class DiesAfterThePlaneAnswers:
+        """The real http client, in a process that dies right after the plane accepted."""
+
+        synchronous = False
+
+        def __init__(self, real):
+            self.real = real
+
+        def start(self, run, on_started=None):
+            self.real.start(run)
+            raise SystemExit("replica killed")
+
+    from runs.plane import get_client
+
+    crashed = inline_dispatcher("replica-a", client=DiesAfterThePlaneAnswers(get_client()))
+    with pytest.raises(SystemExit):
+        crashed.dispatch_ready(now=NINE)
+    run = reload(run)
+    assert (run.status, run.lease_owner, run.session_id) == (RunStatus.QUEUED, "replica-a", "")
+    assert plane.unique_sessions == 1
+
+    survivor = inline_dispatcher("replica-b")
+    # The lease still holds: nobody else may start it.
+    assert survivor.dispatch_ready(now=NINE + timedelta(seconds=59)) == 0
+    assert reconcile(now=NINE + timedelta(seconds=60), replica_id="replica-b") == 1
+    assert reload(run).lease_owner == ""
+    assert survivor.dispatch_ready(now=NINE + timedelta(seconds=60)) == 1
+
+    run = reload(run)
+    assert (run.status, run.session_id, run.lease_owner) == (RunStatus.RUNNING, "sess-000001", "replica-b")
+    keys = [r["idempotency_key"] for r in plane.requests if r["path"] == "/sessions"]
+    assert keys == [run.job_run_id, run.job_run_id]
+    assert plane.unique_sessions == 1
+    assert ScheduleRun.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_dispatch_with_worker_threads_returns_before_the_plane_answers(acme, agent, plane, settings):
+    """A slow plane holds a worker thread, never the caller (the scheduler loop)."""
+    import time
+
+    from runs.dispatch import Dispatcher
+
+    plane.delay_seconds = 10  # held until released below
+    settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 20
+    run = queue_run(make_schedule(acme, agent), at=NINE)
+    dispatcher = Dispatcher(replica_id="threads", workers=1)
+    try:
+        started = time.monotonic()
+        assert dispatcher.dispatch_ready(now=NINE) == 1
+        assert time.monotonic() - started < 2
+        assert reload(run).status == RunStatus.QUEUED  # the plane has not answered yet
+
+        plane.release()
+        deadline = time.monotonic() + 10
+        while reload(run).status == RunStatus.QUEUED and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling the database for another thread's write, not the scheduler
+        assert (run.status, run.session_id) == (RunStatus.RUNNING, "sess-000001")
+    finally:
+        plane.release()
+        dispatcher.shutdown(wait=True)

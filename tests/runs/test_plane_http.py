@@ -1,0 +1,160 @@
+"""The http execution-plane client against a real loopback server that speaks the contract."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runs.plane import ErrorCode, PlaneError, PlaneStatus, get_client
+from runs.plane.http import HttpPlaneClient, sign
+from tests.factories import T0, make_schedule
+from tests.plane_server import PlaneServer
+from tests.runs.conftest import PLANE_SECRET, queue_run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(acme, agent, plane):
+    schedule = make_schedule(acme, agent, params={"region": "APAC"}, output_type="pdf")
+    return queue_run(schedule, at=T0.replace(hour=9))
+
+
+def test_get_client_picks_http_from_settings(plane):
+    client = get_client()
+    assert isinstance(client, HttpPlaneClient)
+    assert client.base_url == plane.url and not client.synchronous
+
+
+def test_start_sends_the_contract_request_signed_with_the_job_run_id_as_idempotency_key(plane, run, settings):
+    answer = get_client().start(run)
+
+    assert answer.session_id == "sess-000001" and answer.message_id == "msg-000001"
+    assert answer.status == PlaneStatus.RUNNING
+    [request] = plane.requests
+    assert (request["method"], request["path"]) == ("POST", "/sessions")
+    assert request["idempotency_key"] == run.job_run_id
+    assert request["signature_ok"]
+    body = json.loads(request["body"])
+    assert body == {
+        "agent": "echo",
+        "prompt": run.prompt,
+        "output_type": "pdf",
+        "params": {"region": "APAC"},
+        "metadata": {
+            "trigger_type": "scheduled",
+            "schedule_id": str(run.schedule_id),
+            "job_run_id": run.job_run_id,
+            "attempt": 1,
+            "scheduled_for": "2026-12-01T09:00:00Z",
+            "org": "acme",
+        },
+        "callback_url": settings.SITE_URL + "/api/v1/runs/callback/",
+    }
+
+
+def test_same_job_run_id_twice_gets_the_same_session(plane, run):
+    client = get_client()
+    first, second = client.start(run), client.start(run)
+    assert first.session_id == second.session_id
+    assert plane.unique_sessions == 1 and plane.create_calls == 2
+
+
+def test_connection_refused_is_plane_unreachable(plane, run):
+    plane.down()
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert err.value.code == ErrorCode.UNREACHABLE == "plane_unreachable"
+    assert "Connection" in err.value.message and err.value.retryable
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_is_an_error_naming_the_status(plane, run, status):
+    plane.fail_with = status
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert err.value.code == f"plane_http_{status}"
+    assert err.value.retryable
+
+
+def test_no_answer_within_the_timeout_is_plane_timeout(plane, run, settings):
+    plane.delay_seconds = 10  # held until the fixture releases it
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert err.value.code == ErrorCode.TIMEOUT == "plane_timeout"
+    assert "0.5 s" in err.value.message
+
+
+def test_an_answer_that_is_not_json_is_plane_bad_response(plane, run):
+    plane.malformed = True
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert err.value.code == ErrorCode.BAD_RESPONSE == "plane_bad_response"
+
+
+def test_a_create_answer_without_session_id_is_plane_bad_response(run):
+    # A server that answers 200 with JSON of the wrong shape.
+    server = PlaneServer(secret=PLANE_SECRET).start()
+    server._create = lambda key, request: (200, {"id": "x"})
+    try:
+        client = HttpPlaneClient(base_url=server.url, timeout=2, secret=PLANE_SECRET)
+        with pytest.raises(PlaneError) as err:
+            client.start(run)
+    finally:
+        server.stop()
+    assert err.value.code == ErrorCode.BAD_RESPONSE and "session_id" in err.value.message
+
+
+def test_4xx_is_plane_rejected_and_not_retryable(plane, run):
+    plane.fail_with = 422
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert err.value.code == ErrorCode.REJECTED == "plane_rejected"
+    assert "422" in err.value.message and not err.value.retryable
+
+
+def test_poll_reads_the_session_state(plane, run):
+    client = get_client()
+    run.session_id = client.start(run).session_id
+    assert client.poll(run).status == PlaneStatus.RUNNING
+
+    plane.complete(run.session_id, "success", outputs=[{"type": "pdf", "name": "r.pdf", "url": "https://f/r.pdf"}])
+    result = client.poll(run)
+    assert (result.status, result.session_id, result.message_id) == ("success", "sess-000001", "msg-000001")
+    assert result.outputs == [{"type": "pdf", "name": "r.pdf", "url": "https://f/r.pdf"}]
+
+
+def test_poll_of_a_failed_session_carries_the_plane_error(plane, run):
+    client = get_client()
+    run.session_id = client.start(run).session_id
+    plane.complete(run.session_id, "failed", error={"code": "quota_exceeded", "message": "no tokens left"})
+    result = client.poll(run)
+    assert (result.status, result.error_code, result.error_message) == ("failed", "quota_exceeded", "no tokens left")
+
+
+def test_poll_of_a_session_the_plane_does_not_know_is_session_not_found(plane, run):
+    run.session_id = "sess-unknown"
+    with pytest.raises(PlaneError) as err:
+        get_client().poll(run)
+    assert err.value.code == ErrorCode.SESSION_NOT_FOUND
+
+
+def test_cancel_asks_the_plane_to_stop_the_session(plane, run):
+    client = get_client()
+    run.session_id = client.start(run).session_id
+    client.cancel(run)
+    assert plane.session_for(run.job_run_id).cancel_requested
+    assert plane.requests[-1]["path"] == f"/sessions/{run.session_id}/cancel"
+
+
+def test_cancel_of_an_unknown_session_is_quietly_done(plane, run):
+    run.session_id = "sess-gone"
+    get_client().cancel(run)  # nothing to stop; no error
+    assert plane.requests[-1]["path"] == "/sessions/sess-gone/cancel"
+
+
+def test_signature_is_hmac_sha256_of_the_raw_body():
+    # RFC 4231, test case 2.
+    expected = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    assert sign("Jefe", b"what do ya want for nothing?") == expected
