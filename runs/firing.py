@@ -121,9 +121,11 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireR
             result.seconds = time.perf_counter() - started
             return result
         active = _active_counts([s.pk for s in schedules])
-        decisions = {}
+        decisions, memo = {}, {}
         for schedule in schedules:
-            decision = _decide_safely(schedule, now=now, active=active.get(schedule.pk, 0), replica_id=replica_id)
+            decision = _decide_safely(
+                schedule, now=now, active=active.get(schedule.pk, 0), replica_id=replica_id, memo=memo
+            )
             decisions[schedule.pk] = decision
             if decision.timing_error:
                 result.flagged += 1
@@ -172,7 +174,7 @@ def _active_counts(schedule_ids) -> dict:
     return dict(rows)
 
 
-def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id: str) -> _Decision:
+def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id: str, memo: dict) -> _Decision:
     """`_decide`, with any failure of the timing code turned into a flagged, pushed-forward row.
 
     Without this guard one schedule whose next time cannot be computed would fail its whole
@@ -180,7 +182,7 @@ def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id
     in the batch starved.
     """
     try:
-        return _decide(schedule, now=now, active=active)
+        return _decide(schedule, now=now, active=active, memo=memo)
     except Exception as exc:  # noqa: BLE001 - any error of one row must not stop the others
         message = f"{type(exc).__name__}: {exc}"[:TIMING_ERROR_MAX_LENGTH]
         pushed_to = now + BAD_TIMING_RETRY
@@ -194,11 +196,16 @@ def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id
         return _Decision(run=None, next_run_at=pushed_to, last_run_at=schedule.last_run_at, timing_error=message)
 
 
-def _decide(schedule: Schedule, *, now: datetime, active: int) -> _Decision:
+def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _Decision:
     spec = schedule.timing_spec()
-    catch = timing.catch_up(
-        spec, due_at=schedule.next_run_at, now=now, window_seconds=schedule.catchup_window_seconds
-    )
+    # Many schedules share an expression, a zone and a due time (everyone's "0 9 * * 1-5");
+    # the answer depends on nothing else, so a batch computes it once.
+    key = (spec, schedule.next_run_at, schedule.catchup_window_seconds)
+    catch = memo.get(key)
+    if catch is None:
+        catch = memo[key] = timing.catch_up(
+            spec, due_at=schedule.next_run_at, now=now, window_seconds=schedule.catchup_window_seconds
+        )
     if catch.next_run_at is not None and catch.next_run_at <= now:
         # Refiring it next batch would loop forever inside one pass.
         raise ValueError(f"next fire time {catch.next_run_at.isoformat()} is not after {now.isoformat()}")
@@ -210,7 +217,7 @@ def _decide(schedule: Schedule, *, now: datetime, active: int) -> _Decision:
     elif catch.missed_count > 0:
         # Every passed occurrence is older than the catch-up window: none fires, but one
         # skipped row says so, so that a long outage never drops runs silently.
-        newest = _newest_occurrence(spec, first=schedule.next_run_at, now=now, count=catch.missed_count)
+        newest = catch.newest_at or _newest_occurrence(spec, first=schedule.next_run_at, now=now, count=catch.missed_count)
         run = build_run(
             schedule=schedule,
             scheduled_for=newest,

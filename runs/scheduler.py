@@ -34,6 +34,10 @@ log = structlog.get_logger("runs.scheduler")
 # than spin; the other replica's commit moves it forward anyway.
 LOCKED_RETRY_SECONDS = 0.2
 LISTEN_RECONNECT_SECONDS = 5.0
+# After a pass that handed runs to the dispatcher, look again this soon: its pool takes a
+# bounded backlog, so a large firing is dispatched over several passes, and waiting a full
+# poll interval between them would cap end-to-end throughput at one backlog per poll.
+DISPATCH_RECHECK_SECONDS = 0.02
 
 
 def _optional(module: str, name: str):
@@ -76,6 +80,8 @@ class Scheduler:
         self._last_reconcile: datetime | None = None
         self._wake = threading.Event()
         self._stop: threading.Event | None = None
+        # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
+        self.listening = threading.Event()
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -180,10 +186,13 @@ class Scheduler:
                 # Cleared before the pass, so a NOTIFY that lands during it triggers another.
                 self._wake.clear()
                 now = self.clock.now()
-                self.run_once(now)
+                out = self.run_once(now)
                 if stop_event.is_set():
                     break
-                self._wake.wait(self._wait_seconds(now))
+                wait = self._wait_seconds(now)
+                if out.get("dispatch"):
+                    wait = min(wait, DISPATCH_RECHECK_SECONDS)
+                self._wake.wait(wait)
         finally:
             self.shutdown()
             if listener is not None:
@@ -279,12 +288,14 @@ class Scheduler:
             try:
                 with psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
                     log.debug("scheduler.listening", channel=CHANNEL)
                     while not self._stop.is_set():
                         # A timeout, so a stop request is noticed within a second.
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._wake.set()
             except psycopg.Error as exc:
+                self.listening.clear()
                 log.warning("scheduler.listen_failed", error=str(exc).strip()[:300])
                 self._stop.wait(LISTEN_RECONNECT_SECONDS)
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmarks of DESIGN.md section 13 on a throwaway PostgreSQL, printing each
+# figure beside its baseline from the same run. Benchmarks report; they do not fail on a
+# missed target (only on a crash). Pass bench file names to run a part:
+#   bash scripts/bench.sh tests/bench/bench_firing.py
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+pg_bindir >/dev/null 2>&1 || ensure_apt
+ensure_venv
+trap pg_stop EXIT
+pg_start
+
+# Commit timestamps let the lag benchmark read when each run row became visible.
+"$PG_BINDIR/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d agent_schedules -qc \
+  "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
+"${PG_RUN_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -w -m fast restart >/dev/null
+
+export PYTHONDONTWRITEBYTECODE=1
+export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(tests/bench/bench_*.py)
+log "machine: $(nproc) cores, $(python3 -c 'import platform; print(platform.python_version())') / $("$PY" -c 'import sys; print(sys.version.split()[0])'), PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
+status=0
+for f in "${files[@]}"; do
+  log "$f"
+  if grep -q '^if __name__ == "__main__"' "$f"; then
+    "$PY" "$f" || status=$?
+  else
+    "$PY" -m pytest -p no:cacheprovider -q -s "$f" || status=$?
+  fi
+done
+exit $status
