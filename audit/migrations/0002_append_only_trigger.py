@@ -25,7 +25,6 @@ BEGIN
     THEN
         RETURN NEW;
     END IF;
-    -- No '%' placeholder here: the statement goes through the driver's parameter parsing.
     RAISE EXCEPTION USING
         MESSAGE = 'audit events are append-only: ' || TG_OP || ' on {TABLE} is not allowed',
         ERRCODE = 'insufficient_privilege';
@@ -39,6 +38,10 @@ UNINSTALL = f"""
 DROP TRIGGER IF EXISTS {FUNCTION}_row ON {TABLE};
 DROP FUNCTION IF EXISTS {FUNCTION}();
 """
+
+
+# The SQL goes through the driver's placeholder parsing: it must not contain a percent sign.
+assert "%" not in INSTALL + UNINSTALL
 
 
 def install(apps, schema_editor):
