@@ -27,6 +27,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Personas get passwords in most tests; PBKDF2 costs ~0.35 s a hash on these machines,
+    # which was most of the suite's setup time. A subprocess (another settings load) still
+    # uses the real hashers, so log in through one only with users it created itself.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def now():
     return T0

@@ -1,0 +1,314 @@
+"""The admin: every model opens for a superuser, history is read-only, schedule saves go
+through the services, and staff permissions are respected."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from runs.models import ScheduleRun, SchedulerHeartbeat
+from runs.services import run_create
+from schedules.models import Agent, Membership, Organization, Schedule
+from tests.conftest import T0
+from tests.factories import make_agent, make_schedule
+
+pytestmark = pytest.mark.django_db
+
+UTC = timezone.utc
+OUR_APPS = {"schedules", "runs", "audit"}
+READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent}
+
+
+def url(model, view, *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("root", "root@example.com", "pw-root")
+
+
+@pytest.fixture
+def su_client(client, superuser, fake_clock):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def schedule(acme, agent):
+    return make_schedule(acme, agent, cron_expression="0 9 * * *")
+
+
+@pytest.fixture
+def objects(acme, agent, alice, schedule):
+    run, _ = run_create(schedule=schedule, scheduled_for=T0 + timedelta(hours=9), now=T0)
+    heartbeat = SchedulerHeartbeat.objects.create(replica_id="host-1:42", started_at=T0, last_beat_at=T0)
+    return {
+        Organization: acme,
+        Membership: Membership.objects.get(user=alice),
+        Agent: agent,
+        Schedule: schedule,
+        ScheduleRun: run,
+        SchedulerHeartbeat: heartbeat,
+        AuditEvent: AuditEvent.objects.first(),
+    }
+
+
+def test_every_model_of_our_apps_is_in_the_admin(objects):
+    from django.apps import apps
+
+    ours = {m for label in OUR_APPS for m in apps.get_app_config(label).get_models()}
+    assert ours == set(objects)
+    assert all(admin.site.is_registered(m) for m in ours)
+
+
+@pytest.mark.parametrize(
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    ids=lambda m: m._meta.model_name,
+)
+def test_superuser_opens_changelist_add_and_change(su_client, objects, model):
+    obj = objects[model]
+    changelist = su_client.get(url(model, "changelist"))
+    assert changelist.status_code == 200
+    assert obj in list(changelist.context["cl"].result_list)
+    assert su_client.get(url(model, "change", obj.pk)).status_code == 200
+    add = su_client.get(url(model, "add"))
+    assert add.status_code == (403 if model in READ_ONLY else 200)
+    # Search and every list filter render (no broken lookups).
+    assert su_client.get(url(model, "changelist"), {"q": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize("model", sorted(READ_ONLY, key=str), ids=lambda m: m._meta.model_name)
+def test_history_is_read_only_in_the_admin(su_client, objects, model):
+    obj = objects[model]
+    page = su_client.get(url(model, "change", obj.pk)).content.decode()
+    assert 'name="_save"' not in page
+    assert su_client.post(url(model, "change", obj.pk), {}).status_code == 403
+    assert su_client.get(url(model, "delete", obj.pk)).status_code == 403
+    assert su_client.post(url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+    changelist = su_client.get(url(model, "changelist"))
+    assert "delete_selected" not in changelist.content.decode()
+
+
+def schedule_form(agent, org=None, **overrides):
+    data = {
+        "agent": agent.pk,
+        "name": "Admin-made",
+        "description": "",
+        "prompt": "Say hello",
+        "output_type": "markdown",
+        "params": "{}",
+        "schedule_type": "cron",
+        "cron_expression": "0 9 * * *",
+        "interval_seconds": "",
+        "run_at_0": "",
+        "run_at_1": "",
+        "timezone": "Asia/Shanghai",
+        "start_at_0": "",
+        "start_at_1": "",
+        "end_at_0": "",
+        "end_at_1": "",
+        "enabled": "on",
+        "max_concurrency": "1",
+        "overlap_policy": "skip",
+        "max_retries": "3",
+        "retry_backoff_seconds": "[30, 60, 300, 900, 3600]",
+        "timeout_seconds": "1800",
+        "catchup_window_seconds": "3600",
+        "alert_after_failures": "3",
+        "source_session_id": "",
+        "source_message_id": "",
+        "_save": "Save",
+    }
+    if org is not None:
+        data["org"] = org.pk
+    data.update(overrides)
+    return data
+
+
+def test_adding_a_schedule_in_the_admin_computes_next_run_and_audits(su_client, superuser, acme, agent):
+    response = su_client.post(url(Schedule, "add"), schedule_form(agent, acme), HTTP_X_REQUEST_ID="admin-req-1")
+    assert response.status_code == 302, response.content.decode()
+    schedule = Schedule.objects.get(name="Admin-made")
+    # 09:00 Shanghai = 01:00Z, after the fake clock's T0.
+    assert schedule.next_run_at == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    assert (schedule.created_at, schedule.created_by) == (T0, superuser)
+    event = AuditEvent.objects.get(action="create", schedule_id=schedule.pk)
+    assert (event.actor, event.request_id) == (superuser, "admin-req-1")
+    # The admin's own history entry points at the row the service saved, not a phantom id.
+    from django.contrib.admin.models import ADDITION, LogEntry
+
+    assert LogEntry.objects.get(action_flag=ADDITION).object_id == str(schedule.pk)
+
+
+def test_changing_timing_in_the_admin_recomputes_next_run_and_audits(su_client, superuser, schedule, agent, fake_clock):
+    fake_clock.advance(hours=2)
+    data = schedule_form(agent, name=schedule.name, prompt=schedule.prompt, timezone="UTC", cron_expression="30 6 * * *")
+    response = su_client.post(url(Schedule, "change", schedule.pk), data)
+    assert response.status_code == 302, response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.next_run_at == datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+    assert (schedule.updated_by, schedule.updated_at) == (superuser, T0 + timedelta(hours=2))
+    event = AuditEvent.objects.get(action="update")
+    assert event.before == {"cron_expression": "0 9 * * *"} and event.after == {"cron_expression": "30 6 * * *"}
+    assert event.actor == superuser
+    assert Schedule.objects.count() == 1
+
+
+def test_changing_only_the_name_in_the_admin_keeps_next_run(su_client, schedule, agent, fake_clock):
+    before = schedule.next_run_at
+    fake_clock.advance(hours=12)  # past the fire time
+    data = schedule_form(agent, name="Renamed", prompt=schedule.prompt, timezone="UTC")
+    assert su_client.post(url(Schedule, "change", schedule.pk), data).status_code == 302
+    schedule.refresh_from_db()
+    assert (schedule.name, schedule.next_run_at) == ("Renamed", before)
+
+
+@pytest.mark.parametrize(
+    "overrides, field, text",
+    [
+        ({"cron_expression": "0 25 * * *"}, "cron_expression", "25"),
+        ({"timezone": "Asia/Shangai"}, "timezone", "Asia/Shangai"),
+        ({"schedule_type": "once", "run_at_0": "2026-11-30", "run_at_1": "12:00:00"}, "run_at", "past"),
+        ({"max_retries": "11"}, "max_retries", "10"),
+    ],
+    ids=["bad-hour", "bad-zone", "once-in-past", "too-many-retries"],
+)
+def test_invalid_schedule_in_the_admin_shows_the_error_and_stores_nothing(su_client, acme, agent, overrides, field, text):
+    response = su_client.post(url(Schedule, "add"), schedule_form(agent, acme, **overrides))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert field in form.errors or form.non_field_errors(), form.errors
+    assert text in str(form.errors)
+    assert not Schedule.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_agent_of_another_org_is_refused_in_the_admin(su_client, acme, globex):
+    spy = make_agent(globex, "spy")
+    response = su_client.post(url(Schedule, "add"), schedule_form(spy, acme))
+    assert response.status_code == 200
+    assert "spy" in " ".join(response.context["adminform"].form.errors["agent"])
+    assert not Schedule.objects.exists()
+
+
+def test_org_is_read_only_on_an_existing_schedule(su_client, schedule):
+    form = su_client.get(url(Schedule, "change", schedule.pk)).context["adminform"].form
+    assert "org" not in form.fields and "next_run_at" not in form.fields
+    assert "consecutive_failures" not in form.fields and "created_at" not in form.fields
+
+
+def test_deleting_a_schedule_that_ran_goes_through_the_service(su_client, superuser, objects, schedule):
+    confirm = su_client.get(url(Schedule, "delete", schedule.pk))
+    assert confirm.status_code == 200
+    assert not confirm.context["perms_lacking"], "runs go with their schedule"
+    response = su_client.post(url(Schedule, "delete", schedule.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Schedule.objects.filter(pk=schedule.pk).exists()
+    assert not ScheduleRun.objects.exists()
+    event = AuditEvent.objects.get(action="delete")
+    assert (event.schedule_id, event.actor) == (schedule.pk, superuser)
+
+
+def test_enable_and_disable_actions_go_through_the_service(su_client, schedule):
+    changelist = url(Schedule, "changelist")
+    su_client.post(changelist, {"action": "disable_selected", "_selected_action": [schedule.pk]})
+    schedule.refresh_from_db()
+    assert (schedule.enabled, schedule.next_run_at) == (False, None)
+    su_client.post(changelist, {"action": "enable_selected", "_selected_action": [schedule.pk]})
+    schedule.refresh_from_db()
+    assert schedule.enabled and schedule.next_run_at is not None
+    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == ["create", "disable", "enable"]
+
+
+def test_schedule_search_finds_by_id_name_and_prompt(su_client, acme, agent, schedule):
+    other = make_schedule(acme, agent, name="Weekly digest", prompt="Digest the week")
+    for term, expected in [(str(schedule.pk), schedule), ("Weekly", other), ("Digest the", other)]:
+        result = su_client.get(url(Schedule, "changelist"), {"q": term})
+        assert list(result.context["cl"].result_list) == [expected], term
+
+
+def test_schedule_status_filter_in_the_admin(su_client, acme, agent, schedule):
+    off = make_schedule(acme, agent, name="Paused", enabled=False)
+    result = su_client.get(url(Schedule, "changelist"), {"status": "disabled"})
+    assert list(result.context["cl"].result_list) == [off]
+    result = su_client.get(url(Schedule, "changelist"), {"status": "ok"})
+    assert list(result.context["cl"].result_list) == [schedule]
+
+
+def test_run_search_finds_by_job_run_id_and_schedule_id(su_client, objects):
+    run = objects[ScheduleRun]
+    for term in (run.job_run_id, str(run.schedule_id), str(run.pk)):
+        result = su_client.get(url(ScheduleRun, "changelist"), {"q": term})
+        assert list(result.context["cl"].result_list) == [run], term
+
+
+def test_runs_link_on_a_schedule_filters_its_runs(su_client, objects, schedule):
+    page = su_client.get(url(Schedule, "change", schedule.pk)).content.decode()
+    link = url(ScheduleRun, "changelist") + f"?schedule__id__exact={schedule.pk}"
+    assert link in page
+    result = su_client.get(link)
+    assert result.status_code == 200
+    assert list(result.context["cl"].result_list) == [objects[ScheduleRun]]
+
+
+def test_audit_search_by_schedule_id(su_client, objects, schedule):
+    result = su_client.get(url(AuditEvent, "changelist"), {"q": str(schedule.pk)})
+    assert result.status_code == 200
+    assert [e.action for e in result.context["cl"].result_list] == ["create"]
+    assert su_client.get(url(AuditEvent, "changelist"), {"q": "not-a-uuid"}).status_code == 200
+
+
+# --- staff permissions ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("support", password="pw-support", is_staff=True)
+
+
+@pytest.mark.parametrize(
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    ids=lambda m: m._meta.model_name,
+)
+def test_staff_without_model_permission_gets_403(client, staff, objects, model):
+    client.force_login(staff)
+    assert client.get(url(model, "changelist")).status_code == 403
+    assert client.get(url(model, "change", objects[model].pk)).status_code == 403
+
+
+def test_staff_without_permissions_sees_no_models(client, staff):
+    client.force_login(staff)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert response.context["app_list"] == []
+
+
+def test_view_permission_on_runs_shows_runs_and_nothing_else(client, staff, objects):
+    staff.user_permissions.add(Permission.objects.get(codename="view_schedulerun"))
+    client.force_login(staff)
+    assert client.get(url(ScheduleRun, "changelist")).status_code == 200
+    assert client.get(url(ScheduleRun, "change", objects[ScheduleRun].pk)).status_code == 200
+    assert client.get(url(Schedule, "changelist")).status_code == 403
+
+
+def test_view_only_staff_cannot_save_a_schedule(client, staff, schedule, agent):
+    staff.user_permissions.add(Permission.objects.get(codename="view_schedule"))
+    client.force_login(staff)
+    assert client.get(url(Schedule, "change", schedule.pk)).status_code == 200
+    data = schedule_form(agent, name="Hijacked", prompt=schedule.prompt, timezone="UTC")
+    assert client.post(url(Schedule, "change", schedule.pk), data).status_code == 403
+    schedule.refresh_from_db()
+    assert schedule.name == "Nightly report"
+
+
+def test_object_permissions_page_is_reachable_for_a_superuser(su_client, schedule):
+    response = su_client.get(url(Schedule, "permissions", schedule.pk))
+    assert response.status_code == 200
