@@ -14,14 +14,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from guardian.admin import ReinforcedGuardedModelAdminMixin
 
 from audit.services import Actor
 from config import clock
 from runs.models import ScheduleRun
-from schedules import services
+from schedules import services, timing
 from schedules.models import Agent, Membership, Organization, Schedule, ScheduleStatus, ScheduleType
 from schedules.selectors import schedule_status_filter
 
@@ -190,6 +191,7 @@ class ScheduleAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
     readonly_fields = [
         "id",
         "status_label",
+        "timing_preview",
         "next_run_at",
         "last_run_at",
         "consecutive_failures",
@@ -241,6 +243,7 @@ class ScheduleAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "status_label",
+                    "timing_preview",
                     "next_run_at",
                     "last_run_at",
                     "consecutive_failures",
@@ -341,6 +344,20 @@ class ScheduleAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
         if obj.schedule_type == ScheduleType.ONCE and obj.run_at:
             return _("once at %(when)s UTC") % {"when": obj.run_at.strftime("%Y-%m-%d %H:%M")}
         return "-"
+
+    @admin.display(description=_("reads as"))
+    def timing_preview(self, obj):
+        """The saved timing in words and its next fire times, so support need not parse cron."""
+        if obj is None or obj._state.adding:
+            return "-"
+        try:
+            shown = timing.preview(obj.timing_spec(), after=clock.now(), count=5, language=get_language() or "en")
+        except timing.ScheduleError as exc:
+            return f"{exc.field}: {exc.message}"
+        runs = format_html_join(
+            "", "<li>{} ({} UTC)</li>", ((r["local"], r["utc"]) for r in shown["next_runs"])
+        )
+        return format_html("{}<ul>{}</ul>", shown["description"], runs or _("no further runs"))
 
     @admin.display(description=_("status"))
     def status_label(self, obj):

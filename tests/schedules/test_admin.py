@@ -312,3 +312,11 @@ def test_view_only_staff_cannot_save_a_schedule(client, staff, schedule, agent):
 def test_object_permissions_page_is_reachable_for_a_superuser(su_client, schedule):
     response = su_client.get(url(Schedule, "permissions", schedule.pk))
     assert response.status_code == 200
+
+
+def test_schedule_page_reads_the_timing_out_in_words_with_next_runs(su_client, acme, agent):
+    schedule = make_schedule(acme, agent, cron_expression="0 9 * * 1-5", timezone="Asia/Shanghai")
+    page = su_client.get(url(Schedule, "change", schedule.pk)).content.decode()
+    assert "09:00" in page and "Asia/Shanghai" in page
+    # T0 is Tuesday 2026-12-01 00:00Z: 09:00 Shanghai that day is 01:00Z.
+    assert "2026-12-01T09:00:00+08:00 (2026-12-01T01:00:00Z UTC)" in page

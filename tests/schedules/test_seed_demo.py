@@ -27,6 +27,7 @@ def snapshot() -> dict:
         "orgs": list(Organization.objects.values_list("pk", "slug")),
         "users": list(User.objects.values_list("pk", "username")),
         "memberships": list(Membership.objects.values_list("pk", "role")),
+        "permissions": sorted(User.user_permissions.through.objects.values_list("pk", flat=True)),
         "agents": list(Agent.objects.values_list("pk", "slug")),
         "schedules": list(Schedule.objects.order_by("name").values_list("pk", "name", "next_run_at", "updated_at")),
         "audit": AuditEvent.objects.count(),
@@ -68,6 +69,19 @@ def test_demo_user_can_log_in_with_demo_password(client, fake_clock):
     seed()
     assert client.login(username="demo", password="demo")
     assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/schedules/schedule/").status_code == 200
+    assert client.get("/admin/runs/schedulerun/").status_code == 200
+    assert client.get("/admin/runs/schedulerun/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_demo_user_is_staff_but_not_superuser(fake_clock):
+    # A superuser would see every org through the API; demo shows what an org admin sees.
+    seed()
+    user = get_user_model().objects.get(username="demo")
+    assert user.is_staff and not user.is_superuser
+    assert user.has_perm("schedules.change_schedule") and not user.has_perm("runs.change_schedulerun")
+    assert user.has_perm("audit.view_auditevent") and not user.has_perm("auth.change_user")
 
 
 @pytest.mark.django_db

@@ -14,8 +14,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
 
 from audit.services import Actor
 from config import clock
@@ -26,6 +28,13 @@ ORG_SLUG = "demo"
 USERNAME = "demo"
 PASSWORD = "demo"  # local use only; documented in the README and printed by `make run`
 AGENT_SLUG = "echo"
+
+# What the demo user may do in the admin: manage the schedules app, read runs and audit.
+ADMIN_PERMISSIONS = (
+    Q(content_type__app_label="schedules", codename__regex=r"^(view|add|change|delete)_")
+    | Q(content_type__app_label__in=["runs", "audit"], codename__startswith="view_")
+    | Q(content_type__app_label="auth", codename="view_user")  # the membership user picker
+)
 
 
 def example_schedules(now) -> list[dict]:
@@ -88,9 +97,11 @@ class Command(BaseCommand):
 
     def ensure_user(self, org: Organization):
         User = get_user_model()
-        # Staff and superuser so the admin link printed by `make run` works with this login.
+        # Staff with model permissions (below), so the admin link printed by `make run` works;
+        # deliberately not a superuser, so the API and pages treat demo exactly as org demo's
+        # admin and show what that role can do.
         user, created = User.objects.get_or_create(
-            username=USERNAME, defaults={"is_staff": True, "is_superuser": True, "email": "demo@example.com"}
+            username=USERNAME, defaults={"is_staff": True, "email": "demo@example.com"}
         )
         if created or not user.check_password(PASSWORD):
             user.set_password(PASSWORD)
@@ -98,6 +109,8 @@ class Command(BaseCommand):
             if not created:
                 self.stdout.write(f"reset   password of user {USERNAME}")
         self.report(created, f"user {USERNAME}")
+        # add() skips permissions the user already holds, so a second run writes nothing.
+        user.user_permissions.add(*Permission.objects.filter(ADMIN_PERMISSIONS))
         membership, m_created = Membership.objects.get_or_create(
             user=user, org=org, defaults={"role": Role.ADMIN}
         )
