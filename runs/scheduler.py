@@ -126,8 +126,11 @@ class Scheduler:
             return 0
         self._last_reconcile = now
         dispatcher = self._get_dispatcher()
-        client = self.client or getattr(dispatcher, "client", None)
-        return self._reconcile_fn(now=now, replica_id=self.replica_id, client=client)
+        kwargs = {"now": now, "replica_id": self.replica_id, "client": self.client or getattr(dispatcher, "client", None)}
+        if dispatcher is not None:
+            # Cancels and polls are plane calls: on the pool, so a slow plane never holds the loop.
+            kwargs["submit"] = dispatcher.submit
+        return self._reconcile_fn(**kwargs)
 
     def beat(self, now: datetime) -> None:
         """Upsert this replica's heartbeat row (one statement)."""

@@ -31,14 +31,10 @@ def fire(now, batch_size=100):
 
 def clone_schedules(template: Schedule, count: int, **fields) -> list[Schedule]:
     """Raw copies of a service-built schedule, for tests that need many rows fast."""
-    rows = []
-    for i in range(count):
-        row = Schedule.objects.get(pk=template.pk)
-        row.pk = uuid.uuid4()
-        row.name = f"{template.name} {i}"
-        for name, value in fields.items():
-            setattr(row, name, value)
-        rows.append(row)
+    values = {f.attname: getattr(template, f.attname) for f in Schedule._meta.concrete_fields}
+    rows = [
+        Schedule(**{**values, **fields, "id": uuid.uuid4(), "name": f"{template.name} {i}"}) for i in range(count)
+    ]
     return Schedule.objects.bulk_create(rows)
 
 
@@ -176,12 +172,28 @@ class TestFiring:
         assert fire(at(2)).claimed == 0
 
 
+@pytest.fixture
+def scheduler_at(plane):
+    """Builds Schedulers on a FakeClock, dispatching to the loopback plane; shut down after."""
+    built = []
+
+    def build(start, **kwargs):
+        kwargs = {"replica_id": "r1", "batch_size": 10, "poll_seconds": 1, "workers": 1, **kwargs}
+        scheduler = Scheduler(clock=FakeClock(start), **kwargs)
+        built.append(scheduler)
+        return scheduler
+
+    yield build
+    for scheduler in built:
+        scheduler.shutdown(wait=True)
+
+
 @pytest.mark.django_db(transaction=True)
 class TestSchedulerPasses:
-    def test_pass_fires_and_writes_heartbeat_with_counters(self, acme, agent):
+    def test_pass_fires_and_writes_heartbeat_with_counters(self, acme, agent, scheduler_at):
         make_schedule(acme, agent, cron_expression="0 1 * * *")
-        clock = FakeClock(at(1))
-        scheduler = Scheduler(replica_id="r1", batch_size=10, poll_seconds=1, workers=1, clock=clock)
+        scheduler = scheduler_at(at(1))
+        clock = scheduler.clock
         out = scheduler.run_once(clock.now())
         assert out["fire"] == 1
         beat = SchedulerHeartbeat.objects.get(replica_id="r1")
@@ -191,10 +203,10 @@ class TestSchedulerPasses:
         beat.refresh_from_db()
         assert (beat.last_beat_at, beat.fired_total) == (at(1) + timedelta(seconds=5), 1)
 
-    def test_database_error_in_one_pass_does_not_kill_the_loop(self, acme, agent):
+    def test_database_error_in_one_pass_does_not_kill_the_loop(self, acme, agent, scheduler_at):
         schedule = make_schedule(acme, agent, cron_expression="0 1 * * *")
-        clock = FakeClock(at(1))
-        scheduler = Scheduler(replica_id="r1", batch_size=10, poll_seconds=1, workers=1, clock=clock)
+        scheduler = scheduler_at(at(1))
+        clock = scheduler.clock
         # A real database error: the table the claim reads is gone for one pass.
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE agent_schedules RENAME TO agent_schedules_away")
@@ -270,9 +282,8 @@ class TestConcurrentFiringOnPostgres:
         assert ScheduleRun.objects.count() == 400
         assert ScheduleRun.objects.values("schedule_id").distinct().count() == 400
 
-    def test_notify_wakes_the_loop_before_the_poll_interval(self, acme, agent):
-        clock = FakeClock(T0)
-        scheduler = Scheduler(replica_id="r1", batch_size=10, poll_seconds=60, workers=1, clock=clock)
+    def test_notify_wakes_the_loop_before_the_poll_interval(self, acme, agent, scheduler_at):
+        scheduler = scheduler_at(T0, poll_seconds=60)
         stop = threading.Event()
         loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
         loop.start()
