@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.fields import get_error_detail
@@ -134,6 +135,12 @@ def exception_handler(exc, context):
         return None  # a real bug: let it be a 500 with a traceback in the logs
     response.data = error_body(exc)
     return response
+
+
+@csrf_exempt  # it changes nothing; without this a POST would get Django's HTML CSRF page
+def api_not_found(request, *args, **kwargs):
+    """Any path under /api/v1/ that no route matches: the JSON error shape, not an HTML page."""
+    return JsonResponse({"code": "not_found", "detail": f"no API endpoint at {request.path}"}, status=404)
 
 
 # --- OpenAPI -----------------------------------------------------------------------------
