@@ -253,7 +253,8 @@ class Schedule(models.Model):
                 name="schedule_cron_needs_expression",
             ),
             models.CheckConstraint(
-                condition=~Q(schedule_type="interval") | Q(interval_seconds__gt=0),
+                # NULL > 0 is unknown, which a CHECK lets through: demand "not null" explicitly.
+                condition=~Q(schedule_type="interval") | Q(interval_seconds__isnull=False, interval_seconds__gt=0),
                 name="schedule_interval_needs_positive_seconds",
             ),
             models.CheckConstraint(
