@@ -1,0 +1,119 @@
+"""Human descriptions and previews of a schedule's timing, in English or Simplified Chinese."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import replace
+from datetime import datetime
+from functools import lru_cache
+
+from cron_descriptor import ExpressionDescriptor, Options
+
+from .cron import compile_cron
+from .occurrences import _utc, next_fires
+from .types import CRON, INTERVAL, ONCE, Spec
+from .zones import UTC, validate_timezone
+
+_EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_ZH_DAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+_EN_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December",
+)
+_ZH_MONTHS = ("一月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "十一月", "十二月")
+_UNITS = ((604800, "week", "周"), (86400, "day", "天"), (3600, "hour", "小时"), (60, "minute", "分钟"), (1, "second", "秒"))
+
+
+def _is_chinese(language: str) -> bool:
+    return (language or "").lower().replace("_", "-").startswith("zh")
+
+
+@lru_cache(maxsize=4)
+def _name_map(chinese: bool) -> tuple[re.Pattern, dict[str, str]]:
+    """cron-descriptor takes day and month names from `calendar`, i.e. the process locale;
+    map whatever it produced to the language asked for."""
+    days, months = (_ZH_DAYS, _ZH_MONTHS) if chinese else (_EN_DAYS, _EN_MONTHS)
+    mapping = {calendar.day_name[i]: days[i] for i in range(7)}
+    mapping.update({calendar.month_name[i]: months[i - 1] for i in range(1, 13)})
+    names = "|".join(sorted(map(re.escape, mapping), key=len, reverse=True))
+    # Not \b: in Chinese text the name follows a CJK character ("或Sunday").
+    pattern = re.compile(rf"(?<![A-Za-z])({names})(?![A-Za-z])")
+    return pattern, mapping
+
+
+@lru_cache(maxsize=2048)
+def _describe_cron(expression: str, chinese: bool) -> str:
+    five = compile_cron(expression)[0].five_fields
+    options = Options(locale_code="zh_CN" if chinese else "en_US", use_24hour_time_format=True)
+    try:
+        text = ExpressionDescriptor(five, options).get_description()
+    except Exception:  # noqa: BLE001 - a description must never break a page; show the expression
+        return expression
+    pattern, mapping = _name_map(chinese)
+    text = pattern.sub(lambda m: mapping[m.group(1)], text)
+    if chinese:
+        text = text.replace(" L 号", "最后一天").replace(", ", "，")
+    else:
+        text = text.replace(" and L of the month", " and the last day of the month")
+    return text
+
+
+def _describe_interval(seconds: int, chinese: bool) -> str:
+    for size, en, zh in _UNITS:
+        if seconds % size == 0:
+            n = seconds // size
+            if chinese:
+                return f"每{zh}" if n == 1 else f"每 {n} {zh}"
+            return f"Every {en}" if n == 1 else f"Every {n} {en}s"
+    return str(seconds)  # unreachable: every integer is a whole number of seconds
+
+
+def _local(value: datetime, zone) -> str:
+    return _utc(value, "datetime").astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def describe(spec: Spec, language: str = "en") -> str:
+    """E.g. "At 09:00, Monday through Friday (Asia/Shanghai)", "Every 15 minutes", "每 15 分钟"."""
+    chinese = _is_chinese(language)
+    zone = validate_timezone(spec.timezone)
+    window = []
+    if spec.start_at is not None:
+        start = _local(spec.start_at, zone)
+        window.append(f"，自 {start} 起" if chinese else f", from {start}")
+    if spec.end_at is not None:
+        end = _local(spec.end_at, zone)
+        window.append(f"，至 {end} 止" if chinese else f", until {end}")
+    suffix = "".join(window)
+    if spec.schedule_type == CRON:
+        return f"{_describe_cron(spec.cron_expression, chinese)}{suffix} ({spec.timezone})"
+    if spec.schedule_type == INTERVAL:
+        if not isinstance(spec.interval_seconds, int) or spec.interval_seconds <= 0:
+            return ""
+        text = _describe_interval(spec.interval_seconds, chinese)
+        return f"{text}{suffix} ({spec.timezone})" if suffix else text
+    if spec.schedule_type == ONCE and spec.run_at is not None:
+        when = _local(spec.run_at, zone)
+        return f"在 {when} {spec.timezone} 执行一次" if chinese else f"Once at {when} {spec.timezone}"
+    return ""
+
+
+def preview(spec: Spec, after: datetime, count: int = 5, language: str = "en") -> dict:
+    """The description and the next `count` fire times, in UTC and in the schedule's zone."""
+    after = _utc(after, "after")
+    zone = validate_timezone(spec.timezone)
+    if spec.schedule_type == INTERVAL and spec.start_at is None and spec.anchor is None:
+        # Not saved yet: show it as if created now.
+        spec = replace(spec, anchor=after)
+    fires = next_fires(spec, after, count)
+    return {
+        "description": describe(spec, language),
+        "timezone": spec.timezone,
+        "next_runs": [
+            {
+                "utc": fire.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "local": fire.astimezone(zone).isoformat(timespec="seconds"),
+            }
+            for fire in fires
+        ],
+    }

@@ -1,0 +1,326 @@
+"""When a schedule fires: validation, next fire times, and catch-up after downtime.
+
+All instants in and out are aware; results are in UTC. Cron expressions are evaluated on
+local wall-clock time (see `cron.py`) and mapped to UTC here, following Debian cron's
+daylight-saving rules (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .cron import CronExpr, NaiveMatcher, compile_cron, validate_cron
+from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
+from .zones import ONE_US, UTC, is_utc, next_transition, validate_timezone, wall_to_utc
+
+# Bounds on loops that must end; reaching one means a bug, not a slow schedule.
+_MAX_SKIPS = 10_000
+_MAX_SEGMENTS = 1_000
+# Below this many occurrences a catch-up just walks them; above, it counts by day.
+_WALK = 64
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _iso_z(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human_seconds(seconds: int) -> str:
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def _require_aware(value: datetime | None, field: str) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise ScheduleError(field, f"{field} must be a date and time with a time zone offset")
+
+
+def validate_spec(
+    spec: Spec, *, now: datetime, min_interval: int = 60, max_interval: int = 366 * 86400
+) -> None:
+    """Raise ScheduleError for the first thing wrong with `spec`; `now` decides what is past."""
+    if spec.schedule_type not in SCHEDULE_TYPES:
+        raise ScheduleError(
+            "schedule_type", f"schedule type '{spec.schedule_type}' is not one of {', '.join(SCHEDULE_TYPES)}"
+        )
+    validate_timezone(spec.timezone)
+    for field in ("run_at", "start_at", "end_at"):
+        _require_aware(getattr(spec, field), field)
+    if spec.schedule_type == CRON:
+        if not (spec.cron_expression or "").strip():
+            raise ScheduleError("cron_expression", "a cron schedule needs a cron expression, e.g. '0 9 * * 1-5'")
+        validate_cron(spec.cron_expression)
+    elif spec.schedule_type == INTERVAL:
+        seconds = spec.interval_seconds
+        if seconds is None:
+            raise ScheduleError("interval_seconds", "an interval schedule needs interval_seconds")
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise ScheduleError("interval_seconds", "interval must be a whole number of seconds")
+        if seconds < min_interval:
+            raise ScheduleError("interval_seconds", f"interval must be at least {min_interval} seconds")
+        if seconds > max_interval:
+            raise ScheduleError(
+                "interval_seconds",
+                f"interval must be at most {max_interval} seconds ({_human_seconds(max_interval)})",
+            )
+    elif spec.schedule_type == ONCE:
+        if spec.run_at is None:
+            raise ScheduleError("run_at", "a one-time schedule needs run_at")
+        if spec.run_at <= now:
+            raise ScheduleError("run_at", f"run_at {_iso_z(spec.run_at)} is in the past")
+        if spec.end_at is not None and spec.run_at > spec.end_at:
+            raise ScheduleError(
+                "run_at", f"run_at {_iso_z(spec.run_at)} is after end_at {_iso_z(spec.end_at)}, so it would never run"
+            )
+        if spec.start_at is not None and spec.run_at < spec.start_at:
+            raise ScheduleError(
+                "run_at",
+                f"run_at {_iso_z(spec.run_at)} is before start_at {_iso_z(spec.start_at)}, so it would never run",
+            )
+    if spec.start_at is not None and spec.end_at is not None and spec.end_at <= spec.start_at:
+        raise ScheduleError(
+            "end_at", f"end_at {_iso_z(spec.end_at)} must be after start_at {_iso_z(spec.start_at)}"
+        )
+
+
+# --- cron in local time -----------------------------------------------------------------
+
+
+def _next_fixed(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
+    """Fixed-hour expressions: each matching wall time fires once (see `wall_to_utc`)."""
+    wall = after.astimezone(zone).replace(tzinfo=None)
+    for _ in range(_MAX_SKIPS):
+        wall = matcher.next_after(wall)
+        if wall is None:
+            return None
+        instant = wall_to_utc(wall, zone)
+        # Skipped when `after` is in the second pass of a repeated hour (the wall time's
+        # first occurrence is already past) or at the end of a gap it was moved to.
+        if instant > after:
+            return instant
+    raise RuntimeError(f"no fire time found after {after.isoformat()} within {_MAX_SKIPS} matches")
+
+
+def _next_wild(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
+    """Wildcard-hour expressions: every real instant whose local time matches fires.
+
+    Between two offset changes local time is UTC plus a constant, so the first match of
+    that stretch is the first naive match mapped back; if it lies past the next change,
+    the search restarts from the change with the new offset.
+    """
+    cur, inclusive = after, False
+    for _ in range(_MAX_SEGMENTS):
+        local = cur.astimezone(zone)
+        wall = local.replace(tzinfo=None)
+        match = matcher.next_after(wall - ONE_US if inclusive else wall)
+        if match is None:
+            return None
+        instant = (match - local.utcoffset()).replace(tzinfo=UTC)
+        change = next_transition(zone, cur, instant)
+        if change is None:
+            return instant
+        cur, inclusive = change, True
+    raise RuntimeError(f"no fire time found after {after.isoformat()} within {_MAX_SEGMENTS} offset changes")
+
+
+def _cron_next(expr: CronExpr, matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
+    if is_utc(zone):
+        match = matcher.next_after(after.replace(tzinfo=None))
+        return None if match is None else match.replace(tzinfo=UTC)
+    if expr.wild_hours:
+        return _next_wild(matcher, zone, after)
+    return _next_fixed(matcher, zone, after)
+
+
+# --- all types --------------------------------------------------------------------------
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _interval_grid(spec: Spec, fallback: datetime) -> tuple[datetime, timedelta]:
+    seconds = spec.interval_seconds
+    if not isinstance(seconds, int) or seconds <= 0:
+        raise ScheduleError("interval_seconds", "an interval schedule needs a positive interval_seconds")
+    anchor = spec.start_at or spec.anchor
+    # Before the schedule is saved there is no creation time: count from `fallback`.
+    anchor = fallback if anchor is None else _utc(anchor, "anchor")
+    # Whole seconds, so fire times (and the run ids derived from them) read cleanly.
+    return anchor.replace(microsecond=0), timedelta(seconds=seconds)
+
+
+def _next_unbounded(spec: Spec, after: datetime) -> datetime | None:
+    """The first fire strictly after `after` (UTC), ignoring end_at."""
+    if spec.start_at is not None:
+        start = _utc(spec.start_at, "start_at")
+        if after < start:
+            after = start - ONE_US
+    kind = spec.schedule_type
+    if kind == CRON:
+        expr, matcher = compile_cron(spec.cron_expression)
+        return _cron_next(expr, matcher, validate_timezone(spec.timezone), after)
+    if kind == INTERVAL:
+        anchor, step = _interval_grid(spec, after)
+        if after < anchor:
+            return anchor
+        return anchor + ((after - anchor) // step + 1) * step
+    if kind == ONCE:
+        if spec.run_at is None:
+            raise ScheduleError("run_at", "a one-time schedule needs run_at")
+        run_at = _utc(spec.run_at, "run_at")
+        return run_at if run_at > after else None
+    raise ScheduleError("schedule_type", f"schedule type '{kind}' is not one of {', '.join(SCHEDULE_TYPES)}")
+
+
+def next_fire(spec: Spec, after: datetime) -> datetime | None:
+    """The first fire time strictly after `after`, in UTC; None when the schedule is finished."""
+    fire = _next_unbounded(spec, _utc(after, "after"))
+    if fire is not None and spec.end_at is not None and fire > _utc(spec.end_at, "end_at"):
+        return None
+    return fire
+
+
+def next_fires(spec: Spec, after: datetime, count: int) -> list[datetime]:
+    """Up to `count` fire times after `after`, in order."""
+    fires: list[datetime] = []
+    fire = _utc(after, "after")
+    while len(fires) < count:
+        fire = next_fire(spec, fire)
+        if fire is None:
+            break
+        fires.append(fire)
+    return fires
+
+
+# --- catch-up ---------------------------------------------------------------------------
+
+
+def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
+    """How many fires lie in [lo, hi), up to `cap`, without visiting each one.
+
+    A local day whose offset does not change holds exactly minutes x hours fires if the
+    day matches, and none otherwise; only days with an offset change are walked.
+    """
+    expr, matcher = compile_cron(spec.cron_expression)
+    zone = validate_timezone(spec.timezone)
+
+    def walk(a: datetime, b: datetime, limit: int) -> int:
+        n, cur = 0, a - ONE_US
+        while n < limit:
+            cur = _cron_next(expr, matcher, zone, cur)
+            if cur is None or cur >= b:
+                break
+            n += 1
+        return n
+
+    first_day = lo.astimezone(zone).date()
+    last_day = hi.astimezone(zone).date()
+    if (last_day - first_day).days <= 2:
+        return walk(lo, hi, cap)
+
+    def boundary(day: date) -> tuple[datetime, bool, timedelta]:
+        """The instant day starts, whether it is that day's 00:00, and the offset there."""
+        midnight = datetime.combine(day, time())
+        instant = wall_to_utc(midnight, zone)
+        local = instant.astimezone(zone)
+        return instant, local.replace(tzinfo=None) == midnight, local.utcoffset()
+
+    day = first_day + timedelta(days=1)
+    start, start_exact, start_offset = boundary(day)
+    if start < lo:  # cannot happen for real zones; stay exact if it does
+        return walk(lo, hi, cap)
+    n = walk(lo, start, cap)
+    while day < last_day and n < cap:
+        end, end_exact, end_offset = boundary(day + timedelta(days=1))
+        if start_exact and end_exact and start_offset == end_offset:
+            n += expr.fires_per_day if expr.day_matches(day) else 0
+        else:
+            n += walk(start, end, cap - n)
+        day, start, start_exact, start_offset = day + timedelta(days=1), end, end_exact, end_offset
+    if n < cap:
+        n += walk(start, hi, cap - n)
+    return min(n, cap)
+
+
+def _newest_at_or_before(spec: Spec, lo: datetime, hi: datetime) -> datetime:
+    """The last fire in (lo, hi], which must hold at least one: a bisection on next_fire."""
+    # next_fire(t) <= hi holds for t = lo and fails for t = hi; find where it flips.
+    a, b = lo, hi
+    while b - a > ONE_US:
+        mid = a + (b - a) / 2
+        fire = next_fire(spec, mid)
+        if fire is not None and fire <= hi:
+            a = mid
+        else:
+            b = mid
+    return next_fire(spec, a)
+
+
+def catch_up(
+    spec: Spec, due_at: datetime, now: datetime, window_seconds: int, *, max_count: int = 100_000
+) -> CatchUp:
+    """Decide what a schedule due at `due_at` (its stored next_run_at) does at `now`.
+
+    The occurrences are `due_at` and every fire in (due_at, now]. The newest fires if it is
+    within `window_seconds` of now; the others are counted as missed. Cron counts stop at
+    `max_count`; interval counts are exact arithmetic.
+    """
+    due_at, now = _utc(due_at, "due_at"), _utc(now, "now")
+    if due_at > now:
+        return CatchUp(fire_at=None, missed_count=0, next_run_at=due_at, newest_at=None)
+
+    count, newest, following = 1, due_at, None
+    kind = spec.schedule_type
+    if kind == INTERVAL:
+        end = now
+        if spec.end_at is not None:
+            end = min(end, _utc(spec.end_at, "end_at"))
+        anchor, step = _interval_grid(spec, due_at)
+        if end > due_at:
+            # Grid points anchor + k*step (k >= 0) in (due_at, end].
+            k_end = (end - anchor) // step
+            k_due = max((due_at - anchor) // step, -1)
+            if k_end > k_due:
+                count += k_end - k_due
+                newest = anchor + k_end * step
+        following = next_fire(spec, now)
+    elif kind == CRON:
+        cur = due_at
+        for _ in range(_WALK):
+            following = next_fire(spec, cur)
+            if following is None or following > now:
+                break
+            count, newest, cur = count + 1, following, following
+        else:
+            lo = due_at
+            hi = now
+            if spec.start_at is not None:
+                lo = max(lo, _utc(spec.start_at, "start_at") - ONE_US)
+            if spec.end_at is not None:
+                hi = min(hi, _utc(spec.end_at, "end_at"))
+            # Fires in (lo, hi] are the fires in [lo + 1us, hi + 1us).
+            count = 1 + _count_cron_range(spec, lo + ONE_US, hi + ONE_US, max(max_count - 1, 0))
+            newest = _newest_at_or_before(spec, due_at, now)
+            following = next_fire(spec, now)
+        count = min(count, max_count)
+    else:
+        following = next_fire(spec, now)
+
+    fire_at = newest if (now - newest).total_seconds() <= window_seconds else None
+    return CatchUp(
+        fire_at=fire_at,
+        missed_count=count - (1 if fire_at is not None else 0),
+        next_run_at=following,
+        newest_at=newest,
+    )

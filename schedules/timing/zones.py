@@ -1,0 +1,139 @@
+"""Time zones: validating names, and mapping local wall-clock times to UTC instants.
+
+Only public `zoneinfo` API is used. Offset transitions are found by sampling
+`utcoffset()` and bisecting to the second, once per (zone, year), and cached.
+"""
+
+from __future__ import annotations
+
+import difflib
+import zoneinfo
+from bisect import bisect_right
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+from .types import ScheduleError
+
+UTC = timezone.utc
+ONE_US = timedelta(microseconds=1)
+
+# Zones that never change offset; they skip the gap/overlap checks on the hot path.
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu",
+                       "GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0",
+                       "Etc/Greenwich", "Greenwich"})
+
+# Sampling step when looking for offset changes. No zone changes its offset twice within
+# six hours, so a change and its reversal cannot hide between two samples.
+_SCAN_STEP = 6 * 3600
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Lower-cased name -> canonical name, for every zone this machine knows."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def _suggestion(name: str) -> str | None:
+    names = _zone_names()
+    lowered = name.strip().lower().replace(" ", "_")
+    if lowered in names:
+        return names[lowered]
+    close = difflib.get_close_matches(lowered, names.keys(), n=1, cutoff=0.75)
+    if close:
+        return names[close[0]]
+    # "Shanghai" or "new york" alone: match the city part of the names.
+    cities: dict[str, str] = {}
+    for key, canonical in names.items():
+        cities.setdefault(key.rsplit("/", 1)[-1], canonical)
+    close = difflib.get_close_matches(lowered.rsplit("/", 1)[-1], cities.keys(), n=1, cutoff=0.8)
+    return cities[close[0]] if close else None
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    # Only names from the zone list reach ZoneInfo, so a crafted name can never make it
+    # open an arbitrary file.
+    canonical = _zone_names().get(name.lower())
+    if canonical != name:
+        if not name.strip():
+            raise ScheduleError("timezone", "time zone is required: use an IANA name such as 'Asia/Shanghai' or 'UTC'")
+        hint = _suggestion(name)
+        if hint:
+            raise ScheduleError("timezone", f"unknown time zone '{name}'; did you mean '{hint}'?")
+        raise ScheduleError(
+            "timezone", f"unknown time zone '{name}': use an IANA name such as 'Asia/Shanghai' or 'UTC'"
+        )
+    return zoneinfo.ZoneInfo(name)
+
+
+def validate_timezone(name: str) -> zoneinfo.ZoneInfo:
+    """The zone called `name` (an IANA name, exact case), or a ScheduleError with a suggestion."""
+    if not isinstance(name, str):
+        raise ScheduleError("timezone", "time zone must be a name such as 'Asia/Shanghai'")
+    return _zone(name)
+
+
+def is_utc(zone: zoneinfo.ZoneInfo) -> bool:
+    return zone.key in _UTC_KEYS
+
+
+def _offset_at(zone: zoneinfo.ZoneInfo, ts: int) -> timedelta:
+    return datetime.fromtimestamp(ts, zone).utcoffset()
+
+
+@lru_cache(maxsize=8192)
+def _year_transitions(zone: zoneinfo.ZoneInfo, year: int) -> tuple[int, ...]:
+    """POSIX timestamps in the UTC year `year` at which `zone`'s offset changes."""
+    if not 1900 <= year <= 2400:
+        return ()
+    ts = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())
+    offset = _offset_at(zone, ts)
+    found = []
+    while ts < end:
+        probe = min(ts + _SCAN_STEP, end)
+        probe_offset = _offset_at(zone, probe)
+        if probe_offset == offset:
+            ts = probe
+            continue
+        lo, hi = ts, probe  # offset(lo) == offset != offset(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _offset_at(zone, mid) == offset:
+                lo = mid
+            else:
+                hi = mid
+        found.append(hi)
+        ts, offset = hi, _offset_at(zone, hi)
+    return tuple(found)
+
+
+def next_transition(zone: zoneinfo.ZoneInfo, after: datetime, until: datetime) -> datetime | None:
+    """The first instant T with after < T <= until at which `zone` changes offset (UTC in and out)."""
+    after_ts = after.timestamp()
+    until_ts = until.timestamp()
+    for year in range(after.year, until.year + 1):
+        found = _year_transitions(zone, year)
+        i = bisect_right(found, after_ts)
+        if i < len(found):
+            return datetime.fromtimestamp(found[i], UTC) if found[i] <= until_ts else None
+    return None
+
+
+def wall_to_utc(wall: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The instant a naive local wall-clock time names, as a fixed-time cron job reads it.
+
+    A time that occurs twice (fall back) means its first occurrence (fold=0). A time that
+    does not exist (spring forward) means the first instant after the gap, which is the
+    transition itself (02:30 in New York on 2026-03-08 -> 03:00 EDT = 07:00Z).
+    """
+    if zone.key in _UTC_KEYS:
+        return wall.replace(tzinfo=UTC)
+    instant = wall.replace(tzinfo=zone).astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == wall:
+        return instant
+    # In a gap, fold=1 reads the wall time with the offset after the change, which lands
+    # before the change; fold=0 lands after it. The change lies between the two.
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    change = next_transition(zone, before, instant)
+    return change if change is not None else instant
