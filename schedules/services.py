@@ -16,6 +16,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from schedules import timing
+from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
 
 # Fields whose change moves the next fire time.
@@ -103,6 +104,12 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         schedule.run_at = None
 
 
+def _wake_scheduler(schedule: Schedule) -> None:
+    """A schedule that may now fire sooner than the scheduler's next wake-up: tell it on commit."""
+    if schedule.next_run_at is not None:
+        transaction.on_commit(notify_schedules_changed)
+
+
 def compute_next_run_at(schedule: Schedule, *, now: datetime) -> datetime | None:
     if not schedule.enabled:
         return None
@@ -120,6 +127,7 @@ def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetim
     _validate(schedule, now=now, check_run_at_future=True)
     schedule.next_run_at = compute_next_run_at(schedule, now=now)
     schedule.save(force_insert=True)
+    _wake_scheduler(schedule)
     audit.record(
         actor=actor, org=org, action=AuditAction.CREATE, target=schedule, now=now, after=snapshot(schedule)
     )
@@ -144,6 +152,7 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     if retimed or "enabled" in changed:
         schedule.next_run_at = compute_next_run_at(schedule, now=now)
         schedule.timing_error = ""
+        _wake_scheduler(schedule)
     schedule.updated_by = actor.user
     schedule.updated_at = now
     schedule.save()
@@ -172,6 +181,7 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
     schedule.updated_by = actor.user
     schedule.updated_at = now
     schedule.save(update_fields=["enabled", "next_run_at", "timing_error", "updated_by", "updated_at"])
+    _wake_scheduler(schedule)
     audit.record(
         actor=actor,
         org=schedule.org,
