@@ -24,6 +24,7 @@ from schedules.api.serializers import (
     RunSerializer,
     ScheduleInputSerializer,
     ScheduleSerializer,
+    for_list,
 )
 from schedules.models import Membership, Organization, Schedule
 from schedules.permissions import DELETE, READ, RUN, WRITE
@@ -157,9 +158,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     queryset = Schedule.objects.none()  # for the schema; get_queryset is the real one
 
     def get_queryset(self):
-        return permissions.schedules_visible_to(self.request.user).select_related(
-            "org", "agent", "created_by", "updated_by"
-        )
+        return for_list(permissions.schedules_visible_to(self.request.user))
 
     def get_object(self, perm: str = READ) -> Schedule:
         queryset = Schedule.objects.select_related("org", "agent", "created_by", "updated_by")

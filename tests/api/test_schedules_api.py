@@ -539,3 +539,23 @@ def test_staff_model_permission_reads_every_org(api, schedule, globex_schedule):
     assert ids == {str(schedule.pk), str(globex_schedule.pk)}
     body = assert_error(client.post(f"{API}/schedules/{schedule.pk}/disable/"), 403)
     assert body["permission"] == "schedules:write"
+
+
+def test_fast_schedule_representation_equals_drfs_generic_one(acme, agent, alice):
+    from rest_framework import serializers
+
+    from audit.services import Actor
+    from schedules.api.serializers import ScheduleSerializer, for_list
+
+    make_schedule(
+        acme, agent, actor=Actor(user=alice), schedule_type="interval", interval_seconds=3600,
+        start_at=T0 + timedelta(microseconds=123456), end_at=T0 + timedelta(days=30), params={"a": [1, {"b": None}]},
+    )
+    make_schedule(acme, agent, schedule_type="once", run_at=T0 + timedelta(hours=5), enabled=False)
+    rows = list(for_list(Schedule.objects.all()))
+    rows += list(Schedule.objects.all())  # without the annotations: slugs and names from the related rows
+    for schedule in rows:
+        fast = ScheduleSerializer(schedule).data
+        generic = serializers.Serializer.to_representation(ScheduleSerializer(), schedule)
+        assert dict(fast) == dict(generic)
+        assert list(fast) == list(generic)  # same keys, same order
