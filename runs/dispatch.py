@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
@@ -57,14 +57,17 @@ def busy_q(now: datetime) -> Q:
 
 
 def busy_counts(now: datetime, **filters) -> dict[tuple, int]:
-    """{(org_id, schedule_id): busy runs}, in one grouped query."""
-    rows = (
-        ScheduleRun.objects.filter(busy_q(now), **filters)
-        .order_by()
-        .values_list("org_id", "schedule_id")
-        .annotate(n=Count("id"))
-    )
-    return {(org_id, schedule_id): n for org_id, schedule_id, n in rows}
+    """{(org_id, schedule_id): busy runs}.
+
+    Two grouped queries rather than one with OR, so each is served by its partial index
+    (`run_running_idx`, `run_queued_idx`) instead of scanning the whole run history.
+    """
+    counts: dict[tuple, int] = defaultdict(int)
+    for q in (Q(status=RunStatus.RUNNING), Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)):
+        rows = ScheduleRun.objects.filter(q, **filters).order_by().values_list("org_id", "schedule_id").annotate(n=Count("id"))
+        for org_id, schedule_id, n in rows:
+            counts[(org_id, schedule_id)] += n
+    return dict(counts)
 
 
 def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
@@ -116,11 +119,23 @@ class Dispatcher:
         )
         self._inflight = 0
         self._lock = threading.Lock()
+        # Refill: when a pass filled all its room there is probably more ready work, so a
+        # worker that finds the pool running low admits the next lot itself instead of
+        # leaving the pool idle until the scheduler's next pass (up to a poll interval away).
+        self._more = False
+        self._closing = False
+        self._pass_clock: _Elapsed | None = None
+        self._refill_lock = threading.Lock()
+        self.submitted_total = 0
+        # Plane answers waiting to be written as `running`, in batches (see _record_accepted).
+        self._accepted: list[tuple] = []
+        self._flush_lock = threading.Lock()
 
     # --- the step ------------------------------------------------------------------------
 
     def dispatch_ready(self, *, now: datetime) -> int:
         """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
+        self._pass_clock = _Elapsed(now)
         room = self._room()
         if room <= 0:
             return 0
@@ -150,6 +165,8 @@ class Dispatcher:
             for run in self._admit(org_id, rows, now=now, limit=room - submitted):
                 self._submit(self._start, run, _Elapsed(now))
                 submitted += 1
+        self._more = self._pool is not None and submitted >= room
+        self.submitted_total += submitted
         return submitted
 
     def submit(self, fn, *args) -> None:
@@ -160,9 +177,10 @@ class Dispatcher:
         """Stop taking work; with `wait`, finish the plane calls in flight and close their connections."""
         if self._pool is None:
             return
+        self._closing = True
         if wait:
             # One task per worker thread (the barrier keeps each on its own thread) closes that
-            # thread's database connection, which Django would otherwise leave open.
+            # thread's database and plane connections, which would otherwise stay open.
             barrier = threading.Barrier(self.workers)
 
             def close_connection():
@@ -171,6 +189,9 @@ class Dispatcher:
                 except threading.BrokenBarrierError:
                     pass
                 connections.close_all()
+                close = getattr(self.client, "close", None)
+                if close is not None:
+                    close()  # this thread's keep-alive connection to the plane
 
             for _ in range(self.workers):
                 self._pool.submit(close_connection)
@@ -207,17 +228,34 @@ class Dispatcher:
                 .filter(pk__in=chosen, status=RunStatus.QUEUED, lease_owner=self.replica_id, lease_expires_at=lease_until)
                 .order_by("created_at", "id")
             )
-        for run in leased:
-            log.info(
-                "run.admitted",
-                schedule_id=str(run.schedule_id),
-                job_run_id=run.job_run_id,
-                attempt=run.attempt,
-                replica=self.replica_id,
-            )
+        if leased:
+            log.info("runs.admitted", org_id=org_id, count=len(leased), replica=self.replica_id)
         return leased
 
     # --- the worker ----------------------------------------------------------------------
+
+    def _record_accepted(self, item: tuple) -> None:
+        """Write this answer, and any others waiting, as `running` in one statement.
+
+        Whoever holds the flush lock writes everything queued; a worker that finds the lock
+        taken leaves its item to the holder, which looks again after releasing the lock, so
+        nothing is stranded. Until written the run is a leased `queued` run: it still counts
+        against the limits, and a crash in between is recovered by the lease (same job_run_id).
+        """
+        with self._lock:
+            self._accepted.append(item)
+        while True:
+            if not self._flush_lock.acquire(blocking=False):
+                return
+            try:
+                with self._lock:
+                    batch, self._accepted = self._accepted, []
+                services.run_mark_running_many(accepted=batch)
+            finally:
+                self._flush_lock.release()
+            with self._lock:
+                if not self._accepted:
+                    return
 
     def _room(self) -> int:
         if self._pool is None:
@@ -237,15 +275,26 @@ class Dispatcher:
     def _done(self, _future) -> None:
         with self._lock:
             self._inflight -= 1
+            low = self._inflight <= self.workers * 2
+        if low and self._more and not self._closing and self._refill_lock.acquire(blocking=False):
+            try:
+                self.dispatch_ready(now=self._pass_clock.now())
+            except Exception:  # noqa: BLE001 - the scheduler's next pass tries again
+                log.exception("dispatch.refill_failed", replica=self.replica_id)
+                connections.close_all()
+            finally:
+                self._refill_lock.release()
 
     def _guarded(self, fn, *args) -> None:
+        # Each worker thread keeps its database connection from task to task (a new
+        # PostgreSQL connection per run would cost more than the run's own queries);
+        # shutdown() closes them.
         try:
             fn(*args)
         except Exception:  # noqa: BLE001 - a worker must survive any one run
             log.exception("dispatch.worker_failed", replica=self.replica_id)
-        finally:
-            # Drop a connection the database broke, so the next task on this thread reconnects.
-            close_old_connections()
+            # The connection may be what broke: the next task on this thread reconnects.
+            connections.close_all()
 
     def _start(self, run: ScheduleRun, clock: _Elapsed) -> None:
         """Call the plane for one leased run and record what it answered."""
@@ -273,9 +322,8 @@ class Dispatcher:
                 retry=exc.retryable,
             )
             return
-        now = clock.now()
         if not self.client.synchronous:
-            services.run_mark_running(run_id=run.pk, session_id=answer.session_id, message_id=answer.message_id, now=now)
+            self._record_accepted((run.pk, answer.session_id, answer.message_id, clock.now()))
             log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)
         result = answer.result
         if result is None and answer.status in PlaneStatus.TERMINAL:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -156,6 +156,44 @@ def run_mark_running(
         changes["message_id"] = message_id
     updated = ScheduleRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(**changes)
     return updated == 1
+
+
+def run_mark_running_many(*, accepted: list[tuple], poll_after_seconds: float | None = None) -> int:
+    """`run_mark_running` for many runs in one statement: `accepted` is a list of
+    (run_id, session_id, message_id, started_at). Returns how many moved to running.
+
+    The dispatcher's workers record the plane's answers through this in batches; one UPDATE
+    per run was a quarter of the cost of dispatching at a thousand runs a second.
+    """
+    if not accepted:
+        return 0
+    poll_after = timedelta(
+        seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS if poll_after_seconds is None else poll_after_seconds
+    )
+    if connection.vendor != "postgresql":
+        return sum(
+            run_mark_running(run_id=run_id, session_id=sid, message_id=mid, now=at, poll_after_seconds=poll_after.total_seconds())
+            for run_id, sid, mid, at in accepted
+        )
+    ids, sessions, messages, starts, polls = [], [], [], [], []
+    for run_id, sid, mid, at in accepted:
+        ids.append(run_id)
+        sessions.append(sid)
+        messages.append(mid or "")
+        starts.append(at)
+        polls.append(at + poll_after)
+    with connection.cursor() as cursor:
+        # Conditional on `queued`, as run_mark_running: a callback may have finished it already.
+        cursor.execute(
+            "UPDATE schedule_runs AS r SET status = %s, session_id = v.session_id,"
+            " message_id = COALESCE(NULLIF(v.message_id, ''), r.message_id),"
+            " started_at = v.started_at, lease_expires_at = v.poll_at"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+            " AS v(id, session_id, message_id, started_at, poll_at)"
+            " WHERE r.id = v.id AND r.status = %s",
+            [RunStatus.RUNNING, ids, sessions, messages, starts, polls, RunStatus.QUEUED],
+        )
+        return cursor.rowcount
 
 
 def run_finish(

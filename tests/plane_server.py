@@ -30,6 +30,7 @@ import hmac
 import itertools
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -107,6 +108,7 @@ class PlaneServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._completer: threading.Thread | None = None
+        self._connections: set = set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -127,12 +129,19 @@ class PlaneServer:
         self.down()
 
     def down(self) -> None:
-        """Close the listening socket: calls now meet 'connection refused'."""
+        """Close the listening socket and every open connection: calls meet 'connection refused'."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
             self._server = None
+        with self.lock:
+            open_connections, self._connections = list(self._connections), set()
+        for sock in open_connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def up(self) -> None:
         if self._server is not None:
@@ -261,10 +270,26 @@ def _default_outputs(session: Session) -> list:
 
 class _Handler(BaseHTTPRequestHandler):
     plane: PlaneServer
-    protocol_version = "HTTP/1.0"
+    # Keep-alive, so a client may reuse its connection; without Nagle, so the body written
+    # after the headers is not held back 40 ms waiting for a delayed ACK.
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):  # quiet
         pass
+
+    def setup(self):
+        super().setup()
+        with self.plane.lock:
+            self.plane._connections.add(self.connection)
+
+    def finish(self):
+        with self.plane.lock:
+            self.plane._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def _read(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

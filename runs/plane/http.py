@@ -1,7 +1,7 @@
 """The production execution plane, over HTTP (the contract: docs/execution-plane.md).
 
-Standard library `http.client`: one short connection per call, no proxy from the
-environment, no redirects, a timeout on connect and on every read. Every failure becomes a
+Standard library `http.client`: a keep-alive connection per worker thread, no proxy from
+the environment, no redirects, a timeout on connect and on every read. Every failure becomes a
 PlaneError with a code an operator can act on.
 """
 
@@ -12,6 +12,7 @@ import hmac
 import http.client
 import json
 import socket
+import threading
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
@@ -20,6 +21,8 @@ from django.urls import reverse
 from runs.plane.base import ErrorCode, PlaneError, PlaneResult, PlaneStatus, StartResult, result_from_body, session_request
 
 MAX_ANSWER_BYTES = 1 << 20
+# What a keep-alive connection the server closed while idle looks like on the next call.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -46,6 +49,9 @@ class HttpPlaneClient:
         self.timeout = timeout
         self.secret = secret
         self.callback = callback
+        # One keep-alive connection per worker thread: a new TCP connection per call costs
+        # more than the call itself at a thousand runs a second.
+        self._local = threading.local()
 
     @classmethod
     def from_settings(cls) -> HttpPlaneClient:
@@ -87,6 +93,30 @@ class HttpPlaneClient:
 
     # --- transport -------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Close this thread's connection (the dispatcher calls it on each worker at shutdown)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    @property
+    def _reused(self) -> bool:
+        return getattr(self._local, "reused", False)
+
+    def _exchange(self, method: str, path: str, raw: bytes | None, headers: dict):
+        conn = getattr(self._local, "conn", None)
+        self._local.reused = conn is not None and conn.sock is not None
+        if conn is None:
+            conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = self._local.conn = conn_cls(self._host, self._port, timeout=self.timeout)
+        conn.request(method, self._prefix + path, body=raw, headers=headers)
+        response = conn.getresponse()
+        data = response.read(MAX_ANSWER_BYTES + 1)
+        if len(data) > MAX_ANSWER_BYTES:
+            self.close()
+        return response, data
+
     def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
         raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         all_headers = {"Accept": "application/json", "User-Agent": "agent-schedules/1"}
@@ -96,19 +126,23 @@ class HttpPlaneClient:
             # Same scheme as the callback, so the plane can check who is calling.
             all_headers["X-Signature"] = sign(self.secret, raw)
         all_headers.update(headers or {})
-        conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = conn_cls(self._host, self._port, timeout=self.timeout)
         where = f"{method} {self.base_url}{path}"
         try:
-            conn.request(method, self._prefix + path, body=raw if body is not None else None, headers=all_headers)
-            response = conn.getresponse()
-            data = response.read(MAX_ANSWER_BYTES + 1)
+            try:
+                response, data = self._exchange(method, path, raw if body is not None else None, all_headers)
+            except _STALE:
+                if not self._reused:
+                    raise
+                # The plane closed our idle keep-alive connection: once more on a new one
+                # (every call is safe to repeat: create is idempotent by its key).
+                self.close()
+                response, data = self._exchange(method, path, raw if body is not None else None, all_headers)
         except (socket.timeout, TimeoutError):
+            self.close()
             raise PlaneError(ErrorCode.TIMEOUT, f"{where}: no answer within {self.timeout:g} s") from None
         except (ConnectionError, OSError, http.client.HTTPException) as exc:
+            self.close()
             raise PlaneError(ErrorCode.UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}") from None
-        finally:
-            conn.close()
         snippet = data[:300].decode("utf-8", "replace")
         if response.status >= 500:
             raise PlaneError(ErrorCode.http(response.status), f"{where} answered {response.status}: {snippet}")

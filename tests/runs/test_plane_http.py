@@ -158,3 +158,12 @@ def test_signature_is_hmac_sha256_of_the_raw_body():
     # RFC 4231, test case 2.
     expected = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     assert sign("Jefe", b"what do ya want for nothing?") == expected
+
+
+def test_a_plane_restart_between_calls_is_survived_on_a_new_connection(plane, run, acme, agent):
+    client = get_client()
+    client.start(run)  # leaves a keep-alive connection open
+    plane.down()
+    plane.up()  # same port, the old connection is gone
+    other = queue_run(make_schedule(acme, agent, name="other"), at=T0.replace(hour=10))
+    assert client.start(other).session_id == "sess-000002"
