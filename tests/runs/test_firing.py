@@ -66,6 +66,21 @@ class TestFiring:
         assert schedule.last_run_at == at(1)
         assert schedule.timing_error == ""
 
+    def test_fired_row_matches_the_shared_build_run_snapshot(self, acme, agent):
+        # PostgreSQL copies the snapshot in SQL; it must write what build_run would, field by field.
+        schedule = make_schedule(
+            acme, agent, cron_expression="0 1 * * *",
+            prompt='Quote " backslash \\ comma, {braces} NULL',
+            params={"region": "APAC, \"EU\"", "n": [1, 2]}, output_type="pdf",
+        )
+        fire(at(1))
+        run = ScheduleRun.objects.get()
+        schedule = Schedule.objects.select_related("agent").get(pk=schedule.pk)
+        expected = build_run(schedule=schedule, scheduled_for=at(1), now=at(1))
+        for field in ScheduleRun._meta.concrete_fields:
+            if field.name != "id":
+                assert getattr(run, field.attname) == getattr(expected, field.attname), field.name
+
     def test_firing_twice_at_the_same_time_writes_one_run(self, acme, agent):
         make_schedule(acme, agent, cron_expression="0 1 * * *")
         assert fire(at(1)).queued == 1
