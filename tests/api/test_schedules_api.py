@@ -559,3 +559,33 @@ def test_fast_schedule_representation_equals_drfs_generic_one(acme, agent, alice
         generic = serializers.Serializer.to_representation(ScheduleSerializer(), schedule)
         assert dict(fast) == dict(generic)
         assert list(fast) == list(generic)  # same keys, same order
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/schedules/", "/schedules/{schedule}/runs/", "/audit-events/"],
+)
+def test_lists_cost_the_same_queries_for_5_or_25_rows(api, alice, acme, agent, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runs.models import RunStatus
+    from tests.api.conftest import make_run
+
+    schedule = make_schedule(acme, agent)
+    client = api(alice)
+    client.get(API + path.format(schedule=schedule.pk))  # warm the per-process ContentType cache
+
+    def count(rows):
+        while Schedule.objects.count() < rows:
+            make_schedule(acme, agent, name=f"s{Schedule.objects.count()}")
+        while ScheduleRun.objects.count() < rows:
+            make_run(schedule, status=RunStatus.SUCCESS, now=T0 + timedelta(seconds=ScheduleRun.objects.count()))
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(API + path.format(schedule=schedule.pk))
+        assert response.status_code == 200 and len(response.json()["results"]) >= rows
+        return len(queries)
+
+    small, large = count(5), count(25)
+    assert small == large
+    assert large <= 6  # token, memberships, object grants, page (+ schedule lookup for runs)
