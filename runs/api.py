@@ -30,7 +30,7 @@ _RUN_EXAMPLE = [OpenApiExample("Run", value=RUN_EXAMPLE, response_only=True)]
 
 def get_run_for(user, run_id, perm: str = READ) -> ScheduleRun:
     """The run, when the user may `perm` its schedule (404 hides other orgs', 403 names `perm`)."""
-    pk = permissions._parse_uuid(run_id)
+    pk = permissions.parse_uuid(run_id)
     run = (
         ScheduleRun.objects.select_related("schedule", "org", "triggered_by").filter(pk=pk).first() if pk else None
     )

@@ -127,13 +127,13 @@ def _object_grants(user) -> dict[uuid.UUID, frozenset[str]]:
     out: dict[uuid.UUID, set[str]] = {}
     for object_pk, codename in rows:
         perm = _BY_CODENAME.get(codename)
-        pk = _parse_uuid(object_pk)
+        pk = parse_uuid(object_pk)
         if perm and pk:
             out.setdefault(pk, set()).add(perm)
     return {pk: frozenset(perms) for pk, perms in out.items()}
 
 
-def _parse_uuid(value) -> uuid.UUID | None:
+def parse_uuid(value) -> uuid.UUID | None:
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -197,7 +197,7 @@ def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet 
     NotFound when it does not exist or is not readable (its existence is not revealed);
     MissingPermission (403) naming `perm` when readable but `perm` is not held.
     """
-    pk = _parse_uuid(schedule_id)
+    pk = parse_uuid(schedule_id)
     queryset = queryset if queryset is not None else Schedule.objects.select_related("org", "agent")
     schedule = queryset.filter(pk=pk).first() if pk else None
     if schedule is None:
@@ -216,6 +216,8 @@ def check_schedule_perm(user, schedule: Schedule, perm: str, *, grants: Grants |
 
 
 def check_org_perm(user, org: Organization, perm: str) -> None:
-    """For creating in an org: NotFound-like hiding is done by the caller (unknown org)."""
+    """MissingPermission unless the user holds `perm` on the whole org (creating in it).
+
+    The caller hides orgs the user cannot read (as an unknown org) before asking this."""
     if perm not in grants_for(user).for_org(org.pk):
         raise MissingPermission(perm)

@@ -179,8 +179,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         given.is_valid(raise_exception=True)
         data = dict(given.validated_data)
         org = resolve_org(request.user, data.pop("org", None))
-        if WRITE not in permissions.grants_for(request.user).for_org(org.pk):
-            raise permissions.MissingPermission(WRITE)
+        permissions.check_org_perm(request.user, org, WRITE)
         data["agent"] = services.agent_for_org(org, data["agent"])
         schedule = services.schedule_create(actor=Actor.from_request(request), org=org, data=data, now=clock.now())
         return _schedule_response(schedule, status.HTTP_201_CREATED)

@@ -13,6 +13,16 @@ from tests.factories import make_schedule
 
 API = "/api/v1"
 
+# A create body that is valid in org acme (agent `echo`).
+VALID_SCHEDULE = {
+    "agent": "echo",
+    "name": "Weekday report",
+    "prompt": "Summarise yesterday's sales",
+    "schedule_type": "cron",
+    "cron_expression": "0 9 * * 1-5",
+    "timezone": "Asia/Shanghai",
+}
+
 
 def client_for(user) -> APIClient:
     """A client that sends `Authorization: Token <key>` as the chat front end does."""
