@@ -49,8 +49,10 @@ def time_out_runs(*, now: datetime, client, submit) -> int:
     """running past timeout_seconds -> timeout, then ask the plane to cancel."""
     # Running runs are bounded by the org limits, so the deadline is computed here rather
     # than with interval arithmetic that SQLite and PostgreSQL spell differently.
-    running = ScheduleRun.objects.filter(status=RunStatus.RUNNING, started_at__isnull=False).values_list(
-        "id", "started_at", "schedule__timeout_seconds"
+    running = (
+        ScheduleRun.objects.filter(status=RunStatus.RUNNING, started_at__isnull=False)
+        .order_by()
+        .values_list("id", "started_at", "schedule__timeout_seconds")
     )
     expired = [(run_id, limit) for run_id, started, limit in running if started + timedelta(seconds=limit) <= now]
     count = 0
@@ -74,7 +76,7 @@ def time_out_runs(*, now: datetime, client, submit) -> int:
 def release_expired_leases(*, now: datetime) -> int:
     """Free queued runs whose dispatcher lease lapsed (same job_run_id on the next dispatch)."""
     expired = ScheduleRun.objects.filter(status=RunStatus.QUEUED, lease_expires_at__lte=now)
-    stale = list(expired.values_list("job_run_id", "lease_owner"))
+    stale = list(expired.order_by().values_list("job_run_id", "lease_owner"))
     if not stale:
         return 0
     # Conditional on the lease still being expired: a dispatcher may have re-leased it.
