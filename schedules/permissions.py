@@ -92,6 +92,8 @@ def grants_for(user) -> Grants:
             for name in user.get_all_permissions()
             if name.startswith("schedules.") and name.split(".", 1)[1] in _BY_CODENAME
         )
+        if everywhere:
+            everywhere |= {READ}  # any permission implies read, as for object grants
     by_org = {
         org_id: ROLE_PERMISSIONS.get(role, frozenset())
         for org_id, role in Membership.objects.filter(user=user).values_list("org_id", "role")

@@ -48,3 +48,50 @@ def test_staff_model_permission_reads_every_org(api, schedule, globex_schedule):
     assert ids == {str(schedule.pk), str(globex_schedule.pk)}
     body = assert_error(client.post(f"{API}/schedules/{schedule.pk}/disable/"), 403)
     assert body["permission"] == "schedules:write"
+
+
+# --- the selector functions themselves --------------------------------------------------
+
+
+def test_org_permissions_follow_the_role(personas, acme):
+    from schedules.permissions import DELETE, READ, RUN, WRITE, org_permissions
+
+    assert org_permissions(personas["viewer"], acme) == {READ}
+    assert org_permissions(personas["operator"], acme) == {READ, RUN}
+    assert org_permissions(personas["editor"], acme) == {READ, WRITE, RUN}
+    assert org_permissions(personas["admin"], acme) == {READ, WRITE, RUN, DELETE}
+    assert org_permissions(personas["outsider"], acme) == set()
+
+
+def test_a_group_object_grant_counts(acme, agent, schedule):
+    from django.contrib.auth.models import Group
+
+    from schedules.permissions import RUN, WRITE, has_schedule_perm, schedules_visible_to
+
+    member = make_user("gina", make_org("elsewhere"), "viewer")
+    team = Group.objects.create(name="night-shift")
+    member.groups.add(team)
+    assert not has_schedule_perm(member, schedule, RUN)
+    assign_perm("schedules.schedules_run", team, schedule)
+    assert has_schedule_perm(member, schedule, RUN) and not has_schedule_perm(member, schedule, WRITE)
+    assert list(schedules_visible_to(member)) == [schedule]
+
+
+def test_permitted_orgs(personas, acme, globex):
+    from django.contrib.auth import get_user_model
+
+    from schedules.permissions import RUN, permitted_orgs
+
+    assert list(permitted_orgs(personas["operator"], RUN)) == [acme]
+    assert list(permitted_orgs(personas["viewer"], RUN)) == []
+    root = get_user_model().objects.create_superuser("root", password="pw")
+    assert set(permitted_orgs(root, RUN)) == {acme, globex}
+
+
+def test_an_inactive_member_holds_nothing(alice, schedule):
+    from schedules.permissions import READ, has_schedule_perm, schedules_visible_to
+
+    alice.is_active = False
+    alice.save()
+    assert not has_schedule_perm(alice, schedule, READ)
+    assert not schedules_visible_to(alice).exists()
