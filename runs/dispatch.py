@@ -135,7 +135,7 @@ class Dispatcher:
 
     def dispatch_ready(self, *, now: datetime) -> int:
         """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
-        self._pass_clock = _Elapsed(now)
+        pass_clock = self._pass_clock = _Elapsed(now)
         room = self._room()
         if room <= 0:
             return 0
@@ -163,10 +163,11 @@ class Dispatcher:
             if submitted >= room:
                 break
             for run in self._admit(org_id, rows, now=now, limit=room - submitted):
-                self._submit(self._start, run, _Elapsed(now))
+                self._submit(self._start, run, pass_clock)
                 submitted += 1
-        self._more = self._pool is not None and submitted >= room
-        self.submitted_total += submitted
+        with self._lock:
+            self._more = self._pool is not None and submitted >= room
+            self.submitted_total += submitted
         return submitted
 
     def submit(self, fn, *args) -> None:
@@ -260,8 +261,11 @@ class Dispatcher:
     def _room(self) -> int:
         if self._pool is None:
             return settings.SCHEDULER_BATCH_SIZE
+        # A synchronous plane holds a worker for the whole run: admit no more than can start
+        # now, or the waiting ones would hold slots (and leases) without running.
+        depth = 1 if self.client.synchronous else BACKLOG_PER_WORKER
         with self._lock:
-            return self.workers * BACKLOG_PER_WORKER - self._inflight
+            return self.workers * depth - self._inflight
 
     def _submit(self, fn, *args) -> None:
         if self._pool is None:
