@@ -253,3 +253,28 @@ def test_dispatch_with_worker_threads_returns_before_the_plane_answers(acme, age
     finally:
         plane.release()
         dispatcher.shutdown(wait=True)
+
+
+def test_run_now_with_the_same_idempotency_key_returns_the_first_run_and_audits_once(acme, agent, alice):
+    from audit.models import AuditEvent
+
+    schedule = make_schedule(acme, agent)
+    first, created = run_now(actor=Actor(user=alice), schedule=schedule, now=NINE, idempotency_key="click-1")
+    again, created_again = run_now(actor=Actor(user=alice), schedule=schedule, now=NINE + timedelta(seconds=3), idempotency_key="click-1")
+    assert (created, created_again) == (True, False) and again.pk == first.pk
+    assert (first.trigger_type, first.status, first.scheduled_for, first.triggered_by) == ("manual", "queued", NINE, alice)
+    assert AuditEvent.objects.filter(action="run_now").count() == 1
+    other, created_other = run_now(actor=Actor(user=alice), schedule=schedule, now=NINE, idempotency_key="click-2")
+    assert created_other and other.pk != first.pk
+
+
+def test_run_now_is_refused_for_a_disabled_agent(acme, agent, alice):
+    from django.core.exceptions import ValidationError
+
+    schedule = make_schedule(acme, agent)
+    agent.enabled = False
+    agent.save()
+    with pytest.raises(ValidationError) as err:
+        run_now(actor=Actor(user=alice), schedule=schedule, now=NINE)
+    assert "agent 'echo' is disabled" in err.value.message_dict["agent"][0]
+    assert not ScheduleRun.objects.exists()
