@@ -12,11 +12,6 @@ ensure_venv
 trap pg_stop EXIT
 pg_start
 
-# Commit timestamps let the lag benchmark read when each run row became visible.
-"$PG_BINDIR/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d agent_schedules -qc \
-  "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
-"${PG_RUN_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -w -m fast restart >/dev/null
-
 export PYTHONDONTWRITEBYTECODE=1
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
 
