@@ -68,9 +68,3 @@ def assert_error(response, status: int, code: str | None = None, field: str | No
         assert field in body.get("errors", {}), body
         assert all(isinstance(m, str) and m for m in body["errors"][field]), body
     return body
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are created with passwords in every test; PBKDF2 would cost ~0.1 s each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
