@@ -38,6 +38,9 @@ LISTEN_RECONNECT_SECONDS = 5.0
 # bounded backlog, so a large firing is dispatched over several passes, and waiting a full
 # poll interval between them would cap end-to-end throughput at one backlog per poll.
 DISPATCH_RECHECK_SECONDS = 0.02
+# While passes follow each other quickly (dispatching a backlog) the heartbeat is written at
+# most this often: its readers think in tens of seconds (SCHEDULER_STALL_SECONDS).
+BEAT_EVERY_SECONDS = 1.0
 
 
 def _optional(module: str, name: str):
@@ -78,6 +81,7 @@ class Scheduler:
         self._dispatcher = None
         self._reconcile_fn = None
         self._last_reconcile: datetime | None = None
+        self._last_beat: datetime | None = None
         self._wake = threading.Event()
         self._stop: threading.Event | None = None
         # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
@@ -150,6 +154,7 @@ class Scheduler:
             unique_fields=["replica_id"],
             update_fields=["hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error"],
         )
+        self._last_beat = now
 
     def run_once(self, now: datetime | None = None) -> dict:
         """One pass of every step. A failing step is logged and the others still run."""
@@ -158,10 +163,15 @@ class Scheduler:
             self.started_at = now
         close_old_connections()
         self.passes += 1
+        error_before = self.last_error
         out = {}
         for name, step in (("fire", self.fire), ("dispatch", self.dispatch), ("reconcile", self.reconcile)):
             out[name] = self._guarded(name, step, now)
-        out["beat"] = self._guarded("beat", self.beat, now)
+        due_beat = self._last_beat is None or (now - self._last_beat).total_seconds() >= min(
+            self.poll_seconds, BEAT_EVERY_SECONDS
+        )
+        if due_beat or self.last_error != error_before:
+            out["beat"] = self._guarded("beat", self.beat, now)
         return out
 
     # --- the loop ------------------------------------------------------------------------

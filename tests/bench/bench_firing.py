@@ -332,6 +332,7 @@ def main(argv: list[str]) -> int:
     common.setup_django()
     for name in argv or list(BENCHES):
         BENCHES[name]()
+    common.summary()
     return 0
 
 

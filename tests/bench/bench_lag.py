@@ -151,6 +151,7 @@ def main(argv: list[str]) -> int:
     finally:
         plane.stop()
         common.reset()
+    common.summary()
     return 0
 
 
