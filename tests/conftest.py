@@ -10,6 +10,7 @@ import os
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from django.db import connection
 
 from config import clock as clock_module
@@ -17,6 +18,12 @@ from config.clock import FakeClock
 from tests import factories
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
+
+# In CI the property tests replay the same examples every run, so a red build always means a
+# change broke something, never that a new random example turned up; locally they explore.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config, items):
