@@ -11,10 +11,12 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
+from runs.models import RunStatus, ScheduleRun
 from schedules import timing
 from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
@@ -182,6 +184,7 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
     schedule.updated_at = now
     schedule.save(update_fields=["enabled", "next_run_at", "timing_error", "updated_by", "updated_at"])
     _wake_scheduler(schedule)
+    canceled = 0 if enabled else _cancel_waiting_runs(schedule, now=now)
     audit.record(
         actor=actor,
         org=schedule.org,
@@ -189,9 +192,25 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
         target=schedule,
         now=now,
         before={"enabled": not enabled},
-        after={"enabled": enabled},
+        after={"enabled": enabled, **({"canceled_waiting_runs": canceled} if canceled else {})},
     )
     return schedule
+
+
+def _cancel_waiting_runs(schedule: Schedule, *, now: datetime) -> int:
+    """Disabling stops what has not started yet: queued runs (waiting retries, a queued
+    overlap) are canceled. Runs a dispatcher holds a live lease on are left alone, since their
+    plane call may be in flight; they and running runs finish or time out as usual."""
+    return (
+        ScheduleRun.objects.filter(schedule=schedule, status=RunStatus.QUEUED)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .update(
+            status=RunStatus.CANCELED,
+            finished_at=now,
+            error_code="schedule_disabled",
+            error_message="canceled before it started: the schedule was disabled",
+        )
+    )
 
 
 @transaction.atomic

@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from runs.models import ScheduleRun
+from runs.services import run_create
 from schedules import services
 from schedules.models import Schedule
 from tests.conftest import T0
@@ -271,6 +273,24 @@ def test_disable_clears_next_run_and_audits(nightly, actor):
     assert (nightly.enabled, nightly.next_run_at) == (False, None)
     event = AuditEvent.objects.get(action="disable")
     assert (event.before, event.after) == ({"enabled": True}, {"enabled": False})
+
+
+def test_disable_cancels_waiting_runs_but_not_running_or_leased_ones(nightly, actor):
+    waiting, _ = run_create(schedule=nightly, scheduled_for=T0, now=T0, trigger_type="retry", attempt=2)
+    leased, _ = run_create(schedule=nightly, scheduled_for=T0 + timedelta(days=1), now=T0)
+    running, _ = run_create(schedule=nightly, scheduled_for=T0 + timedelta(days=2), now=T0)
+    ScheduleRun.objects.filter(pk=leased.pk).update(lease_owner="replica-a", lease_expires_at=T0 + timedelta(minutes=1))
+    ScheduleRun.objects.filter(pk=running.pk).update(status="running", started_at=T0)
+
+    services.schedule_disable(actor=actor, schedule=nightly, now=T0 + timedelta(seconds=5))
+
+    statuses = dict(ScheduleRun.objects.values_list("pk", "status"))
+    assert statuses == {waiting.pk: "canceled", leased.pk: "queued", running.pk: "running"}
+    waiting.refresh_from_db()
+    assert waiting.error_code == "schedule_disabled"
+    assert waiting.finished_at == T0 + timedelta(seconds=5)
+    event = AuditEvent.objects.get(action="disable")
+    assert event.after == {"enabled": False, "canceled_waiting_runs": 1}
 
 
 def test_enable_starts_from_now_without_catching_up(nightly, actor):
