@@ -181,10 +181,12 @@ def test_a_run_past_its_timeout_times_out_the_plane_is_told_to_cancel_and_it_is_
 
 def test_a_disabled_schedule_gets_no_automatic_retry(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    queue_run(schedule, at=NINE)
-    schedule_disable(actor=Actor.system(), schedule=schedule, now=NINE)
-    plane.down()
+    run = queue_run(schedule, at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
+    assert reload(run).status == RunStatus.RUNNING
+    # Disabled while the plane runs it; the failure that follows must not queue a retry.
+    schedule_disable(actor=Actor.system(), schedule=schedule, now=NINE)
+    run_finish(run_id=run.pk, status=RunStatus.FAILED, error_code="agent_failed", now=NINE + timedelta(seconds=5))
     assert [r.status for r in attempts(schedule)] == ["failed"]
 
 
