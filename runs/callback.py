@@ -24,7 +24,6 @@ from rest_framework.views import APIView
 
 from config import clock
 from runs import services
-from runs.dispatch import RUN_STATUS_FOR
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneResult, PlaneStatus
 from runs.plane.base import result_from_body
@@ -62,16 +61,7 @@ def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
             if services.run_mark_running(run_id=run.pk, session_id=result.session_id, message_id=result.message_id, now=now):
                 return {"status": Outcome.APPLIED}
         return {"status": Outcome.IGNORED, "reason": "not final"}
-    _, moved = services.run_finish(
-        run_id=run.pk,
-        status=RUN_STATUS_FOR[result.status],
-        session_id=result.session_id,
-        message_id=result.message_id,
-        outputs=result.outputs,
-        error_code=result.error_code,
-        error_message=result.error_message,
-        now=now,
-    )
+    _, moved = services.run_apply_plane_result(run, result, now=now)
     if not moved:
         return {"status": Outcome.IGNORED, "reason": "already finished"}
     return {"status": Outcome.APPLIED}

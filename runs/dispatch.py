@@ -339,26 +339,4 @@ class Dispatcher:
                 log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
                 return
         if result is not None and result.terminal:
-            apply_plane_result(run, result, now=clock.now())
-
-
-RUN_STATUS_FOR = {
-    PlaneStatus.SUCCESS: RunStatus.SUCCESS,
-    PlaneStatus.FAILED: RunStatus.FAILED,
-    PlaneStatus.CANCELED: RunStatus.CANCELED,
-    PlaneStatus.TIMEOUT: RunStatus.TIMEOUT,
-}
-
-
-def apply_plane_result(run: ScheduleRun, result, *, now: datetime) -> tuple[ScheduleRun | None, bool]:
-    """Record a terminal PlaneResult on the run (queued/running results change nothing here)."""
-    return services.run_finish(
-        run_id=run.pk,
-        status=RUN_STATUS_FOR[result.status],
-        session_id=result.session_id,
-        message_id=result.message_id,
-        outputs=result.outputs,
-        error_code=result.error_code,
-        error_message=result.error_message,
-        now=now,
-    )
+            services.run_apply_plane_result(run, result, now=clock.now())

@@ -21,9 +21,10 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
-from runs.services import build_run, insert_runs, scheduled_job_run_id
+from runs.services import OVERLAP as OVERLAP_CODE
+from runs.services import build_run, insert_runs, overlap_verdict, scheduled_job_run_id
 from schedules import timing
-from schedules.models import OverlapPolicy, Schedule
+from schedules.models import Schedule
 
 log = structlog.get_logger("runs.firing")
 
@@ -35,7 +36,7 @@ TIMING_ERROR_MAX_LENGTH = 1000
 
 
 class ErrorCode:
-    OVERLAP = "overlap"
+    OVERLAP = OVERLAP_CODE  # written by services.overlap_verdict
     MISSED = "missed"
     AGENT_DISABLED = "agent_disabled"
 
@@ -265,19 +266,11 @@ def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _D
 
 
 def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: datetime, active: int) -> _Planned:
-    status, code, message = RunStatus.QUEUED, "", ""
     if not schedule.agent.enabled:
-        status, code = RunStatus.SKIPPED, ErrorCode.AGENT_DISABLED
-        message = f"agent '{schedule.agent.slug}' is disabled"
-    elif active >= schedule.max_concurrency:
-        # `queue` lets exactly one occurrence wait behind a full set of running ones.
-        waiting_allowed = schedule.overlap_policy == OverlapPolicy.QUEUE and active < schedule.max_concurrency + 1
-        if not waiting_allowed:
-            status, code = RunStatus.SKIPPED, ErrorCode.OVERLAP
-            message = (
-                f"{active} run(s) of this schedule already queued or running "
-                f"(max concurrency {schedule.max_concurrency}, overlap policy '{schedule.overlap_policy}')"
-            )
+        status, code, message = RunStatus.SKIPPED, ErrorCode.AGENT_DISABLED, f"agent '{schedule.agent.slug}' is disabled"
+    else:
+        # The same rule as run-now, with `active` from the batch's one grouped count.
+        status, code, message = overlap_verdict(schedule, active=active)
     return _Planned(
         schedule=schedule,
         scheduled_for=fire_at,

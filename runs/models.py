@@ -117,6 +117,12 @@ class ScheduleRun(models.Model):
             ),
             # Reconcile: running runs (timeouts, lost callbacks) and per-org running counts.
             models.Index(fields=["org", "started_at"], name="run_running_idx", condition=Q(status="running")),
+            # A schedule's queued-or-running runs: firing's overlap count for a batch, run-now's
+            # count, and the EXISTS that lets an idle scheduler pass skip dispatch and reconcile.
+            # Small whatever the history: only active runs are in it.
+            models.Index(
+                fields=["schedule"], name="run_active_by_schedule", condition=Q(status__in=["queued", "running"])
+            ),
             # Metrics over a window.
             models.Index(fields=["org", "created_at"], name="run_org_created"),
         ]

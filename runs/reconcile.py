@@ -24,7 +24,6 @@ from django.conf import settings
 from django.db.models import Q
 
 from runs import services
-from runs.dispatch import apply_plane_result
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import ErrorCode, PlaneError, get_client
 
@@ -132,7 +131,7 @@ def _poll(client, run: ScheduleRun, now: datetime) -> None:
         log.warning("run.poll_session_mismatch", plane_session_id=result.session_id, session_id=run.session_id, **bind)
         return
     if result.terminal:
-        apply_plane_result(run, result, now=now)
+        services.run_apply_plane_result(run, result, now=now)
         log.info("run.polled", plane_status=result.status, **bind)
 
 

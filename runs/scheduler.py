@@ -21,10 +21,11 @@ from datetime import datetime
 import structlog
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import Exists
 
 from config import clock as clock_module
 from runs.firing import fire_due
-from runs.models import SchedulerHeartbeat
+from runs.models import ACTIVE_STATUSES, SchedulerHeartbeat, ScheduleRun
 from schedules.models import Schedule
 from schedules.notify import CHANNEL
 
@@ -38,9 +39,12 @@ LISTEN_RECONNECT_SECONDS = 5.0
 # bounded backlog, so a large firing is dispatched over several passes, and waiting a full
 # poll interval between them would cap end-to-end throughput at one backlog per poll.
 DISPATCH_RECHECK_SECONDS = 0.02
-# While passes follow each other quickly (dispatching a backlog) the heartbeat is written at
-# most this often: its readers think in tens of seconds (SCHEDULER_STALL_SECONDS).
-BEAT_EVERY_SECONDS = 1.0
+# The heartbeat is written at most this often: its readers think in tens of seconds
+# (SCHEDULER_STALL_SECONDS), and an idle replica should cost one query per poll, not two.
+BEAT_EVERY_SECONDS = 5.0
+# ...but while the counters move (firing, dispatching) at most this often, so the fired and
+# dispatched totals an operator reads stay fresh.
+BEAT_BUSY_SECONDS = 1.0
 
 
 def _optional(module: str, name: str):
@@ -70,7 +74,8 @@ class Scheduler:
         self.replica_id = replica_id or default_replica_id()
         self.batch_size = batch_size or settings.SCHEDULER_BATCH_SIZE
         self.poll_seconds = poll_seconds if poll_seconds is not None else settings.SCHEDULER_POLL_SECONDS
-        self.workers = workers or settings.SCHEDULER_WORKERS
+        # 0 calls the plane inline in the loop's thread: deterministic, for tests only.
+        self.workers = settings.SCHEDULER_WORKERS if workers is None else workers
         self.clock = clock or clock_module.get_clock()
         self.client = client
         self.started_at: datetime | None = None
@@ -82,6 +87,11 @@ class Scheduler:
         self._reconcile_fn = None
         self._last_reconcile: datetime | None = None
         self._last_beat: datetime | None = None
+        self._beat_totals: tuple[int, int] | None = None
+        # What this pass's look (see `look`) found; None when unknown (not looked, or failed).
+        self._next_due: datetime | None = None
+        self._due_known = False
+        self._runs_active: bool | None = None
         self._wake = threading.Event()
         self._stop: threading.Event | None = None
         # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
@@ -89,8 +99,35 @@ class Scheduler:
 
     # --- steps ---------------------------------------------------------------------------
 
+    def look(self, now: datetime) -> tuple[datetime | None, bool]:
+        """(earliest next_run_at of an enabled schedule, whether any run is queued or running).
+
+        One indexed query (the head of `schedule_due_idx` and an EXISTS on
+        `run_active_by_schedule`, both flat in the number of schedules and of past runs), so
+        an idle pass costs this and nothing else: no claim transaction when nothing is due,
+        no dispatch or reconcile queries when no run is active, and the wake-up time for free.
+        """
+        any_active = Exists(ScheduleRun.objects.filter(status__in=ACTIVE_STATUSES))
+        row = (
+            Schedule.objects.filter(enabled=True, next_run_at__isnull=False)
+            .order_by("next_run_at")
+            .annotate(runs_active=any_active)
+            .values_list("next_run_at", "runs_active")
+            .first()
+        )
+        if row is None:
+            # No schedule is armed: the EXISTS had no row to ride on.
+            return None, ScheduleRun.objects.filter(status__in=ACTIVE_STATUSES).exists()
+        return row[0], bool(row[1])
+
     def fire(self, now: datetime) -> int:
         """Fire every due schedule; returns the number of run rows this replica wrote."""
+        self._next_due, self._runs_active = self.look(now)
+        self._due_known = True
+        if self._next_due is None or self._next_due > now:
+            return 0
+        # Firing moves next_run_at: the wait is looked up again after it.
+        self._due_known = False
         result = fire_due(
             now=now,
             batch_size=self.batch_size,
@@ -99,6 +136,8 @@ class Scheduler:
             keep_going=self._keep_going,
         )
         self.fired_total += result.written
+        if result.written:
+            self._runs_active = True
         if result.claimed:
             log.info(
                 "scheduler.fired",
@@ -155,22 +194,28 @@ class Scheduler:
             update_fields=["hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error"],
         )
         self._last_beat = now
+        self._beat_totals = (self.fired_total, self.dispatched_total)
 
     def run_once(self, now: datetime | None = None) -> dict:
-        """One pass of every step. A failing step is logged and the others still run."""
+        """One pass of every step. A failing step is logged and the others still run.
+
+        Dispatch and reconcile only act on queued or running runs: when the pass's look found
+        none (and firing wrote none), they are skipped. Runs queued elsewhere meanwhile (a
+        run-now, a retry) are seen by the next pass's look.
+        """
         now = now or self.clock.now()
         if self.started_at is None:
             self.started_at = now
         close_old_connections()
         self.passes += 1
         error_before = self.last_error
-        out = {}
-        for name, step in (("fire", self.fire), ("dispatch", self.dispatch), ("reconcile", self.reconcile)):
-            out[name] = self._guarded(name, step, now)
-        due_beat = self._last_beat is None or (now - self._last_beat).total_seconds() >= min(
-            self.poll_seconds, BEAT_EVERY_SECONDS
-        )
-        if due_beat or self.last_error != error_before:
+        self._due_known, self._runs_active = False, None
+        out = {"fire": self._guarded("fire", self.fire, now)}
+        # Unknown (the look failed) counts as active: better a wasted query than a stuck run.
+        busy = self._runs_active is not False
+        for name, step in (("dispatch", self.dispatch), ("reconcile", self.reconcile)):
+            out[name] = self._guarded(name, step, now) if busy else 0
+        if self._beat_due(now) or self.last_error != error_before:
             out["beat"] = self._guarded("beat", self.beat, now)
         return out
 
@@ -260,19 +305,31 @@ class Scheduler:
         # Started between batches so the first plane calls overlap the remaining firing.
         self._guarded("dispatch", self.dispatch, now)
 
+    def _beat_due(self, now: datetime) -> bool:
+        if self._last_beat is None:
+            return True
+        since = (now - self._last_beat).total_seconds()
+        moved = self._beat_totals != (self.fired_total, self.dispatched_total)
+        return since >= BEAT_EVERY_SECONDS or (moved and since >= BEAT_BUSY_SECONDS)
+
     def _wait_seconds(self, pass_now: datetime) -> float:
         """Until the earliest next_run_at, within [0, poll]."""
-        try:
-            earliest = (
-                Schedule.objects.filter(enabled=True, next_run_at__isnull=False)
-                .order_by("next_run_at")
-                .values_list("next_run_at", flat=True)
-                .first()
-            )
-        except DatabaseError as exc:
-            log.error("scheduler.database_error", step="wait", error=str(exc).strip()[:500])
-            close_old_connections()
-            return self.poll_seconds
+        if self._due_known:
+            # The pass looked and fired nothing: what it saw still holds (a schedule edited
+            # since then wakes the loop through NOTIFY).
+            earliest = self._next_due
+        else:
+            try:
+                earliest = (
+                    Schedule.objects.filter(enabled=True, next_run_at__isnull=False)
+                    .order_by("next_run_at")
+                    .values_list("next_run_at", flat=True)
+                    .first()
+                )
+            except DatabaseError as exc:
+                log.error("scheduler.database_error", step="wait", error=str(exc).strip()[:500])
+                close_old_connections()
+                return self.poll_seconds
         if earliest is None:
             return self.poll_seconds
         if earliest <= pass_now:

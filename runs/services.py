@@ -19,6 +19,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
+from runs.plane.base import PlaneResult, PlaneStatus
 from schedules.models import OverlapPolicy, Schedule
 
 log = structlog.get_logger("runs.services")
@@ -263,6 +264,36 @@ def run_apply_result(**kwargs) -> ScheduleRun | None:
     return run_finish(**kwargs)[0]
 
 
+# The plane's final session states, as run states.
+RUN_STATUS_FOR_PLANE = {
+    PlaneStatus.SUCCESS: RunStatus.SUCCESS,
+    PlaneStatus.FAILED: RunStatus.FAILED,
+    PlaneStatus.CANCELED: RunStatus.CANCELED,
+    PlaneStatus.TIMEOUT: RunStatus.TIMEOUT,
+}
+
+
+def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: datetime) -> tuple[ScheduleRun | None, bool]:
+    """Record a final PlaneResult (create answer, poll or callback) on the run: `run_finish`'s answer.
+
+    The one translation of the plane's outcome, so the dispatcher, reconcile's polls and the
+    signed callback store the same thing for the same answer. Raises ValueError for a result
+    that is not final (queued/running change nothing here; the caller decides what they mean).
+    """
+    if not result.terminal:
+        raise ValueError(f"plane status {result.status!r} is not final")
+    return run_finish(
+        run_id=run.pk,
+        status=RUN_STATUS_FOR_PLANE[result.status],
+        session_id=result.session_id,
+        message_id=result.message_id,
+        outputs=result.outputs,
+        error_code=result.error_code,
+        error_message=result.error_message,
+        now=now,
+    )
+
+
 def _count_outcome(run: ScheduleRun) -> None:
     """consecutive_failures and last_run_at on the schedule, in one UPDATE."""
     schedule = Schedule.objects.filter(pk=run.schedule_id)
@@ -328,18 +359,22 @@ def _queue_retry(run: ScheduleRun, *, now: datetime) -> ScheduleRun | None:
     return retry
 
 
-def overlap_verdict(schedule, *, active: int) -> tuple[str, str, str]:
-    """(status, error_code, error_message) for a new run given the schedule's active runs.
+OVERLAP = "overlap"
 
-    The rule firing applies (runs/firing.py): below max_concurrency the run is queued; at
-    the limit `queue` lets exactly one more wait and `skip` records a skipped run.
+
+def overlap_verdict(schedule, *, active: int) -> tuple[str, str, str]:
+    """(status, error_code, error_message) of a new run, given the schedule's active runs.
+
+    The one overlap rule, applied by firing (with the batch's grouped counts) and by run-now:
+    below `max_concurrency` the run is queued; at the limit `queue` lets exactly one more
+    wait and `skip` records a skipped run. `active` counts queued and running runs.
     """
     allowed = schedule.max_concurrency + (1 if schedule.overlap_policy == OverlapPolicy.QUEUE else 0)
     if active < allowed:
         return RunStatus.QUEUED, "", ""
     return (
         RunStatus.SKIPPED,
-        "overlap",
+        OVERLAP,
         f"{active} run(s) of this schedule already queued or running "
         f"(max concurrency {schedule.max_concurrency}, overlap policy '{schedule.overlap_policy}')",
     )

@@ -1,0 +1,70 @@
+"""`runs.services.run_apply_plane_result`: the one way a plane's final answer reaches a run,
+whether it came by callback, by poll or in the create answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from runs.models import RunStatus, ScheduleRun
+from runs.plane import PlaneResult
+from runs.reconcile import reconcile
+from runs.services import run_apply_plane_result
+from tests.factories import T0, make_schedule
+from tests.runs.conftest import inline_dispatcher, queue_run, reload
+
+pytestmark = pytest.mark.django_db
+
+NINE = T0.replace(hour=9)
+
+
+@pytest.mark.parametrize(
+    ("plane_status", "run_status"),
+    [("success", RunStatus.SUCCESS), ("failed", RunStatus.FAILED), ("canceled", RunStatus.CANCELED), ("timeout", RunStatus.TIMEOUT)],
+)
+def test_each_final_plane_status_becomes_its_run_status(acme, agent, plane_status, run_status):
+    run = queue_run(make_schedule(acme, agent, max_retries=0), at=NINE)
+    result = PlaneResult(status=plane_status, session_id="sess-9", message_id="msg-9", outputs=[], error_code="", error_message="")
+    stored, moved = run_apply_plane_result(run, result, now=NINE + timedelta(seconds=5))
+    assert moved
+    assert (stored.status, stored.session_id, stored.message_id) == (run_status, "sess-9", "msg-9")
+    assert reload(run).finished_at == NINE + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("plane_status", ["queued", "running"])
+def test_a_result_that_is_not_final_is_refused_and_changes_nothing(acme, agent, plane_status):
+    run = queue_run(make_schedule(acme, agent), at=NINE)
+    with pytest.raises(ValueError, match="not final"):
+        run_apply_plane_result(run, PlaneResult(status=plane_status, session_id="sess-9"), now=NINE)
+    assert reload(run).status == RunStatus.QUEUED
+
+
+def test_a_second_final_answer_changes_nothing(acme, agent):
+    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run_apply_plane_result(run, PlaneResult(status="success", session_id="s"), now=NINE)
+    stored, moved = run_apply_plane_result(run, PlaneResult(status="failed", session_id="s"), now=NINE + timedelta(seconds=1))
+    assert not moved and stored.status == RunStatus.SUCCESS
+
+
+def test_callback_and_poll_store_the_same_outcome_for_the_same_answer(acme, agent, plane, client, fake_clock, settings):
+    settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
+    by_callback = queue_run(make_schedule(acme, agent, name="callback"), at=NINE)
+    by_poll = queue_run(make_schedule(acme, agent, name="poll"), at=NINE)
+    inline_dispatcher().dispatch_ready(now=NINE)
+    outputs = [{"type": "markdown", "name": "partial.md", "url": "https://files.plane.test/partial.md"}]
+    for run in (by_callback, by_poll):
+        plane.complete(reload(run).session_id, "failed", outputs=outputs, error={"code": "agent_crashed", "message": "boom"})
+
+    later = NINE + timedelta(seconds=31)
+    fake_clock.set(later)
+    assert plane.send_callback(reload(by_callback).session_id, client=client).json() == {"status": "applied"}
+    assert reconcile(now=later, replica_id="test") == 1  # polls the other one only
+
+    def outcome(run):
+        run = reload(run)
+        retry = ScheduleRun.objects.get(retry_of=run)
+        return (run.status, run.finished_at, run.outputs, run.error_code, run.error_message, retry.attempt, retry.not_before)
+
+    assert outcome(by_callback) == outcome(by_poll)
+    assert outcome(by_poll)[:5] == (RunStatus.FAILED, later, outputs, "agent_crashed", "boom")

@@ -1,0 +1,181 @@
+"""The scheduler's pass (`Scheduler.run_once`) on a FakeClock: what an idle pass costs, when it
+beats, and that a slow plane never holds the loop that fires schedules."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.services import Actor
+from config.clock import FakeClock
+from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
+from runs.scheduler import BEAT_EVERY_SECONDS, Scheduler
+from runs.services import run_now
+from tests.factories import T0, make_schedule
+from tests.runs.conftest import inline_dispatcher, queue_run, reload
+
+NINE = T0.replace(hour=9)
+
+
+@pytest.fixture
+def scheduler_at():
+    """Schedulers on a FakeClock (inline plane calls unless `workers` is given); shut down after."""
+    built = []
+
+    def build(start, **kwargs):
+        kwargs = {"replica_id": "r1", "batch_size": 10, "poll_seconds": 1, "workers": 0, **kwargs}
+        scheduler = Scheduler(clock=FakeClock(start), **kwargs)
+        built.append(scheduler)
+        return scheduler
+
+    yield build
+    for scheduler in built:
+        scheduler.shutdown(wait=True)
+
+
+def beat_at():
+    return SchedulerHeartbeat.objects.get(replica_id="r1").last_beat_at
+
+
+# transaction=True: each pass calls close_old_connections(), which drops a connection left
+# inside a test's wrapping transaction.
+@pytest.mark.django_db(transaction=True)
+class TestIdlePass:
+    def test_an_idle_pass_costs_one_query_and_still_knows_when_to_wake(self, acme, agent, scheduler_at):
+        for i in range(3):
+            make_schedule(acme, agent, name=f"noon {i}", cron_expression="0 12 * * *")
+        make_schedule(acme, agent, name="soonest", cron_expression="0 10 * * *")
+        scheduler = scheduler_at(NINE, poll_seconds=7200)
+        scheduler.run_once(NINE)  # the first pass writes the heartbeat
+
+        later = NINE + timedelta(seconds=3)  # too soon for another heartbeat
+        scheduler.clock.set(later)
+        with CaptureQueriesContext(connection) as ctx:
+            out = scheduler.run_once(later)
+            wait = scheduler._wait_seconds(later)
+        assert out == {"fire": 0, "dispatch": 0, "reconcile": 0}
+        assert len(ctx.captured_queries) == 1, [q["sql"] for q in ctx.captured_queries]
+        assert "FOR UPDATE" not in ctx.captured_queries[0]["sql"]
+        # 10:00 is the earliest next_run_at.
+        assert wait == 3600 - 3
+
+    def test_the_idle_cost_does_not_grow_with_finished_runs(self, acme, agent, scheduler_at):
+        schedule = make_schedule(acme, agent, cron_expression="0 12 * * *")
+        for minute in range(20):
+            queue_run(schedule, at=T0 + timedelta(minutes=minute))
+        ScheduleRun.objects.update(status=RunStatus.SUCCESS, finished_at=T0 + timedelta(hours=1))
+        scheduler = scheduler_at(NINE)
+        scheduler.run_once(NINE)
+        with CaptureQueriesContext(connection) as ctx:
+            scheduler.run_once(NINE + timedelta(seconds=1))
+        assert len(ctx.captured_queries) == 1
+
+    def test_a_run_queued_between_passes_is_dispatched_by_the_next_pass(self, acme, agent, plane, scheduler_at):
+        schedule = make_schedule(acme, agent, cron_expression="0 12 * * *")
+        scheduler = scheduler_at(NINE)
+        assert scheduler.run_once(NINE)["dispatch"] == 0
+
+        run, _ = run_now(actor=Actor.system(), schedule=schedule, now=NINE)  # from the API process
+        out = scheduler.run_once(NINE + timedelta(seconds=1))
+        assert out["dispatch"] == 1
+        assert (reload(run).status, plane.unique_sessions) == (RunStatus.RUNNING, 1)
+
+    def test_active_runs_still_get_reconciled_while_nothing_is_due(self, acme, agent, plane, settings, scheduler_at):
+        settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
+        run = queue_run(make_schedule(acme, agent, cron_expression="0 12 * * *"), at=NINE)
+        inline_dispatcher().dispatch_ready(now=NINE)
+        plane.complete(reload(run).session_id, "success")
+        scheduler = scheduler_at(NINE + timedelta(seconds=31))
+        out = scheduler.run_once(NINE + timedelta(seconds=31))
+        assert out["reconcile"] == 1
+        assert reload(run).status == RunStatus.SUCCESS
+
+    def test_a_due_schedule_is_fired_by_the_pass_that_finds_it_due(self, acme, agent, scheduler_at):
+        schedule = make_schedule(acme, agent, cron_expression="0 10 * * *")
+        scheduler = scheduler_at(NINE)
+        assert scheduler.run_once(NINE)["fire"] == 0
+        ten = NINE + timedelta(hours=1)
+        assert scheduler.run_once(ten)["fire"] == 1
+        assert schedule.runs.get().scheduled_for == ten
+        # Firing moved next_run_at: the wait is read anew, not from the look before firing.
+        scheduler.clock.set(ten)
+        assert scheduler._wait_seconds(ten) == 1.0  # tomorrow's 10:00, capped at the poll interval
+
+
+@pytest.mark.django_db(transaction=True)
+class TestHeartbeat:
+    def test_an_idle_replica_beats_every_five_seconds(self, acme, scheduler_at):
+        scheduler = scheduler_at(NINE)
+        scheduler.run_once(NINE)
+        assert beat_at() == NINE
+        for seconds in (1, 2, 4.9):
+            scheduler.run_once(NINE + timedelta(seconds=seconds))
+            assert beat_at() == NINE
+        scheduler.run_once(NINE + timedelta(seconds=BEAT_EVERY_SECONDS))
+        assert beat_at() == NINE + timedelta(seconds=BEAT_EVERY_SECONDS)
+
+    def test_a_replica_that_fired_beats_again_after_a_second_with_its_new_totals(self, acme, agent, scheduler_at):
+        make_schedule(acme, agent, cron_expression="0 9 * * *")
+        scheduler = scheduler_at(NINE - timedelta(seconds=1))
+        scheduler.run_once(NINE - timedelta(seconds=1))
+        scheduler.run_once(NINE)  # fires; the beat is 1 s old
+        beat = SchedulerHeartbeat.objects.get(replica_id="r1")
+        assert (beat.last_beat_at, beat.fired_total) == (NINE, 1)
+
+    def test_the_last_beat_on_shutdown_carries_the_totals(self, acme, agent, scheduler_at):
+        make_schedule(acme, agent, cron_expression="0 9 * * *")
+        scheduler = scheduler_at(NINE - timedelta(seconds=0.5))
+        scheduler.run_once(NINE - timedelta(seconds=0.5))
+        scheduler.clock.set(NINE + timedelta(seconds=0.3))
+        scheduler.run_once(NINE + timedelta(seconds=0.3))  # fires, but too soon to beat
+        assert SchedulerHeartbeat.objects.get(replica_id="r1").fired_total == 0
+        scheduler.shutdown()
+        assert SchedulerHeartbeat.objects.get(replica_id="r1").fired_total == 1
+
+
+def _wait_for(condition, deadline_seconds=10.0):
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)  # waiting for the plane's handler thread, not for the scheduler
+    raise AssertionError("condition not met before the deadline")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_plane_hanging_on_a_poll_does_not_delay_firing(acme, agent, plane, settings, scheduler_at):
+    # Inline, the hung poll would hold the pass for the whole plane timeout.
+    settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 20
+    settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
+    silent = queue_run(make_schedule(acme, agent, name="silent", cron_expression="0 12 * * *"), at=NINE)
+    inline_dispatcher().dispatch_ready(now=NINE)
+    session_id = reload(silent).session_id
+    due = make_schedule(acme, agent, name="due", cron_expression="1 9 * * *")
+    poll_path = f"/sessions/{session_id}"
+
+    plane.delay_seconds = 60  # every answer is held until release()
+    scheduler = scheduler_at(NINE + timedelta(seconds=31), workers=2)
+    try:
+        started = time.monotonic()
+        scheduler.run_once(NINE + timedelta(seconds=31))  # no callback for 31 s: reconcile polls
+        first_pass = time.monotonic() - started
+        _wait_for(lambda: any(r["path"] == poll_path for r in plane.requests))
+
+        fire_at = NINE + timedelta(minutes=1)
+        scheduler.clock.set(fire_at)
+        started = time.monotonic()
+        out = scheduler.run_once(fire_at)
+        second_pass = time.monotonic() - started
+
+        assert out["fire"] == 1
+        assert due.runs.get().status == RunStatus.QUEUED
+        assert first_pass < 5 and second_pass < 5, (first_pass, second_pass)
+        # The poll is still hanging: nothing has come back from the plane yet.
+        assert reload(silent).status == RunStatus.RUNNING
+    finally:
+        plane.release()
