@@ -26,20 +26,31 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import Count, F, Q, Window
+from django.db import connection, connections, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import Coalesce
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from runs import services
-from runs.models import RunStatus, ScheduleRun
+from runs.services import pg_array
+from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
 from schedules.models import Organization
 
 log = structlog.get_logger("runs.dispatch")
 
-# Leased-but-not-started runs a dispatcher keeps per worker thread. A deeper backlog would
-# hold leases that expire before a worker gets to them.
-BACKLOG_PER_WORKER = 8
+# Leased-but-not-started runs a dispatcher keeps per worker thread. An admission costs the
+# same handful of queries whatever its size, so while the plane answers quickly a deep
+# backlog is what lets dispatch keep up with firing. But a run still waiting in the pool
+# when its lease ends is given up (another dispatcher may own it by then), so the depth
+# follows the plane's pace: the whole backlog must drain within LEASE_SHARE of the lease.
+MAX_BACKLOG_PER_WORKER = 32
+LEASE_SHARE = 0.25
+# Until plane calls have been timed, the depth is this (the fixed depth of earlier releases).
+INITIAL_BACKLOG_PER_WORKER = 8
+# Weight of the newest call in the running average of plane call times.
+CALL_TIME_WEIGHT = 0.1
 
 
 def ready_q(now: datetime) -> Q:
@@ -56,39 +67,88 @@ def busy_q(now: datetime) -> Q:
     return Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)
 
 
-def busy_counts(now: datetime, **filters) -> dict[tuple, int]:
-    """{(org_id, schedule_id): busy runs}.
+def org_busy_counts(now: datetime, *, org_id=None) -> dict:
+    """{org_id: busy runs}, one row per org whatever the number of runs.
 
     Two grouped queries rather than one with OR, so each is served by its partial index
     (`run_running_idx`, `run_queued_idx`) instead of scanning the whole run history.
     """
-    counts: dict[tuple, int] = defaultdict(int)
+    counts: dict = defaultdict(int)
     for q in (Q(status=RunStatus.RUNNING), Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)):
-        rows = ScheduleRun.objects.filter(q, **filters).order_by().values_list("org_id", "schedule_id").annotate(n=Count("id"))
-        for org_id, schedule_id, n in rows:
-            counts[(org_id, schedule_id)] += n
+        runs = ScheduleRun.objects.filter(q)
+        if org_id is not None:
+            runs = runs.filter(org_id=org_id)
+        for org, n in runs.order_by().values_list("org_id").annotate(n=Count("id")):
+            counts[org] += n
     return dict(counts)
 
 
-def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
-    """Ready runs, oldest first, at most `max_concurrency` per schedule.
+def schedule_busy_counts(now: datetime, schedule_ids) -> dict:
+    """{schedule_id: busy runs} for these schedules only (the candidates of one admission).
 
-    The per-schedule cut is a window function in the database, so a schedule (or an org)
-    with a long backlog cannot fill the batch and starve everyone behind it.
+    Served by `run_active_by_schedule`. Counting every busy run of every schedule instead
+    cost a row per running schedule per pass: the more runs were running, the slower the
+    next ones were admitted.
     """
+    if not schedule_ids:
+        return {}
+    rows = (
+        ScheduleRun.objects.filter(id_in("schedule_id", schedule_ids), status__in=ACTIVE_STATUSES)
+        .filter(busy_q(now))
+        .order_by()
+        .values_list("schedule_id")
+        .annotate(n=Count("id"))
+    )
+    return dict(rows)
+
+
+def id_in(field: str, ids) -> Q:
+    """`field IN ids`, bound on PostgreSQL as one array parameter: binding hundreds of UUIDs
+    one by one cost more than the query itself."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::uuid[])", [pg_array(ids)])})
+    return Q(**{f"{field}__in": ids})
+
+
+def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
+    """Ready runs, oldest first, no more per schedule than its free slots.
+
+    The per-schedule cut is in the database (a window over the schedule's ready runs, plus
+    its busy ones), so neither a schedule with a long backlog nor many runs waiting behind
+    busy schedules (the `queue` policy's one waiting run each) can fill the batch and starve
+    everyone behind them. `schedule_busy` is counted only for schedules with ready runs,
+    through `run_active_by_schedule`.
+    """
+    busy = (
+        ScheduleRun.objects.filter(schedule_id=OuterRef("schedule_id"), status__in=ACTIVE_STATUSES)
+        .filter(busy_q(now))
+        .order_by()
+        .values("schedule_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     ranked = (
         ScheduleRun.objects.filter(ready_q(now))
         .exclude(org_id__in=list(exclude_orgs))
         .annotate(
             schedule_rank=Window(RowNumber(), partition_by=[F("schedule_id")], order_by=[F("created_at").asc(), F("id").asc()]),
             schedule_limit=F("schedule__max_concurrency"),
+            schedule_busy=Coalesce(Subquery(busy), 0),
             org_limit=F("org__max_concurrent_runs"),
         )
-        .filter(schedule_rank__lte=F("schedule_limit"))
+        .filter(schedule_rank__lte=F("schedule_limit") - F("schedule_busy"))
         .order_by("created_at", "id")
         .values("id", "org_id", "schedule_id", "schedule_limit", "org_limit")
     )
     return list(ranked[:limit])
+
+
+_RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
+# What a plane call reads beyond the run's own snapshot (session_request: the org's slug; the
+# local plane: the schedule's timeout). Loading whole schedules cost as much as the rest of
+# an admission.
+_FOR_THE_PLANE = ("org__slug", "schedule__timeout_seconds")
 
 
 class _Elapsed:
@@ -130,33 +190,35 @@ class Dispatcher:
         # Plane answers waiting to be written as `running`, in batches (see _record_accepted).
         self._accepted: list[tuple] = []
         self._flush_lock = threading.Lock()
+        # Running average of a plane call's duration (seconds), which sets the backlog depth.
+        self._call_seconds = self.lease_seconds * LEASE_SHARE / INITIAL_BACKLOG_PER_WORKER
 
     # --- the step ------------------------------------------------------------------------
 
     def dispatch_ready(self, *, now: datetime) -> int:
         """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
+        if self._closing:
+            return 0
         pass_clock = self._pass_clock = _Elapsed(now)
         room = self._room()
         if room <= 0:
             return 0
-        busy = busy_counts(now)
-        org_busy: dict = defaultdict(int)
-        for (org_id, _), n in busy.items():
-            org_busy[org_id] += n
+        org_busy = org_busy_counts(now)
         full_orgs = [
             org_id
             for org_id, limit in Organization.objects.filter(pk__in=list(org_busy)).values_list("id", "max_concurrent_runs")
             if org_busy[org_id] >= limit
         ]
-        candidates = ready_candidates(now, limit=max(room * 4, 100), exclude_orgs=full_orgs)
-        # Pre-cut with the unlocked counts (cheap, saves a locked transaction for nothing);
-        # the locked recount in _admit decides.
+        # A little more than the room: the org-limit pre-cut below, and the locked recount in
+        # _admit, may drop some. Every candidate costs a row to read, so no more than that.
+        candidates = ready_candidates(now, limit=room + min(room, 100), exclude_orgs=full_orgs)
+        # Pre-cut by the org limits with the unlocked counts (saves a locked transaction for
+        # nothing); per schedule, the window already cut each to its max_concurrency, and the
+        # locked recount in _admit decides both.
         by_org: dict = defaultdict(list)
         for row in candidates:
             taken = by_org[row["org_id"]]
-            schedule_busy = busy.get((row["org_id"], row["schedule_id"]), 0)
-            schedule_taken = sum(1 for r in taken if r["schedule_id"] == row["schedule_id"])
-            if org_busy[row["org_id"]] + len(taken) < row["org_limit"] and schedule_busy + schedule_taken < row["schedule_limit"]:
+            if org_busy.get(row["org_id"], 0) + len(taken) < row["org_limit"]:
                 taken.append(row)
         submitted = 0
         for org_id, rows in by_org.items():
@@ -206,9 +268,10 @@ class Dispatcher:
         lease_until = now + timedelta(seconds=self.lease_seconds)
         with transaction.atomic():
             org = Organization.objects.select_for_update().only("id", "max_concurrent_runs").get(pk=org_id)
-            busy = busy_counts(now, org_id=org_id)
-            free = org.max_concurrent_runs - sum(busy.values())
-            per_schedule = {schedule_id: n for (_, schedule_id), n in busy.items()}
+            free = org.max_concurrent_runs - sum(org_busy_counts(now, org_id=org_id).values())
+            if free <= 0:
+                return []
+            per_schedule = schedule_busy_counts(now, {row["schedule_id"] for row in rows})
             chosen = []
             for row in rows:
                 if free <= 0 or len(chosen) >= limit:
@@ -221,12 +284,13 @@ class Dispatcher:
             if not chosen:
                 return []
             # Conditional on still being ready: a cancel or a finish may have landed meanwhile.
-            ScheduleRun.objects.filter(ready_q(now), pk__in=chosen).update(
+            ScheduleRun.objects.filter(ready_q(now), id_in("id", chosen)).update(
                 lease_owner=self.replica_id, lease_expires_at=lease_until
             )
             leased = list(
                 ScheduleRun.objects.select_related("schedule", "org")
-                .filter(pk__in=chosen, status=RunStatus.QUEUED, lease_owner=self.replica_id, lease_expires_at=lease_until)
+                .only(*_RUN_FIELDS, *_FOR_THE_PLANE)
+                .filter(id_in("id", chosen), status=RunStatus.QUEUED, lease_owner=self.replica_id, lease_expires_at=lease_until)
                 .order_by("created_at", "id")
             )
         if leased:
@@ -258,28 +322,51 @@ class Dispatcher:
                 if not self._accepted:
                     return
 
+    def _depth(self) -> int:
+        """Backlog per worker thread that drains within LEASE_SHARE of the lease at the plane's pace."""
+        if self.client.synchronous:
+            # A synchronous plane holds a worker for the whole run: admit no more than can
+            # start now, or the waiting ones would hold slots (and leases) without running.
+            return 1
+        fits = self.lease_seconds * LEASE_SHARE / max(self._call_seconds, 1e-4)
+        return max(1, min(MAX_BACKLOG_PER_WORKER, int(fits)))
+
     def _room(self) -> int:
         if self._pool is None:
             return settings.SCHEDULER_BATCH_SIZE
-        # A synchronous plane holds a worker for the whole run: admit no more than can start
-        # now, or the waiting ones would hold slots (and leases) without running.
-        depth = 1 if self.client.synchronous else BACKLOG_PER_WORKER
+        depth = self._depth()
         with self._lock:
             return self.workers * depth - self._inflight
 
+    def _timed_call(self, seconds: float) -> None:
+        with self._lock:
+            self._call_seconds += CALL_TIME_WEIGHT * (seconds - self._call_seconds)
+
     def _submit(self, fn, *args) -> None:
-        if self._pool is None:
+        pool = self._pool
+        if pool is None:
             fn(*args)
             return
         with self._lock:
             self._inflight += 1
-        future = self._pool.submit(self._guarded, fn, *args)
+        try:
+            future = pool.submit(self._guarded, fn, *args)
+        except RuntimeError:
+            # The pool shut down under a refill in flight: the runs it leased come back when
+            # their leases end, with the same job_run_id.
+            with self._lock:
+                self._inflight -= 1
+            log.warning("dispatch.dropped_on_shutdown", replica=self.replica_id)
+            return
         future.add_done_callback(self._done)
 
     def _done(self, _future) -> None:
         with self._lock:
             self._inflight -= 1
-            low = self._inflight <= self.workers * 2
+            inflight = self._inflight
+        # Refilled while a quarter of the backlog is left, so the workers never run dry
+        # while the next admission is being written.
+        low = inflight <= self.workers * self._depth() // 4
         if low and self._more and not self._closing and self._refill_lock.acquire(blocking=False):
             try:
                 self.dispatch_ready(now=self._pass_clock.now())
@@ -313,9 +400,11 @@ class Dispatcher:
             # running (and counts against the limits as such) for as long as it takes.
             services.run_mark_running(run_id=run.pk, session_id=session_id, now=clock.now())
 
+        called = time.monotonic()
         try:
             answer = self.client.start(run, on_started=started if self.client.synchronous else None)
         except PlaneError as exc:
+            self._timed_call(time.monotonic() - called)
             log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
             services.run_finish(
                 run_id=run.pk,
@@ -326,6 +415,7 @@ class Dispatcher:
                 retry=exc.retryable,
             )
             return
+        self._timed_call(time.monotonic() - called)
         if not self.client.synchronous:
             self._record_accepted((run.pk, answer.session_id, answer.message_id, clock.now()))
             log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)

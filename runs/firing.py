@@ -22,7 +22,7 @@ from django.db.models import Count
 
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.services import OVERLAP as OVERLAP_CODE
-from runs.services import build_run, insert_runs, overlap_verdict, scheduled_job_run_id
+from runs.services import build_run, insert_runs, overlap_verdict, pg_array, scheduled_job_run_id
 from schedules import timing
 from schedules.models import Schedule
 
@@ -357,32 +357,18 @@ def _write_runs(runs: list[_Planned], *, now: datetime) -> set[str]:
     )
     params = {
         "now": now,
-        "job_run_id": _pg_array(r.job_run_id for r in runs),
-        "schedule_id": _pg_array(r.schedule_id for r in runs),
-        "scheduled_for": _pg_array(r.scheduled_for.isoformat() for r in runs),
-        "status": _pg_array(r.status for r in runs),
-        "attempt": _pg_array(r.attempt for r in runs),
-        "missed_count": _pg_array(r.missed_count for r in runs),
-        "error_code": _pg_array(r.error_code for r in runs),
-        "error_message": _pg_array(r.error_message for r in runs),
+        "job_run_id": pg_array(r.job_run_id for r in runs),
+        "schedule_id": pg_array(r.schedule_id for r in runs),
+        "scheduled_for": pg_array(r.scheduled_for.isoformat() for r in runs),
+        "status": pg_array(r.status for r in runs),
+        "attempt": pg_array(r.attempt for r in runs),
+        "missed_count": pg_array(r.missed_count for r in runs),
+        "error_code": pg_array(r.error_code for r in runs),
+        "error_message": pg_array(r.error_message for r in runs),
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
-
-
-def _pg_array(values) -> str:
-    """A PostgreSQL array literal (cast in SQL): psycopg's client-side list quoting is the
-    slowest part of a batch otherwise. Every element is quoted, so commas, braces and
-    spaces inside are data."""
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        else:
-            text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            parts.append(f'"{text}"')
-    return "{" + ",".join(parts) + "}"
 
 
 def _advance(schedules: list[Schedule], decisions: dict) -> None:
@@ -395,7 +381,7 @@ def _advance(schedules: list[Schedule], decisions: dict) -> None:
             nexts.append(d.next_run_at.isoformat() if d.next_run_at else None)
             lasts.append(d.last_run_at.isoformat() if d.last_run_at else None)
             errors.append(d.timing_error)
-        ids, nexts, lasts, errors = (_pg_array(v) for v in (ids, nexts, lasts, errors))
+        ids, nexts, lasts, errors = (pg_array(v) for v in (ids, nexts, lasts, errors))
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE agent_schedules AS s"

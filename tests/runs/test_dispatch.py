@@ -187,6 +187,35 @@ def test_a_full_org_backlog_does_not_starve_other_orgs(plane, settings):
     assert sum(reload(r).status == RunStatus.RUNNING for r in busy_runs) == 1
 
 
+def test_runs_waiting_behind_busy_schedules_do_not_starve_a_ready_run_behind_them(acme, agent, plane, settings):
+    """More `queue`-policy waiting runs than one pass looks at: the ready run still goes."""
+    import uuid
+
+    from runs.services import build_run, insert_runs
+    from schedules.models import Schedule
+
+    settings.SCHEDULER_BATCH_SIZE = 10  # a pass looks at 100 candidates at most
+    type(acme).objects.filter(pk=acme.pk).update(max_concurrent_runs=1000)
+    template = Schedule.objects.select_related("agent").get(
+        pk=make_schedule(acme, agent, overlap_policy="queue", cron_expression="0 12 * * *").pk
+    )
+    values = {f.attname: getattr(template, f.attname) for f in Schedule._meta.concrete_fields}
+    busy = Schedule.objects.bulk_create(
+        [Schedule(**{**values, "id": uuid.uuid4(), "name": f"busy {i}"}) for i in range(120)]
+    )
+    rows = []
+    for schedule in busy:
+        schedule.agent = agent
+        rows.append(build_run(schedule=schedule, scheduled_for=NINE, now=NINE, status=RunStatus.RUNNING))
+        rows.append(build_run(schedule=schedule, scheduled_for=NINE + timedelta(minutes=1), now=NINE + timedelta(minutes=1)))
+    assert len(insert_runs(rows)) == 240
+    late = queue_run(make_schedule(acme, agent, name="late"), at=NINE + timedelta(minutes=5))
+
+    assert inline_dispatcher().dispatch_ready(now=NINE + timedelta(minutes=5)) == 1
+    assert reload(late).status == RunStatus.RUNNING
+    assert ScheduleRun.objects.filter(status=RunStatus.QUEUED).count() == 120  # still waiting their turn
+
+
 def test_expired_lease_is_dispatched_again_with_the_same_job_run_id_and_one_session(acme, agent, plane, settings):
     settings.SCHEDULER_LEASE_SECONDS = 60
     run = queue_run(make_schedule(acme, agent), at=NINE)

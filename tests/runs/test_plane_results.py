@@ -68,3 +68,27 @@ def test_callback_and_poll_store_the_same_outcome_for_the_same_answer(acme, agen
 
     assert outcome(by_callback) == outcome(by_poll)
     assert outcome(by_poll)[:5] == (RunStatus.FAILED, later, outputs, "agent_crashed", "boom")
+
+
+def test_accepted_answers_are_written_as_running_in_one_batch(acme, agent, settings):
+    from runs.services import run_mark_running_many
+
+    settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
+    schedule = make_schedule(acme, agent)
+    first, second, finished = (queue_run(schedule, at=NINE + timedelta(minutes=i)) for i in range(3))
+    ScheduleRun.objects.filter(pk=second.pk).update(message_id="msg-kept")
+    run_apply_plane_result(finished, PlaneResult(status="success", session_id="sess-done"), now=NINE)
+    at = NINE + timedelta(seconds=2)
+
+    moved = run_mark_running_many(accepted=[
+        (first.pk, 'sess, "quoted" {braces}', "msg-1", at),
+        (second.pk, "sess-2", "", at),  # no message id yet: the stored one stays
+        (finished.pk, "sess-late", "msg-late", at),  # finished meanwhile: left alone
+    ])
+
+    assert moved == 2
+    first, second, finished = reload(first), reload(second), reload(finished)
+    assert (first.status, first.session_id, first.message_id) == (RunStatus.RUNNING, 'sess, "quoted" {braces}', "msg-1")
+    assert (second.status, second.session_id, second.message_id) == (RunStatus.RUNNING, "sess-2", "msg-kept")
+    assert first.started_at == at and first.lease_expires_at == at + timedelta(seconds=30)
+    assert (finished.status, finished.session_id) == (RunStatus.SUCCESS, "sess-done")
