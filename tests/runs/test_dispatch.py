@@ -307,3 +307,24 @@ def test_run_now_is_refused_for_a_disabled_agent(acme, agent, alice):
         run_now(actor=Actor(user=alice), schedule=schedule, now=NINE)
     assert "agent 'echo' is disabled" in err.value.message_dict["agent"][0]
     assert not ScheduleRun.objects.exists()
+
+
+def test_the_backlog_a_dispatcher_admits_follows_the_planes_pace(plane):
+    """Leased runs waiting in the pool must reach a worker well within their lease."""
+    from runs.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(replica_id="pace", workers=4, lease_seconds=60)
+    try:
+        assert dispatcher._room() == 4 * 8  # no call timed yet
+        for _ in range(200):
+            dispatcher._timed_call(5.0)
+        # 5 s a call: 3 each, so a worker's backlog drains within a quarter of the 60 s lease.
+        assert dispatcher._room() == 4 * 3
+        for _ in range(200):
+            dispatcher._timed_call(0.002)
+        assert dispatcher._room() == 4 * 32  # the cap
+        for _ in range(200):
+            dispatcher._timed_call(60.0)
+        assert dispatcher._room() == 4 * 1  # never less than one each
+    finally:
+        dispatcher.shutdown()
