@@ -18,6 +18,7 @@ holds worker threads, never the scheduler loop that fires schedules.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -39,6 +40,7 @@ from runs.plane import PlaneError, PlaneStatus, get_client
 from schedules.models import Organization
 
 log = structlog.get_logger("runs.dispatch")
+_INFO_LOGS = logging.getLogger("runs.dispatch")
 
 # Leased-but-not-started runs a dispatcher keeps per worker thread. An admission costs the
 # same handful of queries whatever its size, so while the plane answers quickly a deep
@@ -418,7 +420,10 @@ class Dispatcher:
         self._timed_call(time.monotonic() - called)
         if not self.client.synchronous:
             self._record_accepted((run.pk, answer.session_id, answer.message_id, clock.now()))
-            log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)
+            if _INFO_LOGS.isEnabledFor(logging.INFO):
+                # structlog runs its processors before the level filter: skip them when INFO is
+                # off (about 5% of a worker's time per run).
+                log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)
         result = answer.result
         if result is None and answer.status in PlaneStatus.TERMINAL:
             # Finished already (a repeated key for a session that ended): fetch its result.

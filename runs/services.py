@@ -198,18 +198,17 @@ def run_mark_running_many(*, accepted: list[tuple], poll_after_seconds: float | 
         pg_array(sid for _, sid, _, _ in accepted),
         pg_array(mid or "" for _, _, mid, _ in accepted),
         pg_array(at.isoformat() for _, _, _, at in accepted),
-        pg_array((at + poll_after).isoformat() for _, _, _, at in accepted),
     )
     with connection.cursor() as cursor:
         # Conditional on `queued`, as run_mark_running: a callback may have finished it already.
         cursor.execute(
             "UPDATE schedule_runs AS r SET status = %s, session_id = v.session_id,"
             " message_id = COALESCE(NULLIF(v.message_id, ''), r.message_id),"
-            " started_at = v.started_at, lease_expires_at = v.poll_at"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
-            " AS v(id, session_id, message_id, started_at, poll_at)"
+            " started_at = v.started_at, lease_expires_at = v.started_at + %s"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[])"
+            " AS v(id, session_id, message_id, started_at)"
             " WHERE r.id = v.id AND r.status = %s",
-            [RunStatus.RUNNING, *columns, RunStatus.QUEUED],
+            [RunStatus.RUNNING, poll_after, *columns, RunStatus.QUEUED],
         )
         return cursor.rowcount
 
