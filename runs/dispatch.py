@@ -215,8 +215,8 @@ class Dispatcher:
         # _admit, may drop some. Every candidate costs a row to read, so no more than that.
         candidates = ready_candidates(now, limit=room + min(room, 100), exclude_orgs=full_orgs)
         # Pre-cut by the org limits with the unlocked counts (saves a locked transaction for
-        # nothing); per schedule, the window already cut each to its max_concurrency, and the
-        # locked recount in _admit decides both.
+        # nothing); per schedule, the query already cut each to its free slots. The locked
+        # recount in _admit decides both.
         by_org: dict = defaultdict(list)
         for row in candidates:
             taken = by_org[row["org_id"]]
