@@ -328,3 +328,20 @@ def test_the_backlog_a_dispatcher_admits_follows_the_planes_pace(plane):
         assert dispatcher._room() == 4 * 1  # never less than one each
     finally:
         dispatcher.shutdown()
+
+
+def test_an_admission_costs_the_same_queries_for_one_run_or_many(acme, agent, plane):
+    """Nothing is loaded run by run (a deferred field read lazily would show here)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    costs = {}
+    for count in (1, 5):
+        runs = [queue_run(make_schedule(acme, agent, name=f"n{count}-{i}"), at=NINE) for i in range(count)]
+        with CaptureQueriesContext(connection) as ctx:
+            assert inline_dispatcher().dispatch_ready(now=NINE) == count
+        assert all(reload(r).status == RunStatus.RUNNING for r in runs)
+        ScheduleRun.objects.update(status=RunStatus.SUCCESS)
+        costs[count] = len(ctx.captured_queries)
+    # Inline, each plane answer is written as it comes (one UPDATE); the admission is flat.
+    assert costs[5] - costs[1] == 4
