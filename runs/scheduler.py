@@ -11,8 +11,6 @@ SKIP LOCKED, and every write is keyed by the deterministic `job_run_id`. On SQLi
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import socket
 import threading
@@ -24,8 +22,10 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Exists
 
 from config import clock as clock_module
+from runs.dispatch import Dispatcher
 from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, SchedulerHeartbeat, ScheduleRun
+from runs.reconcile import reconcile as reconcile_runs
 from schedules.models import Schedule
 from schedules.notify import CHANNEL
 
@@ -45,16 +45,6 @@ BEAT_EVERY_SECONDS = 5.0
 # ...but while the counters move (firing, dispatching) at most this often, so the fired and
 # dispatched totals an operator reads stay fresh.
 BEAT_BUSY_SECONDS = 1.0
-
-
-def _optional(module: str, name: str):
-    """The dispatch side's entry points, or None while that module does not exist yet.
-
-    Only a missing module is tolerated: an error inside an existing one must surface.
-    """
-    if importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name)
 
 
 def default_replica_id() -> str:
@@ -84,7 +74,6 @@ class Scheduler:
         self.last_error = ""
         self.passes = 0
         self._dispatcher = None
-        self._reconcile_fn = None
         self._last_reconcile: datetime | None = None
         self._last_beat: datetime | None = None
         self._beat_totals: tuple[int, int] | None = None
@@ -154,26 +143,20 @@ class Scheduler:
 
     def dispatch(self, now: datetime) -> int:
         """Hand ready queued runs to the dispatcher's thread pool; returns how many."""
-        dispatcher = self._get_dispatcher()
-        if dispatcher is None:
-            return 0
-        submitted = dispatcher.dispatch_ready(now=now)
+        submitted = self._get_dispatcher().dispatch_ready(now=now)
         self.dispatched_total += submitted
         return submitted
 
     def reconcile(self, now: datetime) -> int:
         """Timeouts, expired leases, polling the plane, retries (at most once per poll interval)."""
-        if self._reconcile_fn is None:
-            self._reconcile_fn = _optional("runs.reconcile", "reconcile") or (lambda **kwargs: 0)
         if self._last_reconcile is not None and (now - self._last_reconcile).total_seconds() < self.poll_seconds:
             return 0
         self._last_reconcile = now
         dispatcher = self._get_dispatcher()
-        kwargs = {"now": now, "replica_id": self.replica_id, "client": self.client or getattr(dispatcher, "client", None)}
-        if dispatcher is not None:
-            # Cancels and polls are plane calls: on the pool, so a slow plane never holds the loop.
-            kwargs["submit"] = dispatcher.submit
-        return self._reconcile_fn(**kwargs)
+        # Cancels and polls are plane calls: on the pool, so a slow plane never holds the loop.
+        return reconcile_runs(
+            now=now, replica_id=self.replica_id, client=self.client or dispatcher.client, submit=dispatcher.submit
+        )
 
     def beat(self, now: datetime) -> None:
         """Upsert this replica's heartbeat row (one statement)."""
@@ -295,10 +278,7 @@ class Scheduler:
 
     def _get_dispatcher(self):
         if self._dispatcher is None:
-            cls = _optional("runs.dispatch", "Dispatcher")
-            if cls is None:
-                return None
-            self._dispatcher = cls(replica_id=self.replica_id, workers=self.workers, client=self.client)
+            self._dispatcher = Dispatcher(replica_id=self.replica_id, workers=self.workers, client=self.client)
         return self._dispatcher
 
     def _dispatch_after_batch(self, now: datetime) -> None:
