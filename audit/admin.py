@@ -11,8 +11,28 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import AuditEvent
 
 
+def pretty_json(value) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records nobody edits by hand (audit events, runs, heartbeats).
+
+    View permission still applies: a staff user without it sees nothing.
+    """
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_label", "action", "target_type", "target_id", "org", "request_id"]
     list_filter = ["action", "target_type", "org"]
     list_select_related = ["org"]
@@ -36,19 +56,10 @@ class AuditEventAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description=_("before"))
     def before_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.before, indent=2, sort_keys=True, ensure_ascii=False))
+        return pretty_json(obj.before)
 
     @admin.display(description=_("after"))
     def after_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.after, indent=2, sort_keys=True, ensure_ascii=False))
+        return pretty_json(obj.after)

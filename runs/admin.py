@@ -6,32 +6,14 @@ staff can look but not add, edit or delete here.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.contrib import admin
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import ReadOnlyAdmin, pretty_json
 from runs.models import ScheduleRun, SchedulerHeartbeat
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View permission still applies: a staff user without it sees nothing."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def pretty_json(value) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 @admin.register(ScheduleRun)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from config.clock import FakeClock
 from tests.plane_server import PlaneServer
 
 PLANE_SECRET = "plane-test-secret"
@@ -25,6 +26,24 @@ def plane(settings):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def scheduler_at():
+    """Schedulers on a FakeClock (inline plane calls unless `workers` is given); shut down after."""
+    from runs.scheduler import Scheduler
+
+    built = []
+
+    def build(start, **kwargs):
+        kwargs = {"replica_id": "r1", "batch_size": 10, "poll_seconds": 1, "workers": 0, **kwargs}
+        scheduler = Scheduler(clock=FakeClock(start), **kwargs)
+        built.append(scheduler)
+        return scheduler
+
+    yield build
+    for scheduler in built:
+        scheduler.shutdown(wait=True)
 
 
 # --- small builders shared by the dispatch-side tests ----------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -9,10 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection, transaction
 
-from config.clock import FakeClock
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from runs.scheduler import Scheduler
 from runs.services import build_run, insert_runs, scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
@@ -188,19 +188,9 @@ class TestFiring:
 
 
 @pytest.fixture
-def scheduler_at(plane):
-    """Builds Schedulers on a FakeClock, dispatching to the loopback plane; shut down after."""
-    built = []
-
-    def build(start, **kwargs):
-        kwargs = {"replica_id": "r1", "batch_size": 10, "poll_seconds": 1, "workers": 1, **kwargs}
-        scheduler = Scheduler(clock=FakeClock(start), **kwargs)
-        built.append(scheduler)
-        return scheduler
-
-    yield build
-    for scheduler in built:
-        scheduler.shutdown(wait=True)
+def scheduler_at(scheduler_at, plane):
+    """As the shared fixture, but dispatching to the loopback plane from one worker thread."""
+    return functools.partial(scheduler_at, workers=1)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,30 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.services import Actor
-from config.clock import FakeClock
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from runs.scheduler import BEAT_EVERY_SECONDS, Scheduler
+from runs.scheduler import BEAT_EVERY_SECONDS
 from runs.services import run_now
 from tests.factories import T0, make_schedule
 from tests.runs.conftest import inline_dispatcher, queue_run, reload
 
 NINE = T0.replace(hour=9)
-
-
-@pytest.fixture
-def scheduler_at():
-    """Schedulers on a FakeClock (inline plane calls unless `workers` is given); shut down after."""
-    built = []
-
-    def build(start, **kwargs):
-        kwargs = {"replica_id": "r1", "batch_size": 10, "poll_seconds": 1, "workers": 0, **kwargs}
-        scheduler = Scheduler(clock=FakeClock(start), **kwargs)
-        built.append(scheduler)
-        return scheduler
-
-    yield build
-    for scheduler in built:
-        scheduler.shutdown(wait=True)
 
 
 def beat_at():
