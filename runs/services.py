@@ -275,11 +275,6 @@ def run_finish(
     return run, True
 
 
-def run_apply_result(**kwargs) -> ScheduleRun | None:
-    """`run_finish`, answering only the run as stored (unchanged when it was already final)."""
-    return run_finish(**kwargs)[0]
-
-
 # The plane's final session states, as run states.
 RUN_STATUS_FOR_PLANE = {
     PlaneStatus.SUCCESS: RunStatus.SUCCESS,
