@@ -17,6 +17,7 @@ from runs.services import build_run, insert_runs, scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
 from tests.factories import T0, make_schedule
+from tests.polling import wait_until
 
 UTC = timezone.utc
 
@@ -293,28 +294,18 @@ class TestConcurrentFiringOnPostgres:
         loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
         loop.start()
         try:
-            _wait_for(lambda: SchedulerHeartbeat.objects.filter(replica_id="r1").exists())
+            wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id="r1").exists())
             assert scheduler.listening.wait(10)
             passes = scheduler.passes
             schedule = make_schedule(acme, agent, cron_expression="0 9 * * *")
             Schedule.objects.filter(pk=schedule.pk).update(next_run_at=T0)
             notify_schedules_changed()
             # Poll interval is a minute: only the NOTIFY can make this pass happen now.
-            _wait_for(lambda: schedule.runs.exists())
+            wait_until(lambda: schedule.runs.exists())
             assert scheduler.passes > passes
         finally:
             stop.set()
             loop.join(10)
         assert not loop.is_alive()
 
-
-def _wait_for(condition, deadline_seconds=10.0):
-    import time
-
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
 

@@ -4,7 +4,6 @@ PostgreSQL connection, racing to admit runs of one org while the plane holds ses
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,19 +13,11 @@ from django.test import Client
 from runs.dispatch import Dispatcher
 from runs.models import RunStatus, ScheduleRun
 from tests.factories import T0, make_agent, make_org, make_schedule
+from tests.polling import wait_until
 from tests.runs.conftest import queue_run
 
 NINE = T0.replace(hour=9)
 LIMIT = 3
-
-
-def wait_for(predicate, *, timeout=20.0, what="condition"):
-    """Poll (other threads' writes) until true or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.mark.postgres
@@ -77,11 +68,12 @@ def test_three_dispatchers_never_run_more_than_the_org_limit(plane):
         while finished < total:
             # Let the replicas fill every free slot, then free one (oldest first) by callback.
             left = total - finished
-            wait_for(lambda: plane.open_sessions() >= min(LIMIT, left), what="the replicas to fill the slots")
+            wait_until(lambda: plane.open_sessions() >= min(LIMIT, left), deadline=20, what="the replicas to fill the slots")
             with plane.lock:
                 oldest = min((s for s in plane.sessions.values() if s.status == "running"), key=lambda s: s.started)
-            wait_for(
+            wait_until(
                 lambda: ScheduleRun.objects.filter(job_run_id=oldest.job_run_id, status=RunStatus.RUNNING).exists(),
+                deadline=20,
                 what="the run to be marked running",
             )
             plane.complete(oldest.session_id, "success")

@@ -15,6 +15,7 @@ from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.scheduler import BEAT_EVERY_SECONDS
 from runs.services import run_now
 from tests.factories import T0, make_schedule
+from tests.polling import wait_until
 from tests.runs.conftest import inline_dispatcher, queue_run, reload
 
 NINE = T0.replace(hour=9)
@@ -120,15 +121,6 @@ class TestHeartbeat:
         assert SchedulerHeartbeat.objects.get(replica_id="r1").fired_total == 1
 
 
-def _wait_for(condition, deadline_seconds=10.0):
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)  # waiting for the plane's handler thread, not for the scheduler
-    raise AssertionError("condition not met before the deadline")
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_plane_hanging_on_a_poll_does_not_delay_firing(acme, agent, plane, settings, scheduler_at):
@@ -147,7 +139,7 @@ def test_a_plane_hanging_on_a_poll_does_not_delay_firing(acme, agent, plane, set
         started = time.monotonic()
         scheduler.run_once(NINE + timedelta(seconds=31))  # no callback for 31 s: reconcile polls
         first_pass = time.monotonic() - started
-        _wait_for(lambda: any(r["path"] == poll_path for r in plane.requests))
+        wait_until(lambda: any(r["path"] == poll_path for r in plane.requests), what="the poll to reach the plane")
 
         fire_at = NINE + timedelta(minutes=1)
         scheduler.clock.set(fire_at)

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import functools
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ from django.db import connection
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.services import scheduled_job_run_id
 from schedules.models import Schedule
+from tests import polling
 from tests.factories import make_schedule
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -31,19 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
 
 
-def wait_until(condition, *, deadline=30.0, what="condition", procs=()):
-    """Poll `condition()` until true; fail after `deadline` seconds, or if a process died."""
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        for proc in procs:
-            if proc.poll() is not None:
-                raise AssertionError(f"{proc.name} exited with {proc.returncode} while waiting for {what}:\n{proc.output()}")
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline} s waiting for {what}")
-        time.sleep(0.05)
+# Processes start Django and PostgreSQL connections: a generous deadline for a loaded CI box.
+wait_until = functools.partial(polling.wait_until, deadline=30.0)
 
 
 class SchedulerProcess:
