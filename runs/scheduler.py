@@ -326,17 +326,16 @@ class Scheduler:
         """LISTEN on a dedicated connection and turn each NOTIFY into a wake-up."""
         import psycopg
 
-        params = connection.settings_dict
-        conninfo = {
-            "dbname": params["NAME"],
-            "user": params.get("USER") or None,
-            "password": params.get("PASSWORD") or None,
-            "host": params.get("HOST") or None,
-            "port": params.get("PORT") or None,
+        # Django's own parameters (OPTIONS such as sslmode included), on a dedicated
+        # connection: LISTEN needs autocommit and a socket nobody else reads.
+        params = {
+            key: value
+            for key, value in connection.get_connection_params().items()
+            if key not in ("cursor_factory", "context", "prepare_threshold")
         }
         while not self._stop.is_set():
             try:
-                with psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True) as conn:
+                with psycopg.connect(**params, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     log.debug("scheduler.listening", channel=CHANNEL)
