@@ -248,7 +248,7 @@ def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _D
     elif catch.missed_count > 0:
         # Every passed occurrence is older than the catch-up window: none fires, but one
         # skipped row says so, so that a long outage never drops runs silently.
-        newest = catch.newest_at or _newest_occurrence(spec, first=schedule.next_run_at, now=now, count=catch.missed_count)
+        newest = catch.newest_at  # always set when occurrences passed
         run = _Planned(
             schedule=schedule,
             scheduled_for=newest,
@@ -279,15 +279,6 @@ def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: 
         error_code=code,
         error_message=message,
     )
-
-
-def _newest_occurrence(spec, *, first: datetime, now: datetime, count: int) -> datetime:
-    """The last of `count` occurrences starting at `first` (all at or before `now`)."""
-    newest = first
-    if count > 1:
-        fires = timing.next_fires(spec, after=first, count=count - 1)
-        newest = max([first, *(f for f in fires if f <= now)])
-    return newest
 
 
 _NOT_NEEDED_ON_POSTGRES = (
