@@ -224,8 +224,10 @@ def _idle_process_figures() -> tuple[float, float]:
         while not SchedulerHeartbeat.objects.filter(replica_id="bench-idle").exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"scheduler did not start: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.1)
-        time.sleep(2)  # past start-up imports
+            time.sleep(0.1)  # polling until the first heartbeat, with a deadline
+        # Measurement windows, not waits for the scheduler: let start-up (imports, first
+        # connection) settle, then sample CPU over a fixed stretch of idle wall time.
+        time.sleep(2)
         cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
         time.sleep(IDLE_SECONDS)
         cpu = (_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0) * 60

@@ -75,7 +75,7 @@ def _observe(scheduled_for: datetime | None, expected: int, plane, deadline: flo
                 break
             if proc.poll() is not None:
                 raise RuntimeError(f"scheduler exited: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.005)
+            time.sleep(0.005)  # polling until every run is seen, with a deadline
     with plane.lock:
         accepted = {s.job_run_id: s.started + MONO_TO_WALL for s in plane.sessions.values()}
     return {"seen": seen, "accepted": accepted}

@@ -27,6 +27,7 @@ def local_plane(settings):
     settings.EXECUTION_PLANE = "local"
     settings.LOCAL_AGENTS = {
         "echo": [PY, str(settings.BASE_DIR / "agents" / "echo_agent.py")],
+        # An agent that outlives its timeout (the plane must kill it); nothing here waits on it.
         "sleepy": [PY, "-c", "import sys, time; sys.stdin.read(); print('started', flush=True); time.sleep(60)"],
         "env": [PY, "-c", "import json, os, sys; sys.stdin.read(); print(json.dumps(sorted(os.environ)))"],
         "stdin": [PY, "-c", "import sys; sys.stdout.write(sys.stdin.read())"],
