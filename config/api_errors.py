@@ -5,8 +5,9 @@
 
 `errors` (field -> messages, nested fields dotted: `retry_backoff_seconds.0`) is present on
 400 only; `permission` on a 403 that is about a missing permission. Django's own
-ValidationError (raised by the services), Http404 and PermissionDenied are mapped here too,
-so a service never has to know about HTTP.
+ValidationError (raised by the services for bad input), the domain errors of `config/errors.py`
+(not visible, missing permission, invalid state), Http404 and PermissionDenied are mapped here,
+once, so a service never has to know about HTTP.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from config import errors as domain
 
 NON_FIELD = "non_field_errors"
 
@@ -84,12 +87,6 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def first_message(exc: DjangoValidationError) -> str:
-    """The first message of a Django ValidationError, as one sentence."""
-    errors = flatten_errors(get_error_detail(exc))
-    return next((messages[0] for messages in errors.values() if messages), "invalid state")
-
-
 def _first_code(detail) -> str | None:
     if isinstance(detail, dict):
         detail = next(iter(detail.values()), None)
@@ -122,9 +119,29 @@ def error_body(exc: exceptions.APIException) -> dict:
     return body
 
 
+class MissingPermission(exceptions.PermissionDenied):
+    """403 that names the permission the caller lacks."""
+
+    def __init__(self, permission: str):
+        super().__init__(detail=f"missing permission {permission}", code="permission_denied")
+        self.permission = permission
+
+
+def _from_domain(exc: domain.DomainError) -> exceptions.APIException:
+    if isinstance(exc, domain.NotVisible):
+        return exceptions.NotFound(exc.message)
+    if isinstance(exc, domain.MissingPermission):
+        return MissingPermission(exc.permission)
+    if isinstance(exc, domain.InvalidState):
+        return Conflict(exc.message)
+    return exceptions.ValidationError(exc.message)
+
+
 def exception_handler(exc, context):
     """DRF's handler (headers, rollback), with every error reshaped to the one shape."""
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, domain.DomainError):
+        exc = _from_domain(exc)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=get_error_detail(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
@@ -215,6 +232,5 @@ __all__ = [
     "error_response",
     "errors",
     "exception_handler",
-    "first_message",
     "flatten_errors",
 ]

@@ -6,16 +6,15 @@ plane's callback is not here (it authenticates by signature, not by user).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from audit.services import Actor
 from config import clock
-from config.api_errors import Conflict, errors, first_message
+from config.api_errors import errors
+from config.errors import NotVisible
 from runs import services
 from runs.models import ScheduleRun
 from schedules import permissions
@@ -35,11 +34,11 @@ def get_run_for(user, run_id, perm: str = READ) -> ScheduleRun:
         ScheduleRun.objects.select_related("schedule", "org", "triggered_by").filter(pk=pk).first() if pk else None
     )
     if run is None:
-        raise NotFound("run not found")
+        raise NotVisible("run not found")
     try:
         permissions.check_schedule_perm(user, run.schedule, perm)
-    except NotFound:
-        raise NotFound("run not found") from None
+    except NotVisible:
+        raise NotVisible("run not found") from None
     return run
 
 
@@ -92,9 +91,5 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         run = get_run_for(request.user, pk, RUN)
-        try:
-            attempt = services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
-        except ValidationError as exc:
-            # The request is fine; the run's state (not retryable, a retry already pending) is not.
-            raise Conflict(first_message(exc)) from None
+        attempt = services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
         return Response(RunSerializer(attempt).data, status=status.HTTP_202_ACCEPTED)

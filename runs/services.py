@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from audit import services as audit
+from config.errors import InvalidState
 from audit.models import AuditAction
 from audit.services import Actor
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
@@ -405,7 +405,7 @@ def run_now(*, actor: Actor, schedule, now: datetime, idempotency_key: str | Non
     if existing is not None:
         return existing, False
     if not schedule.agent.enabled:
-        raise ValidationError({"agent": f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run"})
+        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
     status, error_code, error_message = overlap_verdict(schedule, active=active_run_count(schedule.pk))
     run, created = run_create(
         schedule=schedule,
@@ -436,25 +436,23 @@ def run_now(*, actor: Actor, schedule, now: datetime, idempotency_key: str | Non
 def run_retry(*, actor: Actor, run: ScheduleRun, now: datetime) -> ScheduleRun:
     """A manual retry of a failed, timed-out or canceled run: attempt (latest + 1), queued now.
 
-    Refused (ValidationError) for a run in any other state, and while a later attempt of the
+    Refused (InvalidState) for a run in any other state, and while a later attempt of the
     same occurrence is still queued or running (that attempt is the retry already).
     """
     Schedule.objects.select_for_update(of=("self",)).filter(pk=run.schedule_id).first()
     run = ScheduleRun.objects.select_related("schedule__agent", "org").get(pk=run.pk)
     if run.status not in RETRYABLE_STATUSES:
-        raise ValidationError(
-            {"status": f"only failed, timed-out or canceled runs can be retried; this run is {run.get_status_display().lower()}"}
+        raise InvalidState(
+            f"only failed, timed-out or canceled runs can be retried; this run is {run.get_status_display().lower()}"
         )
     attempts = _attempts_of(run)
     pending = attempts.filter(status__in=ACTIVE_STATUSES).order_by("attempt").first()
     if pending is not None:
-        raise ValidationError(
-            {"status": f"attempt {pending.attempt} of this run is already {pending.get_status_display().lower()}"}
-        )
+        raise InvalidState(f"attempt {pending.attempt} of this run is already {pending.get_status_display().lower()}")
     attempt = (attempts.aggregate(n=Max("attempt"))["n"] or run.attempt) + 1
     retry = _build_retry(run, attempt=attempt, now=now, not_before=None, triggered_by=actor.user)
     if not insert_runs([retry]):
-        raise ValidationError({"status": f"attempt {attempt} of this run exists already"})
+        raise InvalidState(f"attempt {attempt} of this run exists already")
     audit.record(
         actor=actor,
         org=run.org,

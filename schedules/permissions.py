@@ -11,7 +11,8 @@ schedule of an org the user is not a member of must let them see what they run.
 
 Every API endpoint and page goes through `schedules_visible_to` / `get_schedule_for`, so the
 tenancy rule ("another org's object is a 404, a missing permission a 403 naming it") lives
-here only. Lists are filtered in one query by permitted org ids OR granted schedule ids; no
+here only. It raises the domain errors `NotVisible` and `MissingPermission`
+(`config/errors.py`); the API and the pages map them to their own answers. Lists are filtered in one query by permitted org ids OR granted schedule ids; no
 per-row checks.
 """
 
@@ -24,8 +25,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Q, QuerySet
-from rest_framework.exceptions import NotFound, PermissionDenied
 
+from config.errors import MissingPermission, NotVisible
 from schedules.models import Membership, Organization, Role, Schedule
 
 READ = "schedules:read"
@@ -44,16 +45,6 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.EDITOR: frozenset({READ, WRITE, RUN}),
     Role.ADMIN: ALL_PERMISSIONS,
 }
-
-
-class MissingPermission(PermissionDenied):
-    """403 that names the permission the caller lacks (the API error shape carries it)."""
-
-    default_code = "permission_denied"
-
-    def __init__(self, perm: str):
-        super().__init__(detail=f"missing permission {perm}", code="permission_denied")
-        self.permission = perm
 
 
 @dataclass
@@ -196,23 +187,23 @@ def schedules_visible_to(user, perm: str = READ) -> QuerySet[Schedule]:
 def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet | None = None) -> Schedule:
     """The schedule, when the user may `perm` it.
 
-    NotFound when it does not exist or is not readable (its existence is not revealed);
-    MissingPermission (403) naming `perm` when readable but `perm` is not held.
+    NotVisible when it does not exist or is not readable (its existence is not revealed);
+    MissingPermission naming `perm` when readable but `perm` is not held.
     """
     pk = parse_uuid(schedule_id)
     queryset = queryset if queryset is not None else Schedule.objects.select_related("org", "agent")
     schedule = queryset.filter(pk=pk).first() if pk else None
     if schedule is None:
-        raise NotFound("schedule not found")
+        raise NotVisible("schedule not found")
     check_schedule_perm(user, schedule, perm)
     return schedule
 
 
 def check_schedule_perm(user, schedule: Schedule, perm: str, *, grants: Grants | None = None) -> None:
-    """Raise NotFound when `schedule` is not readable, MissingPermission when `perm` is not held."""
+    """Raise NotVisible when `schedule` is not readable, MissingPermission when `perm` is not held."""
     perms = (grants or grants_for(user)).for_schedule(schedule)
     if READ not in perms:
-        raise NotFound("schedule not found")
+        raise NotVisible("schedule not found")
     if perm not in perms:
         raise MissingPermission(perm)
 

@@ -4,7 +4,6 @@ serializer answers; every lookup goes through `schedules.permissions`."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.utils import translation
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,7 +12,7 @@ from rest_framework.response import Response
 
 from audit.services import Actor
 from config import clock
-from config.api_errors import Conflict, errors, first_message
+from config.api_errors import errors
 from runs import services as run_services
 from schedules import permissions, services, timing
 from schedules.api.filters import ScheduleFilter
@@ -280,13 +279,9 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise serializers.ValidationError(
                 {"Idempotency-Key": [f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters"]}
             )
-        try:
-            run, created = run_services.run_now(
-                actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key or None
-            )
-        except ValidationError as exc:
-            # e.g. the agent is disabled: a state to change first, not a bad request.
-            raise Conflict(first_message(exc)) from None
+        run, created = run_services.run_now(
+            actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key or None
+        )
         response = Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
         if not created:
             response["Idempotent-Replayed"] = "true"

@@ -1,0 +1,42 @@
+"""Domain errors: what services and selectors raise, whoever called them.
+
+Services know nothing of HTTP. They raise one of these, and each front end maps them once:
+the API in `config/api_errors.py` (404, 403, 409), the pages in their own error handling,
+management commands by printing the message.
+
+Invalid input is Django's own `ValidationError` with a {field: message} dict: forms and the
+admin already show it beside each field, and the API maps it to a 400 naming the fields.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class; `message` is a sentence a person can act on."""
+
+    default_message = "this cannot be done"
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class NotVisible(DomainError):
+    """The object does not exist, or the caller may not see it (its existence is not revealed)."""
+
+    default_message = "not found"
+
+
+class MissingPermission(DomainError):
+    """The caller sees the object but lacks `permission` on it (e.g. 'schedules:write')."""
+
+    def __init__(self, permission: str):
+        self.permission = permission
+        super().__init__(f"missing permission {permission}")
+
+
+class InvalidState(DomainError):
+    """The request is well-formed, but the object's state does not allow it (e.g. retrying a
+    run that succeeded, running a schedule whose agent is disabled)."""
+
+    default_message = "the object's state does not allow this"
