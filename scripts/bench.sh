@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks of DESIGN.md section 13 on a throwaway PostgreSQL, printing each
+# `make bench`: the benchmarks (targets in docs/design.md, section 11) on a throwaway PostgreSQL, printing each
 # figure beside its baseline from the same run. Benchmarks report; they do not fail on a
 # missed target (only on a crash). Pass bench file names to run a part:
 #   bash scripts/bench.sh tests/bench/bench_firing.py

@@ -1,4 +1,4 @@
-"""Benchmark: `GET /api/v1/schedules/` for an org with 10k schedules, page size 50 (DESIGN.md 13).
+"""Benchmark: `GET /api/v1/schedules/` for an org with 10k schedules, page size 50 (target in docs/design.md).
 
 Run by `make bench` (scripts/bench.sh) as a script on a throwaway PostgreSQL:
 

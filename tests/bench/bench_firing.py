@@ -1,4 +1,4 @@
-"""Benchmark: firing throughput, idle cost, and the claim query's plan (DESIGN.md section 13).
+"""Benchmark: firing throughput, idle cost, and the claim query's plan (targets in docs/design.md).
 
 Run by `make bench` (scripts/bench.sh) as a script on a throwaway PostgreSQL:
 
