@@ -298,14 +298,14 @@ def test_run_now_with_the_same_idempotency_key_returns_the_first_run_and_audits_
 
 
 def test_run_now_is_refused_for_a_disabled_agent(acme, agent, alice):
-    from django.core.exceptions import ValidationError
+    from config.errors import InvalidState
 
     schedule = make_schedule(acme, agent)
     agent.enabled = False
     agent.save()
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(InvalidState) as err:
         run_now(actor=Actor(user=alice), schedule=schedule, now=NINE)
-    assert "agent 'echo' is disabled" in err.value.message_dict["agent"][0]
+    assert err.value.message == "agent 'echo' is disabled, so this schedule cannot run"
     assert not ScheduleRun.objects.exists()
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from config.errors import InvalidState
 from runs.models import RunStatus, ScheduleRun, TriggerType
 from runs.reconcile import reconcile
 from runs.services import retry_job_run_id, run_finish, run_retry, scheduled_job_run_id
@@ -256,20 +256,20 @@ def test_manual_retry_refuses_a_successful_run(acme, agent, plane, alice, client
     inline_dispatcher().dispatch_ready(now=NINE)
     plane.complete(reload(run).session_id, "success")
     plane.send_callback(run.session_id, client=client)
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(InvalidState) as err:
         run_retry(actor=Actor(user=alice), run=reload(run), now=NINE)
-    assert err.value.message_dict == {
-        "status": ["only failed, timed-out or canceled runs can be retried; this run is succeeded"]
-    }
+    assert err.value.message == "only failed, timed-out or canceled runs can be retried; this run is succeeded"
     assert ScheduleRun.objects.count() == 1 and not AuditEvent.objects.filter(action="retry").exists()
 
 
 @pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SKIPPED])
 def test_manual_retry_refuses_runs_that_are_not_failed_timed_out_or_canceled(acme, agent, alice, status):
     run = queue_run(make_schedule(acme, agent), at=NINE, status=status)
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(InvalidState) as err:
         run_retry(actor=Actor(user=alice), run=run, now=NINE)
-    assert "can be retried" in err.value.message_dict["status"][0]
+    assert err.value.message == (
+        f"only failed, timed-out or canceled runs can be retried; this run is {run.get_status_display().lower()}"
+    )
 
 
 def test_manual_retry_is_refused_while_a_later_attempt_is_waiting(acme, agent, plane, alice):
@@ -278,9 +278,9 @@ def test_manual_retry_is_refused_while_a_later_attempt_is_waiting(acme, agent, p
     plane.down()
     inline_dispatcher().dispatch_ready(now=NINE)
     failed, waiting = attempts(schedule)
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(InvalidState) as err:
         run_retry(actor=Actor(user=alice), run=failed, now=NINE)
-    assert err.value.message_dict == {"status": ["attempt 2 of this run is already queued"]}
+    assert err.value.message == "attempt 2 of this run is already queued"
 
 
 def test_a_canceled_run_can_be_retried_by_hand(acme, agent, alice):
