@@ -269,7 +269,11 @@ class Dispatcher:
         """Under the org's row lock: recount, take what fits, lease it; returns the leased runs."""
         lease_until = now + timedelta(seconds=self.lease_seconds)
         with transaction.atomic():
-            org = Organization.objects.select_for_update().only("id", "max_concurrent_runs").get(pk=org_id)
+            # FOR NO KEY UPDATE: serialises admissions in the org, while the foreign-key checks of
+            # inserts that point at the org (schedules, runs, audit events: FOR KEY SHARE) go on.
+            # A plain FOR UPDATE made every such insert wait here, and closed deadlock cycles
+            # with the schedule writes.
+            org = Organization.objects.select_for_update(no_key=True).only("id", "max_concurrent_runs").get(pk=org_id)
             free = org.max_concurrent_runs - sum(org_busy_counts(now, org_id=org_id).values())
             if free <= 0:
                 return []

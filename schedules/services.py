@@ -112,6 +112,22 @@ def _wake_scheduler(schedule: Schedule) -> None:
         transaction.on_commit(notify_schedules_changed)
 
 
+def _lock(schedule: Schedule, *, no_key: bool = True) -> Schedule:
+    """The schedule, re-read under a row lock on the schedule row alone.
+
+    `of=("self",)`: without it the lock also covers the org and agent rows joined in, and
+    every foreign-key check on them (each create, run-now and audit insert in the org) then
+    waits for this transaction; under load those waits closed deadlock cycles. `no_key`
+    (FOR NO KEY UPDATE) is enough for a write that keeps the primary key, and lets the
+    foreign-key checks of run inserts on this schedule through; a delete needs FOR UPDATE.
+    """
+    return (
+        Schedule.objects.select_for_update(of=("self",), no_key=no_key)
+        .select_related("agent", "org")
+        .get(pk=schedule.pk)
+    )
+
+
 def compute_next_run_at(schedule: Schedule, *, now: datetime) -> datetime | None:
     if not schedule.enabled:
         return None
@@ -141,7 +157,7 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "this field cannot be set" for name in sorted(unknown)})
-    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    schedule = _lock(schedule)
     before = snapshot(schedule)
     for name, value in data.items():
         setattr(schedule, name, value)
@@ -171,7 +187,7 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
 
 
 def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: datetime) -> Schedule:
-    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    schedule = _lock(schedule)
     if schedule.enabled == enabled:
         return schedule
     schedule.enabled = enabled
@@ -225,7 +241,7 @@ def schedule_disable(*, actor: Actor, schedule: Schedule, now: datetime) -> Sche
 
 @transaction.atomic
 def schedule_delete(*, actor: Actor, schedule: Schedule, now: datetime) -> None:
-    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    schedule = _lock(schedule, no_key=False)
     audit.record(
         actor=actor, org=schedule.org, action=AuditAction.DELETE, target=schedule, now=now, before=snapshot(schedule)
     )
