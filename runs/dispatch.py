@@ -4,7 +4,8 @@ A run is ready when it is `queued`, its `not_before` has passed, and no live lea
 Admission is serialised per org by a row lock on the Organization, so replicas never
 exceed `max_concurrent_runs` together: under that lock we count the org's *busy* runs
 (`running`, plus `queued` ones under a live lease: admitted, plane call in flight), take
-what still fits the org limit and each schedule's `max_concurrency`, and lease them.
+what still fits the org limit and each schedule's `max_concurrency`, and lease them. A ready
+run whose schedule or agent was disabled meanwhile is canceled there instead of started.
 
 Status stays `queued` until the plane accepts the run: the worker thread calls the plane and
 then moves the run to `running` with its session (or to `failed` with an error code, which
@@ -33,7 +34,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
-from runs import services
+from runs import eligibility, services
 from runs.services import pg_array
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
@@ -269,7 +270,11 @@ class Dispatcher:
         """Under the org's row lock: recount, take what fits, lease it; returns the leased runs."""
         lease_until = now + timedelta(seconds=self.lease_seconds)
         with transaction.atomic():
-            org = Organization.objects.select_for_update().only("id", "max_concurrent_runs").get(pk=org_id)
+            # FOR NO KEY UPDATE: serialises admissions in the org, while the foreign-key checks of
+            # inserts that point at the org (schedules, runs, audit events: FOR KEY SHARE) go on.
+            # A plain FOR UPDATE made every such insert wait here, and closed deadlock cycles
+            # with the schedule writes.
+            org = Organization.objects.select_for_update(no_key=True).only("id", "max_concurrent_runs").get(pk=org_id)
             free = org.max_concurrent_runs - sum(org_busy_counts(now, org_id=org_id).values())
             if free <= 0:
                 return []
@@ -285,8 +290,9 @@ class Dispatcher:
                 free -= 1
             if not chosen:
                 return []
-            # Conditional on still being ready: a cancel or a finish may have landed meanwhile.
-            ScheduleRun.objects.filter(ready_q(now), id_in("id", chosen)).update(
+            # Conditional on still being ready (a cancel or a finish may have landed meanwhile)
+            # and on being allowed to run: the schedule and the agent enabled.
+            ScheduleRun.objects.filter(ready_q(now), eligibility.runnable_q(), id_in("id", chosen)).update(
                 lease_owner=self.replica_id, lease_expires_at=lease_until
             )
             leased = list(
@@ -295,6 +301,11 @@ class Dispatcher:
                 .filter(id_in("id", chosen), status=RunStatus.QUEUED, lease_owner=self.replica_id, lease_expires_at=lease_until)
                 .order_by("created_at", "id")
             )
+            if len(leased) < len(chosen):
+                # A run that may not run is ended here, under the org lock (no other dispatcher
+                # can lease it meanwhile), not left queued to be looked at every pass.
+                left = set(chosen) - {run.pk for run in leased}
+                eligibility.run_cancel_unrunnable(runs=ScheduleRun.objects.filter(ready_q(now), id_in("id", left)), now=now)
         if leased:
             log.info("runs.admitted", org_id=org_id, count=len(leased), replica=self.replica_id)
         return leased

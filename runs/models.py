@@ -28,6 +28,12 @@ TERMINAL_STATUSES = (
 )
 RETRYABLE_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELED)
 
+# `error_code` of a run that was not allowed to start: canceled while it waited (disabling the
+# schedule, or the dispatcher finding the schedule or agent disabled when its turn came).
+SCHEDULE_DISABLED = "schedule_disabled"
+SCHEDULE_DISABLED_MESSAGE = "canceled before it started: the schedule was disabled"
+AGENT_DISABLED = "agent_disabled"
+
 
 class TriggerType(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")

@@ -20,7 +20,7 @@ from audit.models import AuditAction
 from audit.services import Actor
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from runs.plane.base import PlaneResult, PlaneStatus
-from schedules.models import OverlapPolicy, Schedule
+from schedules.models import Agent, OverlapPolicy, Schedule
 
 log = structlog.get_logger("runs.services")
 
@@ -436,8 +436,9 @@ def run_now(*, actor: Actor, schedule, now: datetime, idempotency_key: str | Non
 def run_retry(*, actor: Actor, run: ScheduleRun, now: datetime) -> ScheduleRun:
     """A manual retry of a failed, timed-out or canceled run: attempt (latest + 1), queued now.
 
-    Refused (InvalidState) for a run in any other state, and while a later attempt of the
-    same occurrence is still queued or running (that attempt is the retry already).
+    Refused (InvalidState) for a run in any other state, while a later attempt of the
+    same occurrence is still queued or running (that attempt is the retry already), and while
+    the schedule or the run's agent is disabled (the dispatcher would only cancel it).
     """
     Schedule.objects.select_for_update(of=("self",)).filter(pk=run.schedule_id).first()
     run = ScheduleRun.objects.select_related("schedule__agent", "org").get(pk=run.pk)
@@ -445,6 +446,12 @@ def run_retry(*, actor: Actor, run: ScheduleRun, now: datetime) -> ScheduleRun:
         raise InvalidState(
             f"only failed, timed-out or canceled runs can be retried; this run is {run.get_status_display().lower()}"
         )
+    if not run.schedule.enabled:
+        raise InvalidState("the schedule is disabled; enable it before retrying its runs")
+    agent = Agent.objects.filter(org_id=run.org_id, slug=run.agent_slug).first()
+    if agent is None or not agent.enabled:
+        state = "no longer exists" if agent is None else "is disabled"
+        raise InvalidState(f"agent '{run.agent_slug}' {state}, so this run cannot be retried")
     attempts = _attempts_of(run)
     pending = attempts.filter(status__in=ACTIVE_STATUSES).order_by("attempt").first()
     if pending is not None:

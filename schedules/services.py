@@ -16,7 +16,7 @@ from django.db.models import Q
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from runs.models import RunStatus, ScheduleRun
+from runs.models import SCHEDULE_DISABLED, SCHEDULE_DISABLED_MESSAGE, RunStatus, ScheduleRun
 from schedules import timing
 from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
@@ -112,6 +112,22 @@ def _wake_scheduler(schedule: Schedule) -> None:
         transaction.on_commit(notify_schedules_changed)
 
 
+def _lock(schedule: Schedule, *, no_key: bool = True) -> Schedule:
+    """The schedule, re-read under a row lock on the schedule row alone.
+
+    `of=("self",)`: without it the lock also covers the org and agent rows joined in, and
+    every foreign-key check on them (each create, run-now and audit insert in the org) then
+    waits for this transaction; under load those waits closed deadlock cycles. `no_key`
+    (FOR NO KEY UPDATE) is enough for a write that keeps the primary key, and lets the
+    foreign-key checks of run inserts on this schedule through; a delete needs FOR UPDATE.
+    """
+    return (
+        Schedule.objects.select_for_update(of=("self",), no_key=no_key)
+        .select_related("agent", "org")
+        .get(pk=schedule.pk)
+    )
+
+
 def compute_next_run_at(schedule: Schedule, *, now: datetime) -> datetime | None:
     if not schedule.enabled:
         return None
@@ -141,7 +157,7 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "this field cannot be set" for name in sorted(unknown)})
-    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    schedule = _lock(schedule)
     before = snapshot(schedule)
     for name, value in data.items():
         setattr(schedule, name, value)
@@ -158,20 +174,26 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     schedule.updated_by = actor.user
     schedule.updated_at = now
     schedule.save()
-    audit.record(
-        actor=actor,
-        org=schedule.org,
-        action=AuditAction.UPDATE,
-        target=schedule,
-        now=now,
-        before={k: before[k] for k in changed},
-        after={k: after[k] for k in changed},
-    )
+    edited = [name for name in changed if name != "enabled"]
+    if edited:
+        audit.record(
+            actor=actor,
+            org=schedule.org,
+            action=AuditAction.UPDATE,
+            target=schedule,
+            now=now,
+            before={k: before[k] for k in edited},
+            after={k: after[k] for k in edited},
+        )
+    if "enabled" in changed:
+        # `{"enabled": false}` in a PATCH is a disable: the same waiting runs are canceled and
+        # the same audit action says so, or a queued retry outlives the switch and runs.
+        _enabled_changed(actor=actor, schedule=schedule, now=now)
     return schedule
 
 
 def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: datetime) -> Schedule:
-    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    schedule = _lock(schedule)
     if schedule.enabled == enabled:
         return schedule
     schedule.enabled = enabled
@@ -184,6 +206,14 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
     schedule.updated_at = now
     schedule.save(update_fields=["enabled", "next_run_at", "timing_error", "updated_by", "updated_at"])
     _wake_scheduler(schedule)
+    _enabled_changed(actor=actor, schedule=schedule, now=now)
+    return schedule
+
+
+def _enabled_changed(*, actor: Actor, schedule: Schedule, now: datetime) -> None:
+    """What switching `enabled` means beyond the flag, whichever write switched it (enable,
+    disable, update): disabling cancels the waiting runs; the audit action is enable/disable."""
+    enabled = schedule.enabled
     canceled = 0 if enabled else _cancel_waiting_runs(schedule, now=now)
     audit.record(
         actor=actor,
@@ -194,7 +224,6 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
         before={"enabled": not enabled},
         after={"enabled": enabled, **({"canceled_waiting_runs": canceled} if canceled else {})},
     )
-    return schedule
 
 
 def _cancel_waiting_runs(schedule: Schedule, *, now: datetime) -> int:
@@ -207,8 +236,8 @@ def _cancel_waiting_runs(schedule: Schedule, *, now: datetime) -> int:
         .update(
             status=RunStatus.CANCELED,
             finished_at=now,
-            error_code="schedule_disabled",
-            error_message="canceled before it started: the schedule was disabled",
+            error_code=SCHEDULE_DISABLED,
+            error_message=SCHEDULE_DISABLED_MESSAGE,
         )
     )
 
@@ -225,7 +254,7 @@ def schedule_disable(*, actor: Actor, schedule: Schedule, now: datetime) -> Sche
 
 @transaction.atomic
 def schedule_delete(*, actor: Actor, schedule: Schedule, now: datetime) -> None:
-    schedule = Schedule.objects.select_for_update().select_related("agent", "org").get(pk=schedule.pk)
+    schedule = _lock(schedule, no_key=False)
     audit.record(
         actor=actor, org=schedule.org, action=AuditAction.DELETE, target=schedule, now=now, before=snapshot(schedule)
     )

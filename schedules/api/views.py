@@ -196,7 +196,8 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         summary="Change some fields of a schedule",
-        description="Needs `schedules:write`. Changing timing fields recomputes `next_run_at`.",
+        description="Needs `schedules:write`. Changing timing fields recomputes `next_run_at`; changing "
+        "`enabled` does what enable/disable do (and is audited as such).",
         request=ScheduleInputSerializer(partial=True),
         responses={200: ScheduleSerializer, **errors(400, 403, 404)},
         examples=_examples({"cron_expression": "30 8 * * 1-5"}, SCHEDULE_EXAMPLE),
@@ -243,7 +244,8 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         summary="Disable a schedule",
-        description="Needs `schedules:write`. Runs already queued or running are not stopped.",
+        description="Needs `schedules:write`. Waiting runs (queued retries, a queued overlap) are canceled with "
+        "error `schedule_disabled`; runs already handed to the execution plane finish or time out as usual.",
         request=None,
         responses={200: ScheduleSerializer, **errors(403, 404)},
         examples=_examples(response={**SCHEDULE_EXAMPLE, "enabled": False, "status": "disabled", "next_run_at": None}),
