@@ -19,7 +19,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
-from runs.plane.base import PlaneResult, PlaneStatus
+from runs.plane.base import PlaneResult, PlaneStatus, redact_credentials
 from schedules.models import OverlapPolicy, Schedule
 
 log = structlog.get_logger("runs.services")
@@ -233,6 +233,7 @@ def run_finish(
     timed-out attempt with `attempt <= max_retries` gets its automatic retry, queued with
     `not_before = now + backoff`. `retry=False` is for errors that repeat on every attempt
     (a 4xx from the plane, an unconfigured agent); a disabled schedule retries nothing.
+    Credentials in URLs are masked in `error_message`: the run's org reads it.
     """
     if status not in FINAL_STATUSES:
         raise ValueError(f"{status!r} is not a final run status")
@@ -244,7 +245,7 @@ def run_finish(
         "finished_at": now,
         "lease_expires_at": None,
         "error_code": error_code[:64],
-        "error_message": error_message[:ERROR_MESSAGE_MAX],
+        "error_message": redact_credentials(error_message)[:ERROR_MESSAGE_MAX],
     }
     if session_id:
         changes["session_id"] = session_id

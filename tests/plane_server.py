@@ -317,6 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "method": self.command,
                     "path": self.path,
                     "idempotency_key": self.headers.get("Idempotency-Key"),
+                    "authorization": self.headers.get("Authorization"),
                     "signature_ok": hmac.compare_digest(signature, sign(self.plane.secret, raw)),
                     "body": raw,
                 }

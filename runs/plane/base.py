@@ -7,6 +7,7 @@ interface, so tests can drive either against real processes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -51,10 +52,32 @@ class ErrorCode:
 PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED})
 
 
+# `scheme://user:password@` or `scheme://token@` in any text; up to the last `@` before the
+# host, so a password with an unescaped `@` is masked whole.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/?#]+)@")
+
+
+def redact_credentials(text: str) -> str:
+    """`http://svc:pl4ne-pass@host/x` -> `http://svc:***@host/x`; a user-only `https://token@host`
+    loses the user too. For every error text that is stored on a run (tenants read it) or logged.
+    """
+
+    def mask(match: re.Match) -> str:
+        user, sep, _ = match["userinfo"].partition(":")
+        return f"{match['scheme']}{user}:***@" if sep else f"{match['scheme']}***@"
+
+    return _URL_USERINFO.sub(mask, text)
+
+
 class PlaneError(Exception):
-    """A plane call that did not produce the contract's answer; `code` is an ErrorCode value."""
+    """A plane call that did not produce the contract's answer; `code` is an ErrorCode value.
+
+    The message is stored on the run and shown to its org, so credentials are masked here, once,
+    whatever text the transport put in it (a URL, an exception's words).
+    """
 
     def __init__(self, code: str, message: str):
+        message = redact_credentials(message)
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message

@@ -7,18 +7,28 @@ PlaneError with a code an operator can act on.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
 import json
 import socket
 import threading
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 from django.urls import reverse
 
-from runs.plane.base import ErrorCode, PlaneError, PlaneResult, PlaneStatus, StartResult, result_from_body, session_request
+from runs.plane.base import (
+    ErrorCode,
+    PlaneError,
+    PlaneResult,
+    PlaneStatus,
+    StartResult,
+    redact_credentials,
+    result_from_body,
+    session_request,
+)
 
 MAX_ANSWER_BYTES = 1 << 20
 # What a keep-alive connection the server closed while idle looks like on the next call.
@@ -40,8 +50,15 @@ class HttpPlaneClient:
     def __init__(self, *, base_url: str, timeout: float, secret: str = "", callback: str | None = None):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"EXECUTION_PLANE_URL must be an http(s) URL, got {base_url!r}")
+            raise ValueError(f"EXECUTION_PLANE_URL must be an http(s) URL, got {redact_credentials(base_url)!r}")
         self.base_url = base_url.rstrip("/")
+        # What errors and logs show: never the URL's password (tenants read run errors).
+        self.shown_url = redact_credentials(self.base_url)
+        self._auth = None
+        if parts.username is not None:
+            # Credentials in the URL are meant to be sent (an ingress in front of the plane).
+            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self._auth = "Basic " + base64.b64encode(userinfo.encode()).decode()
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port
@@ -128,8 +145,10 @@ class HttpPlaneClient:
         if self.secret:
             # Same scheme as the callback, so the plane can check who is calling.
             all_headers["X-Signature"] = sign(self.secret, raw)
+        if self._auth:
+            all_headers["Authorization"] = self._auth
         all_headers.update(headers or {})
-        where = f"{method} {self.base_url}{path}"
+        where = f"{method} {self.shown_url}{path}"
         try:
             try:
                 response, data = self._exchange(method, path, raw if body is not None else None, all_headers)
