@@ -19,7 +19,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
-from runs.plane.base import PlaneResult, PlaneStatus, redact_credentials
+from runs.plane.base import PERMANENT_ERRORS, PlaneResult, PlaneStatus, redact_credentials
 from schedules.models import OverlapPolicy, Schedule
 
 log = structlog.get_logger("runs.services")
@@ -291,6 +291,7 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
     The one translation of the plane's outcome, so the dispatcher, reconcile's polls and the
     signed callback store the same thing for the same answer. Raises ValueError for a result
     that is not final (queued/running change nothing here; the caller decides what they mean).
+    An error that every attempt would meet again (PERMANENT_ERRORS) is not retried.
     """
     if not result.terminal:
         raise ValueError(f"plane status {result.status!r} is not final")
@@ -303,6 +304,7 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
         error_code=result.error_code,
         error_message=result.error_message,
         now=now,
+        retry=result.error_code not in PERMANENT_ERRORS,
     )
 
 

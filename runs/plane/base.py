@@ -39,7 +39,7 @@ class ErrorCode:
     AGENT_NOT_CONFIGURED = "agent_not_configured"  # local: slug not in LOCAL_AGENTS
     AGENT_START_FAILED = "agent_start_failed"  # local: the command could not be executed
     AGENT_FAILED = "agent_failed"  # the agent ran and reported failure (non-zero exit)
-    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large"
+    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large"  # local: more stdout than LOCAL_AGENT_MAX_OUTPUT_BYTES
     RUN_TIMEOUT = "timeout"  # the run was still running after the schedule's timeout_seconds
 
     @staticmethod
@@ -48,8 +48,9 @@ class ErrorCode:
         return f"plane_http_{status}"
 
 
-# Errors that the same request would meet again: retrying only burns attempts.
-PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED})
+# Errors that the same request would meet again: retrying only burns attempts (an agent that
+# wrote too much once writes too much again, and each attempt costs a full run).
+PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED, ErrorCode.AGENT_OUTPUT_TOO_LARGE})
 
 
 # `scheme://user:password@` or `scheme://token@` in any text; up to the last `@` before the
