@@ -52,7 +52,6 @@ class ErrorCode:
 # wrote too much once writes too much again, and each attempt costs a full run).
 PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED, ErrorCode.AGENT_OUTPUT_TOO_LARGE})
 
-
 # `scheme://user:password@` or `scheme://token@` in any text; up to the last `@` before the
 # host, so a password with an unescaped `@` is masked whole.
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/?#]+)@")
@@ -119,7 +118,14 @@ class PlaneClient(Protocol):
     # such a plane is never polled.
     synchronous: bool
 
-    def start(self, run, *, on_started: Callable[[str], None] | None = None) -> StartResult: ...
+    def start(
+        self, run, *, on_started: Callable[[str], None] | None = None, timeout: float | None = None
+    ) -> StartResult:
+        """Start the run's session. `timeout`: the longest the call may take, everything included
+        (the dispatcher's lease sets it); an asynchronous plane that needs longer raises
+        PlaneError(plane_timeout). A synchronous plane runs the agent under the schedule's own
+        timeout instead, once `on_started` has recorded the session."""
+        ...
 
     def poll(self, run) -> PlaneResult: ...
 

@@ -130,7 +130,8 @@ class LocalPlaneClient:
         self.run_as_name = settings.LOCAL_AGENTS_RUN_AS if run_as is None else run_as
         self.max_output = settings.LOCAL_AGENT_MAX_OUTPUT_BYTES if max_output is None else max_output
 
-    def start(self, run, *, on_started=None) -> StartResult:
+    def start(self, run, *, on_started=None, timeout=None) -> StartResult:
+        # `timeout` bounds a plane *call*; here the call is the run, bounded by the schedule's.
         argv = self.agents.get(run.agent_slug)
         if not argv:
             # The org reads the run's error: it learns nothing of what else this host runs.

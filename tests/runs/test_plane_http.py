@@ -169,6 +169,32 @@ def test_a_plane_restart_between_calls_is_survived_on_a_new_connection(plane, ru
     assert client.start(other).session_id == "sess-000002"
 
 
+def test_an_answer_dripping_a_byte_at_a_time_is_cut_at_the_call_deadline(plane, run):
+    """Each byte beats the read timeout; the call as a whole must not (the lease depends on it)."""
+    import time
+
+    plane.drip_seconds = 0.05  # about 8 s for the whole create answer
+    started = time.monotonic()
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert time.monotonic() - started < 2.5
+    assert err.value.code == ErrorCode.TIMEOUT
+    assert "no complete answer within 0.5 s" in err.value.message
+    assert plane.create_calls == 1
+
+
+def test_the_dispatchers_budget_shortens_the_call_below_the_plane_timeout(plane, run, settings):
+    import time
+
+    settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 30
+    plane.drip_seconds = 0.05
+    started = time.monotonic()
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run, timeout=0.3)
+    assert time.monotonic() - started < 2.5
+    assert "within 0.3 s" in err.value.message
+
+
 def test_credentials_in_the_plane_url_are_sent_but_never_shown(plane, run, acme, agent, settings):
     from runs.models import RunStatus
     from tests.runs.conftest import inline_dispatcher, reload
