@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.db.models.expressions import RawSQL
@@ -37,6 +37,7 @@ from runs import services
 from runs.services import pg_array
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
+from runs.result_writes import ResultWriter
 from schedules.models import Organization
 
 log = structlog.get_logger("runs.dispatch")
@@ -191,6 +192,8 @@ class Dispatcher:
         self.submitted_total = 0
         # Plane answers waiting to be written as `running`, in batches (see _record_accepted).
         self._accepted: list[services.Accepted] = []
+        # Results and failures to record, tried again until they land (runs.result_writes).
+        self.results = ResultWriter()
         self._flush_lock = threading.Lock()
         # Running average of a plane call's duration (seconds), which sets the backlog depth.
         self._call_seconds = self.lease_seconds * LEASE_SHARE / INITIAL_BACKLOG_PER_WORKER
@@ -201,6 +204,9 @@ class Dispatcher:
         """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
         if self._closing:
             return 0
+        if self.results.kept:
+            # Before reconcile's timeouts could give up on a run whose agent has finished.
+            self.results.write_kept()
         pass_clock = self._pass_clock = _Elapsed(now)
         room = self._room()
         if room <= 0:
@@ -241,6 +247,7 @@ class Dispatcher:
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking work; with `wait`, finish the plane calls in flight and close their connections."""
         if self._pool is None:
+            self._last_writes()
             return
         self._closing = True
         if wait:
@@ -262,6 +269,15 @@ class Dispatcher:
                 self._pool.submit(close_connection)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._pool = None
+        self._last_writes()
+
+    def _last_writes(self) -> None:
+        if self.results.kept:
+            try:
+                self.results.write_kept()
+            except DatabaseError:
+                log.exception("dispatch.kept_results_unwritten", replica=self.replica_id)
+            self.results.give_up()
 
     # --- admission -----------------------------------------------------------------------
 
@@ -432,14 +448,18 @@ class Dispatcher:
         except PlaneError as exc:
             self._timed_call(time.monotonic() - called)
             log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
-            services.run_finish(
-                run_id=run.pk,
-                status=RunStatus.FAILED,
-                error_code=exc.code,
-                error_message=exc.message,
-                now=clock.now(),
-                retry=exc.retryable,
-                lease=lease,
+            failed_at = clock.now()
+            self.results.write(
+                lambda: services.run_finish(
+                    run_id=run.pk,
+                    status=RunStatus.FAILED,
+                    error_code=exc.code,
+                    error_message=exc.message,
+                    now=failed_at,
+                    retry=exc.retryable,
+                    lease=lease,
+                ),
+                **bind,
             )
             return
         self._timed_call(time.monotonic() - called)
@@ -461,7 +481,10 @@ class Dispatcher:
                 log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
                 return
         if result is not None and result.terminal:
-            services.run_apply_plane_result(run, result, now=clock.now())
+            # The agent has run (a synchronous plane): this write must land, or a timeout and
+            # its retry would run the agent again.
+            finished_at = clock.now()
+            self.results.write(lambda: services.run_apply_plane_result(run, result, now=finished_at), **bind)
 
 
 class _NotOurs(Exception):
