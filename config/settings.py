@@ -172,6 +172,11 @@ LOCAL_AGENTS = json.loads(
         default=json.dumps({"echo": [sys.executable, str(BASE_DIR / "agents" / "echo_agent.py")]}),
     )
 )
+# The local plane is for development, not a sandbox: when set (and the scheduler runs as
+# root), agents run as this user instead of the scheduler's own, e.g. "nobody".
+LOCAL_AGENTS_RUN_AS = env("LOCAL_AGENTS_RUN_AS", default="")
+# Most stdout a local agent may write (kept as the run's output); more kills it.
+LOCAL_AGENT_MAX_OUTPUT_BYTES = env.int("LOCAL_AGENT_MAX_OUTPUT_BYTES", default=1 << 20)
 
 # --- Logging (structlog) ---------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.db.models.expressions import RawSQL
@@ -38,6 +38,7 @@ from runs import eligibility, services
 from runs.services import pg_array
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
+from runs.result_writes import ResultWriter
 from schedules.models import Organization
 
 log = structlog.get_logger("runs.dispatch")
@@ -191,7 +192,9 @@ class Dispatcher:
         self._refill_lock = threading.Lock()
         self.submitted_total = 0
         # Plane answers waiting to be written as `running`, in batches (see _record_accepted).
-        self._accepted: list[tuple] = []
+        self._accepted: list[services.Accepted] = []
+        # Results and failures to record, tried again until they land (runs.result_writes).
+        self.results = ResultWriter()
         self._flush_lock = threading.Lock()
         # Running average of a plane call's duration (seconds), which sets the backlog depth.
         self._call_seconds = self.lease_seconds * LEASE_SHARE / INITIAL_BACKLOG_PER_WORKER
@@ -202,6 +205,9 @@ class Dispatcher:
         """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
         if self._closing:
             return 0
+        if self.results.kept:
+            # Before reconcile's timeouts could give up on a run whose agent has finished.
+            self.results.write_kept()
         pass_clock = self._pass_clock = _Elapsed(now)
         room = self._room()
         if room <= 0:
@@ -242,6 +248,7 @@ class Dispatcher:
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking work; with `wait`, finish the plane calls in flight and close their connections."""
         if self._pool is None:
+            self._last_writes()
             return
         self._closing = True
         if wait:
@@ -263,6 +270,15 @@ class Dispatcher:
                 self._pool.submit(close_connection)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._pool = None
+        self._last_writes()
+
+    def _last_writes(self) -> None:
+        if self.results.kept:
+            try:
+                self.results.write_kept()
+            except DatabaseError:
+                log.exception("dispatch.kept_results_unwritten", replica=self.replica_id)
+            self.results.give_up()
 
     # --- admission -----------------------------------------------------------------------
 
@@ -312,7 +328,7 @@ class Dispatcher:
 
     # --- the worker ----------------------------------------------------------------------
 
-    def _record_accepted(self, item: tuple) -> None:
+    def _record_accepted(self, item: services.Accepted) -> None:
         """Write this answer, and any others waiting, as `running` in one statement.
 
         Whoever holds the flush lock writes everything queued; a worker that finds the lock
@@ -328,7 +344,8 @@ class Dispatcher:
             try:
                 with self._lock:
                     batch, self._accepted = self._accepted, []
-                services.run_mark_running_many(accepted=batch)
+                # Only under the lease each run was admitted with (see _start).
+                services.run_mark_running_many(accepted=batch, lease_owner=self.replica_id)
             finally:
                 self._flush_lock.release()
             with self._lock:
@@ -400,37 +417,67 @@ class Dispatcher:
             # The connection may be what broke: the next task on this thread reconnects.
             connections.close_all()
 
+    def _call_budget(self, run: ScheduleRun, now: datetime) -> float | None:
+        """Seconds the plane call may take, all included; None when too little lease is left.
+
+        A call that outlived its lease (a plane dripping its answer a byte at a time) let the
+        next pass send the same run again, four times in one case. So a call gets half the
+        lease (the http client also caps it at EXECUTION_PLANE_TIMEOUT_SECONDS) and must end
+        a quarter of the lease before it expires, leaving time to write the answer under it.
+        The backlog drains within LEASE_SHARE (a quarter) of the lease, so a run normally
+        gets the whole half; one that waited longer gets less, and one left with less than
+        half of that is not sent at all: its lease lapses and it goes again, same job_run_id.
+        """
+        full = self.lease_seconds / 2
+        left = min(full, (run.lease_expires_at - now).total_seconds() - self.lease_seconds / 4)
+        return left if left >= full / 2 else None
+
     def _start(self, run: ScheduleRun, clock: _Elapsed) -> None:
-        """Call the plane for one leased run and record what it answered."""
-        if clock.now() >= run.lease_expires_at:
-            # Waited in the pool past its lease: another dispatcher may own it by now.
-            log.warning("run.lease_lapsed", job_run_id=run.job_run_id, replica=self.replica_id)
-            return
+        """Call the plane for one leased run and record what it answered, while the lease holds."""
         bind = {"schedule_id": str(run.schedule_id), "job_run_id": run.job_run_id, "attempt": run.attempt}
+        budget = self._call_budget(run, clock.now())
+        if budget is None:
+            # Waited in the pool too long: another dispatcher may own it by the time we'd answer.
+            log.warning("run.lease_lapsed", replica=self.replica_id, **bind)
+            return
+        # Every write below is conditional on this lease: once it lapsed, the run is another
+        # dispatch's business (reconcile released it, or a new admission took it).
+        lease = (self.replica_id, run.lease_expires_at)
 
         def started(session_id: str) -> None:
             # Synchronous planes report the session before they run it: the run shows as
             # running (and counts against the limits as such) for as long as it takes.
-            services.run_mark_running(run_id=run.pk, session_id=session_id, now=clock.now())
+            if not services.run_mark_running(run_id=run.pk, session_id=session_id, now=clock.now(), lease=lease):
+                raise _NotOurs  # canceled, or its lease lapsed: the plane stops the agent
 
         called = time.monotonic()
         try:
-            answer = self.client.start(run, on_started=started if self.client.synchronous else None)
+            answer = self.client.start(run, on_started=started if self.client.synchronous else None, timeout=budget)
+        except _NotOurs:
+            log.info("run.not_started", reason="no longer queued under this dispatcher's lease", **bind)
+            return
         except PlaneError as exc:
             self._timed_call(time.monotonic() - called)
             log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
-            services.run_finish(
-                run_id=run.pk,
-                status=RunStatus.FAILED,
-                error_code=exc.code,
-                error_message=exc.message,
-                now=clock.now(),
-                retry=exc.retryable,
+            failed_at = clock.now()
+            self.results.write(
+                lambda: services.run_finish(
+                    run_id=run.pk,
+                    status=RunStatus.FAILED,
+                    error_code=exc.code,
+                    error_message=exc.message,
+                    now=failed_at,
+                    retry=exc.retryable,
+                    lease=lease,
+                ),
+                **bind,
             )
             return
         self._timed_call(time.monotonic() - called)
         if not self.client.synchronous:
-            self._record_accepted((run.pk, answer.session_id, answer.message_id, clock.now()))
+            self._record_accepted(
+                services.Accepted(run.pk, answer.session_id, answer.message_id, clock.now(), run.lease_expires_at)
+            )
             if _INFO_LOGS.isEnabledFor(logging.INFO):
                 # structlog runs its processors before the level filter: skip them when INFO is
                 # off (about 5% of a worker's time per run).
@@ -445,4 +492,11 @@ class Dispatcher:
                 log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
                 return
         if result is not None and result.terminal:
-            services.run_apply_plane_result(run, result, now=clock.now())
+            # The agent has run (a synchronous plane): this write must land, or a timeout and
+            # its retry would run the agent again.
+            finished_at = clock.now()
+            self.results.write(lambda: services.run_apply_plane_result(run, result, now=finished_at), **bind)
+
+
+class _NotOurs(Exception):
+    """Raised from on_started when the run is no longer queued under our lease."""

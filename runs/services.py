@@ -7,6 +7,7 @@ import hashlib
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import structlog
 from django.conf import settings
@@ -19,7 +20,7 @@ from config.errors import InvalidState
 from audit.models import AuditAction
 from audit.services import Actor
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
-from runs.plane.base import PlaneResult, PlaneStatus
+from runs.plane.base import PERMANENT_ERRORS, PlaneResult, PlaneStatus, redact_credentials
 from schedules.models import Agent, OverlapPolicy, Schedule
 
 log = structlog.get_logger("runs.services")
@@ -156,12 +157,20 @@ _ATTEMPT_SUFFIX = re.compile(r"^(?P<base>.+)-(?P<attempt>\d+)$")
 
 
 def run_mark_running(
-    *, run_id, session_id: str, message_id: str = "", now: datetime, poll_after_seconds: float | None = None
+    *,
+    run_id,
+    session_id: str,
+    message_id: str = "",
+    now: datetime,
+    poll_after_seconds: float | None = None,
+    lease: tuple[str, datetime] | None = None,
 ) -> bool:
     """queued -> running once the plane accepted the run; False when it was no longer queued.
 
     The lease of a running run is the time of its next poll (reconcile polls runs whose
     lease expired), so a run whose callback never comes is looked at, by one replica at a time.
+    `lease` (owner, expires_at): only while the dispatcher still holds the lease it took, so
+    the answer to a call that outlived its lease never overwrites what a later dispatch wrote.
     """
     poll_after = settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS if poll_after_seconds is None else poll_after_seconds
     changes = {
@@ -172,43 +181,83 @@ def run_mark_running(
     }
     if message_id:
         changes["message_id"] = message_id
-    updated = ScheduleRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(**changes)
+    updated = _held(ScheduleRun.objects.filter(pk=run_id, status=RunStatus.QUEUED), lease).update(**changes)
     return updated == 1
 
 
-def run_mark_running_many(*, accepted: list[tuple], poll_after_seconds: float | None = None) -> int:
-    """`run_mark_running` for many runs in one statement: `accepted` is a list of
-    (run_id, session_id, message_id, started_at). Returns how many moved to running.
+def _held(runs, lease: tuple[str, datetime] | None):
+    """`runs` narrowed to those still under this exact lease (owner, expires_at), when given.
 
-    The dispatcher's workers record the plane's answers through this in batches; one UPDATE
-    per run was a quarter of the cost of dispatching at a thousand runs a second.
+    The expiry is the lease's token: a release (reconcile) clears it and a new admission
+    (this replica's or another's) writes a later one, so either makes the write a no-op.
+    """
+    if lease is None:
+        return runs
+    owner, expires_at = lease
+    return runs.filter(lease_owner=owner, lease_expires_at=expires_at)
+
+
+class Accepted(NamedTuple):
+    """A plane's accepted answer, waiting to be written as `running` (run_mark_running_many)."""
+
+    run_id: uuid.UUID
+    session_id: str
+    message_id: str
+    started_at: datetime
+    lease_expires_at: datetime | None = None  # with `lease_owner`: write only under this lease
+
+
+def run_mark_running_many(
+    *, accepted: list[tuple], poll_after_seconds: float | None = None, lease_owner: str | None = None
+) -> int:
+    """`run_mark_running` for many runs in one statement: `accepted` holds `Accepted` rows
+    (or plain tuples of the same fields). Returns how many moved to running.
+
+    With `lease_owner`, each row moves only while that owner still holds the lease whose
+    expiry the row carries. The dispatcher's workers record the plane's answers through this
+    in batches; one UPDATE per run was a quarter of the cost of dispatching at a thousand
+    runs a second.
     """
     if not accepted:
         return 0
+    rows = [Accepted(*item) for item in accepted]
     poll_after = timedelta(
         seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS if poll_after_seconds is None else poll_after_seconds
     )
     if connection.vendor != "postgresql":
         return sum(
-            run_mark_running(run_id=run_id, session_id=sid, message_id=mid, now=at, poll_after_seconds=poll_after.total_seconds())
-            for run_id, sid, mid, at in accepted
+            run_mark_running(
+                run_id=row.run_id,
+                session_id=row.session_id,
+                message_id=row.message_id,
+                now=row.started_at,
+                poll_after_seconds=poll_after.total_seconds(),
+                lease=(lease_owner, row.lease_expires_at) if lease_owner is not None else None,
+            )
+            for row in rows
         )
     columns = (
-        pg_array(run_id for run_id, _, _, _ in accepted),
-        pg_array(sid for _, sid, _, _ in accepted),
-        pg_array(mid or "" for _, _, mid, _ in accepted),
-        pg_array(at.isoformat() for _, _, _, at in accepted),
+        pg_array(row.run_id for row in rows),
+        pg_array(row.session_id for row in rows),
+        pg_array(row.message_id or "" for row in rows),
+        pg_array(row.started_at.isoformat() for row in rows),
+        pg_array(row.lease_expires_at.isoformat() if row.lease_expires_at else None for row in rows),
     )
+    held = ""
+    params = [RunStatus.RUNNING, poll_after, *columns, RunStatus.QUEUED]
+    if lease_owner is not None:
+        held = " AND r.lease_owner = %s AND r.lease_expires_at = v.lease_expires_at"
+        params.append(lease_owner)
     with connection.cursor() as cursor:
         # Conditional on `queued`, as run_mark_running: a callback may have finished it already.
         cursor.execute(
             "UPDATE schedule_runs AS r SET status = %s, session_id = v.session_id,"
             " message_id = COALESCE(NULLIF(v.message_id, ''), r.message_id),"
             " started_at = v.started_at, lease_expires_at = v.started_at + %s"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[])"
-            " AS v(id, session_id, message_id, started_at)"
-            " WHERE r.id = v.id AND r.status = %s",
-            [RunStatus.RUNNING, poll_after, *columns, RunStatus.QUEUED],
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+            " AS v(id, session_id, message_id, started_at, lease_expires_at)"
+            " WHERE r.id = v.id AND r.status = %s" + held,
+            params,
         )
         return cursor.rowcount
 
@@ -225,6 +274,7 @@ def run_finish(
     error_message: str = "",
     now: datetime,
     retry: bool = True,
+    lease: tuple[str, datetime] | None = None,
 ) -> tuple[ScheduleRun | None, bool]:
     """Move an active run to `status`; returns (run as stored, whether this call moved it).
 
@@ -233,6 +283,9 @@ def run_finish(
     timed-out attempt with `attempt <= max_retries` gets its automatic retry, queued with
     `not_before = now + backoff`. `retry=False` is for errors that repeat on every attempt
     (a 4xx from the plane, an unconfigured agent); a disabled schedule retries nothing.
+    `lease` (owner, expires_at): only a queued run still under that lease moves (a dispatcher
+    whose plane call failed after its lease lapsed must not fail a run another one started).
+    Credentials in URLs are masked in `error_message`: the run's org reads it.
     """
     if status not in FINAL_STATUSES:
         raise ValueError(f"{status!r} is not a final run status")
@@ -244,7 +297,7 @@ def run_finish(
         "finished_at": now,
         "lease_expires_at": None,
         "error_code": error_code[:64],
-        "error_message": error_message[:ERROR_MESSAGE_MAX],
+        "error_message": redact_credentials(error_message)[:ERROR_MESSAGE_MAX],
     }
     if session_id:
         changes["session_id"] = session_id
@@ -256,7 +309,10 @@ def run_finish(
         # A result from the plane means it ran, even when the create answer never reached us.
         changes["started_at"] = Coalesce(F("started_at"), Value(now))
     with transaction.atomic():
-        updated = ScheduleRun.objects.filter(**lookup, status__in=ACTIVE_STATUSES).update(**changes)
+        active = ScheduleRun.objects.filter(**lookup, status__in=ACTIVE_STATUSES)
+        if lease is not None:
+            active = _held(active.filter(status=RunStatus.QUEUED), lease)
+        updated = active.update(**changes)
         run = ScheduleRun.objects.select_related("schedule__agent", "org").filter(**lookup).first()
         if not updated or run is None:
             return run, False
@@ -290,6 +346,7 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
     The one translation of the plane's outcome, so the dispatcher, reconcile's polls and the
     signed callback store the same thing for the same answer. Raises ValueError for a result
     that is not final (queued/running change nothing here; the caller decides what they mean).
+    An error that every attempt would meet again (PERMANENT_ERRORS) is not retried.
     """
     if not result.terminal:
         raise ValueError(f"plane status {result.status!r} is not final")
@@ -302,6 +359,7 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
         error_code=result.error_code,
         error_message=result.error_message,
         now=now,
+        retry=result.error_code not in PERMANENT_ERRORS,
     )
 
 

@@ -7,6 +7,9 @@ Tests program it per case:
 
 - `fail_with = 500`: every call answers that status;
 - `delay_seconds = 5`: every answer is held that long (or until `release()`), for "too slow";
+- `drip_seconds = 0.5`: every answer (status line and headers included) is sent one byte at a
+  time, this long apart (faster once released): each byte beats a read timeout, the whole
+  answer takes minutes;
 - `malformed = True`: the create answer is not JSON;
 - `down()` / `up()`: close the listening socket (connection refused) and reopen it on the
   same port;
@@ -89,6 +92,7 @@ class PlaneServer:
         # Behaviour, programmable per test.
         self.fail_with: int | None = None
         self.delay_seconds: float = 0.0
+        self.drip_seconds: float = 0.0
         self.malformed = False
         self.on_session_start = None
         # Standalone mode: sessions finish by themselves after `complete_after` seconds.
@@ -300,6 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
         if plane.delay_seconds:
             plane._release.wait(plane.delay_seconds)
         data = raw if raw is not None else json.dumps(body).encode()
+        if plane.drip_seconds:
+            return self._drip(status, data)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -309,6 +315,16 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (too slow): nothing to tell it
 
+    def _drip(self, status: int, data: bytes) -> None:
+        head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\nContent-Type: application/json\r\n"
+        answer = head.encode() + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+        try:
+            for i in range(len(answer)):
+                self.plane._release.wait(self.plane.drip_seconds)
+                self.wfile.write(answer[i : i + 1])
+        except OSError:
+            pass  # the client gave up: its deadline passed
+
     def _record(self, raw: bytes) -> None:
         signature = self.headers.get("X-Signature", "")
         with self.plane.lock:
@@ -317,6 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "method": self.command,
                     "path": self.path,
                     "idempotency_key": self.headers.get("Idempotency-Key"),
+                    "authorization": self.headers.get("Authorization"),
                     "signature_ok": hmac.compare_digest(signature, sign(self.plane.secret, raw)),
                     "body": raw,
                 }
@@ -380,6 +397,7 @@ def main(argv=None) -> int:
     parser.add_argument("--status", default="success", choices=["success", "failed", "canceled"])
     parser.add_argument("--callback", action="store_true", help="post the signed callback when a session finishes")
     parser.add_argument("--fail-with", type=int, default=None, help="answer every call with this HTTP status")
+    parser.add_argument("--drip-seconds", type=float, default=0.0, help="send every answer a byte at a time, this far apart")
     args = parser.parse_args(argv)
     plane = PlaneServer(
         secret=args.secret,
@@ -390,6 +408,7 @@ def main(argv=None) -> int:
         send_callbacks=args.callback,
     )
     plane.fail_with = args.fail_with
+    plane.drip_seconds = args.drip_seconds
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

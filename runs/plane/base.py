@@ -7,6 +7,7 @@ interface, so tests can drive either against real processes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -38,7 +39,7 @@ class ErrorCode:
     AGENT_NOT_CONFIGURED = "agent_not_configured"  # local: slug not in LOCAL_AGENTS
     AGENT_START_FAILED = "agent_start_failed"  # local: the command could not be executed
     AGENT_FAILED = "agent_failed"  # the agent ran and reported failure (non-zero exit)
-    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large"
+    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large"  # local: more stdout than LOCAL_AGENT_MAX_OUTPUT_BYTES
     RUN_TIMEOUT = "timeout"  # the run was still running after the schedule's timeout_seconds
 
     @staticmethod
@@ -47,14 +48,36 @@ class ErrorCode:
         return f"plane_http_{status}"
 
 
-# Errors that the same request would meet again: retrying only burns attempts.
-PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED})
+# Errors that the same request would meet again: retrying only burns attempts (an agent that
+# wrote too much once writes too much again, and each attempt costs a full run).
+PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED, ErrorCode.AGENT_OUTPUT_TOO_LARGE})
+
+# `scheme://user:password@` or `scheme://token@` in any text; up to the last `@` before the
+# host, so a password with an unescaped `@` is masked whole.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/?#]+)@")
+
+
+def redact_credentials(text: str) -> str:
+    """`http://svc:pl4ne-pass@host/x` -> `http://svc:***@host/x`; a user-only `https://token@host`
+    loses the user too. For every error text that is stored on a run (tenants read it) or logged.
+    """
+
+    def mask(match: re.Match) -> str:
+        user, sep, _ = match["userinfo"].partition(":")
+        return f"{match['scheme']}{user}:***@" if sep else f"{match['scheme']}***@"
+
+    return _URL_USERINFO.sub(mask, text)
 
 
 class PlaneError(Exception):
-    """A plane call that did not produce the contract's answer; `code` is an ErrorCode value."""
+    """A plane call that did not produce the contract's answer; `code` is an ErrorCode value.
+
+    The message is stored on the run and shown to its org, so credentials are masked here, once,
+    whatever text the transport put in it (a URL, an exception's words).
+    """
 
     def __init__(self, code: str, message: str):
+        message = redact_credentials(message)
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -95,7 +118,14 @@ class PlaneClient(Protocol):
     # such a plane is never polled.
     synchronous: bool
 
-    def start(self, run, *, on_started: Callable[[str], None] | None = None) -> StartResult: ...
+    def start(
+        self, run, *, on_started: Callable[[str], None] | None = None, timeout: float | None = None
+    ) -> StartResult:
+        """Start the run's session. `timeout`: the longest the call may take, everything included
+        (the dispatcher's lease sets it); an asynchronous plane that needs longer raises
+        PlaneError(plane_timeout). A synchronous plane runs the agent under the schedule's own
+        timeout instead, once `on_started` has recorded the session."""
+        ...
 
     def poll(self, run) -> PlaneResult: ...
 

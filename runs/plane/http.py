@@ -1,24 +1,38 @@
 """The production execution plane, over HTTP (the contract: docs/execution-plane.md).
 
 Standard library `http.client`: a keep-alive connection per worker thread, no proxy from
-the environment, no redirects, a timeout on connect and on every read. Every failure becomes a
-PlaneError with a code an operator can act on.
+the environment, no redirects, and one deadline per call that covers connecting, sending and
+reading the whole answer (a plane dripping a byte at a time cannot hold a call open). Every
+failure becomes a PlaneError with a code an operator can act on.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import hmac
 import http.client
+import io
 import json
 import socket
 import threading
-from urllib.parse import quote, urlsplit
+import time
+from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 from django.urls import reverse
 
-from runs.plane.base import ErrorCode, PlaneError, PlaneResult, PlaneStatus, StartResult, result_from_body, session_request
+from runs.plane.base import (
+    ErrorCode,
+    PlaneError,
+    PlaneResult,
+    PlaneStatus,
+    StartResult,
+    redact_credentials,
+    result_from_body,
+    session_request,
+)
 
 MAX_ANSWER_BYTES = 1 << 20
 # What a keep-alive connection the server closed while idle looks like on the next call.
@@ -34,14 +48,82 @@ def callback_url() -> str:
     return settings.SITE_URL + reverse("runs-callback")
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The response's socket, read with whatever time is left before the call's deadline.
+
+    A socket timeout alone bounds each read, not the call: an answer dripping one byte every
+    half second never trips a 10 s read timeout, and held a call (and its run's lease) open
+    for minutes.
+    """
+
+    def __init__(self, sock, conn: _DeadlineConnection):
+        self._sock = sock
+        self._conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self._conn.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call's deadline passed")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineSocket:
+    def __init__(self, sock, conn):
+        self._sock, self._conn = sock, conn
+
+    def makefile(self, mode="rb"):
+        return io.BufferedReader(_DeadlineReader(self._sock, self._conn))
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, conn, **kwargs):
+        super().__init__(_DeadlineSocket(sock, conn), *args, **kwargs)
+
+
+class _DeadlineConnection:
+    """Mixed into HTTP(S)Connection: `deadline` (time.monotonic()) bounds the whole exchange."""
+
+    deadline = float("inf")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.response_class = functools.partial(_DeadlineResponse, conn=self)
+
+    def begin_call(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        # Connecting (a new connection) and sending (a reused one) get what is left, too.
+        self.timeout = seconds
+        if self.sock is not None:
+            self.sock.settimeout(seconds)
+
+
+class _HTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
+
+
 class HttpPlaneClient:
     synchronous = False
 
     def __init__(self, *, base_url: str, timeout: float, secret: str = "", callback: str | None = None):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"EXECUTION_PLANE_URL must be an http(s) URL, got {base_url!r}")
+            raise ValueError(f"EXECUTION_PLANE_URL must be an http(s) URL, got {redact_credentials(base_url)!r}")
         self.base_url = base_url.rstrip("/")
+        # What errors and logs show: never the URL's password (tenants read run errors).
+        self.shown_url = redact_credentials(self.base_url)
+        self._auth = None
+        if parts.username is not None:
+            # Credentials in the URL are meant to be sent (an ingress in front of the plane).
+            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self._auth = "Basic " + base64.b64encode(userinfo.encode()).decode()
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port
@@ -63,7 +145,7 @@ class HttpPlaneClient:
 
     # --- the three calls -------------------------------------------------------------------
 
-    def start(self, run, *, on_started=None) -> StartResult:
+    def start(self, run, *, on_started=None, timeout: float | None = None) -> StartResult:
         body = session_request(run)
         if self.callback is None:
             # Once per client: reverse() on every call was a fifth of a worker's CPU.
@@ -71,7 +153,7 @@ class HttpPlaneClient:
         body["callback_url"] = self.callback
         # The job_run_id is the idempotency key: a redispatch after a crash (same id) must
         # get the session the first call created, never a second one.
-        answer = self._call("POST", "/sessions", body, headers={"Idempotency-Key": run.job_run_id})
+        answer = self._call("POST", "/sessions", body, headers={"Idempotency-Key": run.job_run_id}, timeout=timeout)
         if not isinstance(answer, dict) or not isinstance(answer.get("session_id"), str) or not answer["session_id"]:
             raise PlaneError(ErrorCode.BAD_RESPONSE, "the create answer has no session_id")
         status = answer.get("status") or PlaneStatus.QUEUED
@@ -107,12 +189,16 @@ class HttpPlaneClient:
     def _reused(self) -> bool:
         return getattr(self._local, "reused", False)
 
-    def _exchange(self, method: str, path: str, raw: bytes | None, headers: dict):
+    def _exchange(self, method: str, path: str, raw: bytes | None, headers: dict, deadline: float):
         conn = getattr(self._local, "conn", None)
         self._local.reused = conn is not None and conn.sock is not None
         if conn is None:
-            conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn_cls = _HTTPSConnection if self._https else _HTTPConnection
             conn = self._local.conn = conn_cls(self._host, self._port, timeout=self.timeout)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call's deadline passed")
+        conn.begin_call(left)
         conn.request(method, self._prefix + path, body=raw, headers=headers)
         response = conn.getresponse()
         data = response.read(MAX_ANSWER_BYTES + 1)
@@ -120,7 +206,7 @@ class HttpPlaneClient:
             self.close()
         return response, data
 
-    def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+    def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None, timeout: float | None = None):
         raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         all_headers = {"Accept": "application/json", "User-Agent": "agent-schedules/1"}
         if body is not None:
@@ -128,21 +214,26 @@ class HttpPlaneClient:
         if self.secret:
             # Same scheme as the callback, so the plane can check who is calling.
             all_headers["X-Signature"] = sign(self.secret, raw)
+        if self._auth:
+            all_headers["Authorization"] = self._auth
         all_headers.update(headers or {})
-        where = f"{method} {self.base_url}{path}"
+        where = f"{method} {self.shown_url}{path}"
+        limit = self.timeout if timeout is None else min(self.timeout, timeout)
+        # One deadline for the call, the retry on a fresh connection included.
+        deadline = time.monotonic() + limit
         try:
             try:
-                response, data = self._exchange(method, path, raw if body is not None else None, all_headers)
+                response, data = self._exchange(method, path, raw if body is not None else None, all_headers, deadline)
             except _STALE:
                 if not self._reused:
                     raise
                 # The plane closed our idle keep-alive connection: once more on a new one
                 # (every call is safe to repeat: create is idempotent by its key).
                 self.close()
-                response, data = self._exchange(method, path, raw if body is not None else None, all_headers)
+                response, data = self._exchange(method, path, raw if body is not None else None, all_headers, deadline)
         except (socket.timeout, TimeoutError):
             self.close()
-            raise PlaneError(ErrorCode.TIMEOUT, f"{where}: no answer within {self.timeout:g} s") from None
+            raise PlaneError(ErrorCode.TIMEOUT, f"{where}: no complete answer within {round(limit, 1):g} s") from None
         except (ConnectionError, OSError, http.client.HTTPException) as exc:
             self.close()
             raise PlaneError(ErrorCode.UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}") from None

@@ -5,12 +5,15 @@ Other test folders can use it with `from tests.runs.conftest import plane  # noq
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from config.clock import FakeClock
 from tests.plane_server import PlaneServer
 
 PLANE_SECRET = "plane-test-secret"
+PY = sys.executable
 
 
 @pytest.fixture
@@ -26,6 +29,20 @@ def plane(settings):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def local_plane(settings):
+    """The `local` plane with a few test agents; tests add their own to the returned dict."""
+    settings.EXECUTION_PLANE = "local"
+    settings.LOCAL_AGENTS = {
+        "echo": [PY, str(settings.BASE_DIR / "agents" / "echo_agent.py")],
+        # An agent that outlives its timeout (the plane must kill it); nothing here waits on it.
+        "sleepy": [PY, "-c", "import sys, time; sys.stdin.read(); print('started', flush=True); time.sleep(60)"],
+        "env": [PY, "-c", "import json, os, sys; sys.stdin.read(); print(json.dumps(sorted(os.environ)))"],
+        "stdin": [PY, "-c", "import sys; sys.stdout.write(sys.stdin.read())"],
+    }
+    return settings.LOCAL_AGENTS
 
 
 @pytest.fixture

@@ -228,8 +228,8 @@ def test_expired_lease_is_dispatched_again_with_the_same_job_run_id_and_one_sess
         def __init__(self, real):
             self.real = real
 
-        def start(self, run, on_started=None):
-            self.real.start(run)
+        def start(self, run, **kwargs):
+            self.real.start(run, **kwargs)
             raise SystemExit("replica killed")
 
     from runs.plane import get_client

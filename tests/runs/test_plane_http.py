@@ -167,3 +167,53 @@ def test_a_plane_restart_between_calls_is_survived_on_a_new_connection(plane, ru
     plane.up()  # same port, the old connection is gone
     other = queue_run(make_schedule(acme, agent, name="other"), at=T0.replace(hour=10))
     assert client.start(other).session_id == "sess-000002"
+
+
+def test_an_answer_dripping_a_byte_at_a_time_is_cut_at_the_call_deadline(plane, run):
+    """Each byte beats the read timeout; the call as a whole must not (the lease depends on it)."""
+    import time
+
+    plane.drip_seconds = 0.05  # about 8 s for the whole create answer
+    started = time.monotonic()
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert time.monotonic() - started < 2.5
+    assert err.value.code == ErrorCode.TIMEOUT
+    assert "no complete answer within 0.5 s" in err.value.message
+    assert plane.create_calls == 1
+
+
+def test_the_dispatchers_budget_shortens_the_call_below_the_plane_timeout(plane, run, settings):
+    import time
+
+    settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 30
+    plane.drip_seconds = 0.05
+    started = time.monotonic()
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run, timeout=0.3)
+    assert time.monotonic() - started < 2.5
+    assert "within 0.3 s" in err.value.message
+
+
+def test_credentials_in_the_plane_url_are_sent_but_never_shown(plane, run, acme, agent, settings):
+    from runs.models import RunStatus
+    from tests.runs.conftest import inline_dispatcher, reload
+
+    settings.EXECUTION_PLANE_URL = plane.url.replace("http://", "http://svc:pl4ne-pass@") + "/internal"
+    plane.fail_with = 503
+    assert inline_dispatcher().dispatch_ready(now=T0.replace(hour=9)) == 1
+
+    run = reload(run)
+    assert (run.status, run.error_code) == (RunStatus.FAILED, "plane_http_503")
+    assert "pl4ne-pass" not in run.error_message
+    assert run.error_message.startswith(f"POST http://svc:***@127.0.0.1:{plane.port}/internal/sessions answered 503")
+    # The URL's credentials are what an ingress in front of the plane checks: they are sent.
+    assert plane.requests[0]["authorization"] == "Basic c3ZjOnBsNG5lLXBhc3M="  # svc:pl4ne-pass
+
+
+def test_a_refused_connection_names_the_plane_without_its_password(plane, run):
+    plane.down()
+    client = HttpPlaneClient(base_url=plane.url.replace("http://", "http://svc:pl4ne-pass@"), timeout=0.5)
+    with pytest.raises(PlaneError) as err:
+        client.start(run)
+    assert "pl4ne-pass" not in str(err.value) and "svc:***@" in err.value.message

@@ -49,7 +49,9 @@ class SchedulerProcess:
             "DATABASE_URL": url,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
-            "SCHEDULER_LEASE_SECONDS": "2",
+            # Long enough that a plane call (which gets half of it) never times out on a busy
+            # machine; the kill -9 test, which waits for a lease to lapse, sets 2.
+            "SCHEDULER_LEASE_SECONDS": "20",
             "EXECUTION_PLANE_TIMEOUT_SECONDS": "30",
             **({"EXECUTION_PLANE_URL": plane_url, "EXECUTION_PLANE": "http"} if plane_url else {}),
             "EXECUTION_PLANE_SECRET": "plane-test-secret",
@@ -173,7 +175,7 @@ def test_kill_9_mid_dispatch_another_replica_finishes_with_the_same_job_run_id(a
     (schedule,) = due_once_schedules(acme, agent, 1, due_at=datetime.now(UTC).replace(microsecond=0))
     # The plane holds its answer: the first replica dies while the call is in flight.
     plane.delay_seconds = 60
-    doomed = replicas("doomed", plane.url)
+    doomed = replicas("doomed", plane.url, env={"SCHEDULER_LEASE_SECONDS": "2"})
     wait_until(lambda: plane.unique_sessions == 1, what="the plane to receive the call", procs=[doomed])
     doomed.kill()
     assert doomed.returncode == -signal.SIGKILL
@@ -182,7 +184,7 @@ def test_kill_9_mid_dispatch_another_replica_finishes_with_the_same_job_run_id(a
 
     plane.delay_seconds = 0
     plane.release()
-    survivor = replicas("survivor", plane.url)
+    survivor = replicas("survivor", plane.url, env={"SCHEDULER_LEASE_SECONDS": "2"})
     wait_until(
         lambda: ScheduleRun.objects.filter(pk=run.pk).exclude(session_id="").exists(),
         deadline=30, what="the survivor to dispatch the run after the lease expired", procs=[survivor],

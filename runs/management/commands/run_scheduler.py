@@ -5,6 +5,7 @@ steps live in `runs.scheduler`.
 """
 
 import signal
+import sys
 import threading
 
 import structlog
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from config import clock
+from runs.plane.local import protect_from_agents
 from runs.scheduler import Scheduler, default_replica_id
 
 log = structlog.get_logger("runs.scheduler")
@@ -55,6 +57,10 @@ class Command(BaseCommand):
         if options["poll_seconds"] <= 0 or options["batch_size"] < 1 or options["workers"] < 1:
             self.stderr.write("--poll-seconds must be > 0, --batch-size and --workers >= 1")
             raise SystemExit(2)
+        # Before any agent starts: a local agent runs as our user and could otherwise read
+        # our secrets from /proc/<our pid>/environ.
+        if not protect_from_agents() and settings.EXECUTION_PLANE == "local":
+            log.warning("scheduler.agents_can_read_its_environment", platform=sys.platform)
         scheduler = Scheduler(
             replica_id=options["replica_id"] or default_replica_id(),
             batch_size=options["batch_size"],
