@@ -7,3 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
 ]
+
+# A malformed request that Django itself refuses (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too
+# many fields) gets the API's JSON error shape under /api/.
+handler400 = "config.api_errors.bad_request"
