@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from audit.models import AuditEvent
+from config.middleware import client_ip
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,8 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> Actor:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR")
         user = request.user if getattr(request.user, "is_authenticated", False) else None
-        return cls(user=user, request_id=getattr(request, "id", ""), client_ip=ip or None)
+        return cls(user=user, request_id=getattr(request, "id", ""), client_ip=client_ip(request))
 
     @property
     def label(self) -> str:
