@@ -102,8 +102,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
-LOGIN_URL = "/admin/login/"
-LOGIN_REDIRECT_URL = "/"
+# Org members log in here; the admin has its own login, for staff only.
+LOGIN_URL = "/api-auth/login/"
+LOGIN_REDIRECT_URL = "/api/v1/docs/"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
