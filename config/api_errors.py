@@ -38,7 +38,7 @@ _DEFAULTS = {
     409: ("conflict", "run is success; only failed, timeout or canceled runs can be retried"),
     413: ("too_large", "the request body is larger than 2.5 MB (2621440 bytes); send less data"),
     415: ("unsupported_media_type", 'Unsupported media type "text/plain" in request.'),
-    429: ("throttled", "Request was throttled. Expected available in 10 seconds."),
+    429: ("throttled", "too many requests; try again in 10 seconds (the Retry-After header says when)"),
 }
 
 
@@ -142,6 +142,9 @@ def exception_handler(exc, context):
     if response is None:
         return None  # a real bug: let it be a 500 with a traceback in the logs
     response.data = error_body(exc)
+    if isinstance(exc, exceptions.Throttled):
+        wait = "a moment" if exc.wait is None else f"{max(1, round(exc.wait))} seconds"
+        response.data["detail"] = f"too many requests; try again in {wait} (the Retry-After header says when)"
     return response
 
 
@@ -198,7 +201,8 @@ _DESCRIPTIONS = {
     409: "The object's state does not allow this action.",
     413: "The request body is larger than the server accepts (setting DATA_UPLOAD_MAX_MEMORY_SIZE).",
     415: "The request body is not JSON (or form data).",
-    429: "Too many requests.",
+    429: "Too many writes or runs started by this user for now (settings API_THROTTLE_WRITE, API_THROTTLE_RUN); "
+    "the Retry-After header says when to try again.",
 }
 
 
@@ -210,6 +214,7 @@ def errors(*statuses: int, **details: str) -> dict[int, OpenApiResponse]:
 # Every operation may answer these regardless of its own logic.
 COMMON_STATUSES = (401, 405, 406)
 BODY_STATUSES = (413, 415)
+WRITE_STATUSES = (429,)  # every POST, PUT, PATCH and DELETE is rate-limited (config/throttling.py)
 
 
 def add_common_errors(result, generator, request, public):
@@ -219,12 +224,15 @@ def add_common_errors(result, generator, request, public):
     unknown fields instead of ignoring them.
     """
     error_ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
+        # The plane's callback is signed, not per user, and not rate-limited.
+        limited = not path.endswith("/runs/callback/")
         for method, operation in path_item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses = operation.setdefault("responses", {})
             statuses = COMMON_STATUSES + (BODY_STATUSES if method in ("post", "put", "patch") else ())
+            statuses += WRITE_STATUSES if method != "get" and limited else ()
             for status in statuses:
                 responses.setdefault(
                     str(status),

@@ -16,8 +16,10 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The fallback key is only good for local use; production must set SECRET_KEY.
-SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-change-me-0123456789abcdef")
+# The fallback key is only good for local use: with DEBUG off, a system check (project.E001)
+# refuses to start on it, so production must set SECRET_KEY.
+INSECURE_SECRET_KEY = "insecure-local-only-key-change-me-0123456789abcdef"
+SECRET_KEY = env("SECRET_KEY", default=INSECURE_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
     "schedules",
     "runs",
     "audit",
+    "config.apps.ProjectConfig",  # system checks on these settings (config/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -139,12 +142,26 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     # Throttles that key on the address peel the same proxies as the audit trail.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    # Per-user limits on writes (run-now and retry have their own); rates below.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteThrottle"],
 }
+# Requests per period per user ("120/min", "10/s", "5000/day"); empty: no limit.
+API_THROTTLE_WRITE = env("API_THROTTLE_WRITE", default="120/min")
+API_THROTTLE_RUN = env("API_THROTTLE_RUN", default="30/min")
+# Where throttle counts live. The default is per process; a shared cache (e.g.
+# "redis://host:6379/0" with redis installed, or "dbcache://cache_table" after
+# `manage.py createcachetable`) makes one count across web processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent schedules API",
     "DESCRIPTION": "Schedules that run AI agents on time, and the record of every run.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs page are public on purpose (see the README): they describe the
+    # API's shape, the same for every caller, and hold no data; every operation they list
+    # still needs a login.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_PUBLIC": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

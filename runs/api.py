@@ -14,7 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from audit.services import Actor
-from config import clock
+from config import clock, throttling
 from config.api_errors import Conflict, errors, first_message
 from runs import services
 from runs.models import ScheduleRun
@@ -89,7 +89,7 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             )
         ],
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[throttling.RunThrottle])
     def retry(self, request, pk=None):
         run = get_run_for(request.user, pk, RUN)
         try:

@@ -25,6 +25,10 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
+# `manage.py` subprocesses (migrate, run_scheduler) run the system checks, which refuse the
+# built-in SECRET_KEY while DEBUG is off; they inherit this test-only key.
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-7c1d2e3f4a5b")
+
 
 def pytest_collection_modifyitems(config, items):
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
@@ -40,6 +44,14 @@ def _fast_password_hasher(settings):
     # which was most of the suite's setup time. A subprocess (another settings load) still
     # uses the real hashers, so log in through one only with users it created itself.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_api_throttling(settings):
+    # Tests send bursts from one user (schemathesis sends hundreds of writes a minute);
+    # the limits are tested on their own (tests/api/test_throttling.py).
+    settings.API_THROTTLE_WRITE = ""
+    settings.API_THROTTLE_RUN = ""
 
 
 @pytest.fixture
