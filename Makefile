@@ -13,19 +13,14 @@ bench:          ## benchmarks on a throwaway PostgreSQL, printing figures beside
 venv:
 	@bash -c 'source scripts/lib.sh && ensure_venv'
 
-# Local targets, like `make run`: DEBUG defaults to true, so the built-in SECRET_KEY is
-# allowed (with DEBUG off the system checks refuse it). `DEBUG=false make check` checks
-# production settings.
-LOCAL = DEBUG=$${DEBUG:-true}
-
 migrate: venv
-	@$(LOCAL) .venv/bin/python manage.py migrate
+	@.venv/bin/python manage.py migrate
 
 seed: migrate
-	@$(LOCAL) .venv/bin/python manage.py seed_demo
+	@.venv/bin/python manage.py seed_demo
 
 check: venv
-	@$(LOCAL) .venv/bin/python manage.py check && $(LOCAL) .venv/bin/python manage.py makemigrations --check --dry-run
+	@.venv/bin/python manage.py check && .venv/bin/python manage.py makemigrations --check --dry-run
 
 clean:
 	rm -rf .venv db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles

@@ -1,6 +1,11 @@
-"""System checks on the deployment settings: `manage.py check`, `migrate`, `runserver` and
-`run_scheduler` run them before doing anything, and the WSGI/ASGI entry points refuse to
-serve on an error (`fail_fast`), since gunicorn and uvicorn run no checks of their own.
+"""System checks on the deployment settings.
+
+Every command runs the checks on settings that would break at request time (rates, proxy
+count) and warns about an http plane without a callback secret. The built-in SECRET_KEY is a
+deployment check (`manage.py check --deploy`), so local commands (`makemigrations`,
+`migrate`, tests) keep working without a key; the WSGI/ASGI entry points run the deployment
+checks too and refuse to serve on an error (`fail_fast`), since gunicorn and uvicorn run no
+checks of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ TAG = "deployment"
 RATE_UNITS = ("s", "m", "h", "d")  # DRF reads the first letter: 120/min, 10/second, 1000/day
 
 
-@checks.register(TAG)
+@checks.register(TAG, deploy=True)
 def check_secret_key(app_configs=None, **kwargs):
     if settings.DEBUG or settings.SECRET_KEY != settings.INSECURE_SECRET_KEY:
         return []
@@ -73,7 +78,8 @@ def _valid_rate(rate: str) -> bool:
 
 def fail_fast() -> None:
     """Raise ImproperlyConfigured when a deployment check finds an error (for WSGI/ASGI)."""
-    serious = [message for message in checks.run_checks(tags=[TAG]) if message.is_serious()]
+    found = checks.run_checks(tags=[TAG], include_deployment_checks=True)
+    serious = [message for message in found if message.is_serious()]
     if serious:
         raise ImproperlyConfigured(
             "refusing to start:\n" + "\n".join(f"{message.id}: {message.msg} {message.hint}" for message in serious)

@@ -14,10 +14,8 @@ pg_start
 
 export PYTHONDONTWRITEBYTECODE=1
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
-# Benchmarks measure capacity: no API rate limits, and a throwaway key so that the
-# `run_scheduler` processes they start pass the system checks (DEBUG stays off).
+# Benchmarks measure capacity, not the API's rate limits.
 export API_THROTTLE_WRITE="" API_THROTTLE_RUN=""
-export SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-not-for-any-deployment}"
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/bench/bench_*.py)

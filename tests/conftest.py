@@ -25,10 +25,6 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-# `manage.py` subprocesses (migrate, run_scheduler) run the system checks, which refuse the
-# built-in SECRET_KEY while DEBUG is off; they inherit this test-only key.
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-7c1d2e3f4a5b")
-
 
 def pytest_collection_modifyitems(config, items):
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
