@@ -36,7 +36,7 @@ class AuditEventSerializer(serializers.Serializer):
     org = serializers.SerializerMethodField()
     actor = serializers.CharField(source="actor_label", help_text="Username at the time, or 'system'.")
     action = serializers.ChoiceField(choices=AuditAction.choices)
-    target_type = serializers.CharField(help_text="'schedule' or 'run'.")
+    target_type = serializers.CharField(help_text="'schedule', 'run', 'organization', 'membership' or 'agent'.")
     target_id = serializers.CharField()
     schedule = serializers.UUIDField(source="schedule_id", allow_null=True)
     before = serializers.JSONField(allow_null=True, help_text="Changed fields before the action.")
@@ -88,7 +88,8 @@ def _visible(user):
 @extend_schema_view(
     list=extend_schema(
         summary="List audit events",
-        description="Every create, update, enable, disable, delete, run-now and retry, newest first.",
+        description="Every create, update, enable, disable, delete, run-now and retry of schedules and runs, "
+        "and every change to an organization, membership or agent, newest first.",
         responses={200: AuditEventSerializer(many=True), **errors(400)},
         examples=[
             OpenApiExample("Events", value=EVENT_EXAMPLE, response_only=True)

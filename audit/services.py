@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from audit.models import AuditEvent
+from audit.models import AuditAction, AuditEvent
+from config.middleware import client_ip
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,8 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> Actor:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR")
         user = request.user if getattr(request.user, "is_authenticated", False) else None
-        return cls(user=user, request_id=getattr(request, "id", ""), client_ip=ip or None)
+        return cls(user=user, request_id=getattr(request, "id", ""), client_ip=client_ip(request))
 
     @property
     def label(self) -> str:
@@ -43,8 +42,16 @@ def record(
     after: dict | None = None,
     schedule_id=None,
 ) -> AuditEvent:
-    """Append one event. Call it inside the transaction of the write it describes."""
+    """Append one event. Call it inside the transaction of the write it describes.
+
+    `schedule_id` defaults to the target's schedule (a run's) or the target itself when it
+    is a schedule; events about orgs, memberships and agents have none.
+    """
     target_type = target._meta.model_name.replace("schedulerun", "run")
+    if schedule_id is None:
+        schedule_id = getattr(target, "schedule_id", None)
+        if schedule_id is None and target_type == "schedule":
+            schedule_id = target.pk
     return AuditEvent.objects.create(
         org=org,
         actor=actor.user,
@@ -52,10 +59,26 @@ def record(
         action=action,
         target_type=target_type,
         target_id=str(target.pk),
-        schedule_id=schedule_id if schedule_id is not None else getattr(target, "schedule_id", target.pk),
+        schedule_id=schedule_id,
         before=before,
         after=after,
         request_id=actor.request_id,
         client_ip=actor.client_ip,
         created_at=now,
+    )
+
+
+def record_update(*, actor: Actor, org, target, now: datetime, before: dict, after: dict) -> AuditEvent | None:
+    """An `update` event carrying only the fields whose values changed; none when nothing did."""
+    changed = [name for name in after if after[name] != before.get(name)]
+    if not changed:
+        return None
+    return record(
+        actor=actor,
+        org=org,
+        action=AuditAction.UPDATE,
+        target=target,
+        now=now,
+        before={name: before.get(name) for name in changed},
+        after={name: after[name] for name in changed},
     )

@@ -13,8 +13,10 @@ once, so a service never has to know about HTTP.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.defaults import bad_request as django_bad_request
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -22,8 +24,10 @@ from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import errors as domain
+from config.parsers import BodyTooLarge
 
 NON_FIELD = "non_field_errors"
+API_PREFIX = "/api/"
 
 # status -> (code used when the exception carries none, example detail)
 _DEFAULTS = {
@@ -34,8 +38,9 @@ _DEFAULTS = {
     405: ("method_not_allowed", 'Method "PATCH" not allowed.'),
     406: ("not_acceptable", "Could not satisfy the request Accept header."),
     409: ("conflict", "run is success; only failed, timeout or canceled runs can be retried"),
+    413: ("too_large", "the request body is larger than 2.5 MB (2621440 bytes); send less data"),
     415: ("unsupported_media_type", 'Unsupported media type "text/plain" in request.'),
-    429: ("throttled", "Request was throttled. Expected available in 10 seconds."),
+    429: ("throttled", "too many requests; try again in 10 seconds (the Retry-After header says when)"),
 }
 
 
@@ -147,10 +152,15 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let it be a 500 with a traceback in the logs
     response.data = error_body(exc)
+    if isinstance(exc, exceptions.Throttled):
+        wait = "a moment" if exc.wait is None else f"{max(1, round(exc.wait))} seconds"
+        response.data["detail"] = f"too many requests; try again in {wait} (the Retry-After header says when)"
     return response
 
 
@@ -158,6 +168,25 @@ def exception_handler(exc, context):
 def api_not_found(request, *args, **kwargs):
     """Any path under /api/v1/ that no route matches: the JSON error shape, not an HTML page."""
     return JsonResponse({"code": "not_found", "detail": f"no API endpoint at {request.path}"}, status=404)
+
+
+def bad_request(request, exception=None):
+    """Django's handler400: under /api/ the JSON error shape, elsewhere Django's page.
+
+    Django answers a SuspiciousOperation raised outside a DRF view (e.g. a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE read by the CSRF check of a session request) with this
+    handler, which would otherwise be an HTML page.
+    """
+    if not request.path.startswith(API_PREFIX):
+        return django_bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        error = BodyTooLarge()
+        return JsonResponse({"code": error.default_code, "detail": str(error.detail)}, status=error.status_code)
+    # Django's own messages can name settings and hosts: say only what the caller can act on.
+    return JsonResponse(
+        {"code": "bad_request", "detail": "the request is malformed (headers, fields or body) and was refused"},
+        status=400,
+    )
 
 
 # --- OpenAPI -----------------------------------------------------------------------------
@@ -186,8 +215,10 @@ _DESCRIPTIONS = {
     405: "Method not allowed on this path.",
     406: "The Accept header asks for a format the API cannot produce.",
     409: "The object's state does not allow this action.",
+    413: "The request body is larger than the server accepts (setting DATA_UPLOAD_MAX_MEMORY_SIZE).",
     415: "The request body is not JSON (or form data).",
-    429: "Too many requests.",
+    429: "Too many writes or runs started by this user for now (settings API_THROTTLE_WRITE, API_THROTTLE_RUN); "
+    "the Retry-After header says when to try again.",
 }
 
 
@@ -198,7 +229,8 @@ def errors(*statuses: int, **details: str) -> dict[int, OpenApiResponse]:
 
 # Every operation may answer these regardless of its own logic.
 COMMON_STATUSES = (401, 405, 406)
-BODY_STATUSES = (415,)
+BODY_STATUSES = (413, 415)
+WRITE_STATUSES = (429,)  # every POST, PUT, PATCH and DELETE is rate-limited (config/throttling.py)
 
 
 def add_common_errors(result, generator, request, public):
@@ -208,12 +240,15 @@ def add_common_errors(result, generator, request, public):
     unknown fields instead of ignoring them.
     """
     error_ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
+        # The plane's callback is signed, not per user, and not rate-limited.
+        limited = not path.endswith("/runs/callback/")
         for method, operation in path_item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses = operation.setdefault("responses", {})
             statuses = COMMON_STATUSES + (BODY_STATUSES if method in ("post", "put", "patch") else ())
+            statuses += WRITE_STATUSES if method != "get" and limited else ()
             for status in statuses:
                 responses.setdefault(
                     str(status),
@@ -226,9 +261,11 @@ def add_common_errors(result, generator, request, public):
 
 
 __all__ = [
+    "BodyTooLarge",
     "Conflict",
     "ErrorSerializer",
     "add_common_errors",
+    "bad_request",
     "error_response",
     "errors",
     "exception_handler",

@@ -16,11 +16,16 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The fallback key is only good for local use; production must set SECRET_KEY.
-SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-change-me-0123456789abcdef")
+# The fallback key is only good for local use: with DEBUG off, a system check (project.E001)
+# refuses to start on it, so production must set SECRET_KEY.
+INSECURE_SECRET_KEY = "insecure-local-only-key-change-me-0123456789abcdef"
+SECRET_KEY = env("SECRET_KEY", default=INSECURE_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
+# How many reverse proxies in front of the web server append to X-Forwarded-For. 0: the header
+# is ignored (any client can send it) and the audited address is the connection's.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +45,7 @@ INSTALLED_APPS = [
     "schedules",
     "runs",
     "audit",
+    "config.apps.ProjectConfig",  # system checks on these settings (config/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -99,8 +105,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
-LOGIN_URL = "/admin/login/"
-LOGIN_REDIRECT_URL = "/"
+# Org members log in here; the admin has its own login, for staff only.
+LOGIN_URL = "/api-auth/login/"
+LOGIN_REDIRECT_URL = "/api/v1/docs/"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -129,15 +136,32 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON bounded in size (DATA_UPLOAD_MAX_MEMORY_SIZE) and depth: never a RecursionError.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    # Throttles that key on the address peel the same proxies as the audit trail.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    # Per-user limits on writes (run-now and retry have their own); rates below.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteThrottle"],
 }
+# Requests per period per user ("120/min", "10/s", "5000/day"); empty: no limit.
+API_THROTTLE_WRITE = env("API_THROTTLE_WRITE", default="120/min")
+API_THROTTLE_RUN = env("API_THROTTLE_RUN", default="30/min")
+# Where throttle counts live. The default is per process; a shared cache (e.g.
+# "redis://host:6379/0" with redis installed, or "dbcache://cache_table" after
+# `manage.py createcachetable`) makes one count across web processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent schedules API",
     "DESCRIPTION": "Schedules that run AI agents on time, and the record of every run.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs page are public on purpose (see the README): they describe the
+    # API's shape, the same for every caller, and hold no data; every operation they list
+    # still needs a login.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_PUBLIC": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

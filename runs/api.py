@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.services import Actor
-from config import clock
+from config import clock, throttling
 from config.api_errors import errors
 from config.errors import NotVisible
 from runs import services
@@ -88,7 +88,7 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             )
         ],
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[throttling.RunThrottle])
     def retry(self, request, pk=None):
         run = get_run_for(request.user, pk, RUN)
         attempt = services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())

@@ -6,12 +6,16 @@ nothing. A signed callback for an unknown run, or for a run that is already fina
 answered 200 "ignored" (the plane must not retry it forever) and changes nothing either:
 terminal states never change, so a late success after a timeout stays a timeout.
 Replaying a signed body is harmless for the same reason.
+
+The body is read like every API body (`config.parsers`): over the size limit is a 413,
+nested too deeply a 400. NUL characters are removed from every string of a signed body
+before it is used: PostgreSQL's text and jsonb cannot store them, and a 500 here would make
+the plane retry the same report forever.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 
 import structlog
 from django.conf import settings
@@ -23,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import clock
+from config.parsers import JSONInputError, parse_json, read_bounded
 from runs import services
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneResult, PlaneStatus
@@ -43,6 +48,17 @@ def signature_ok(body: bytes, given: str) -> bool:
     if not secret or not given:
         return False
     return hmac.compare_digest(given.strip().lower().encode(), sign(secret, body).encode())
+
+
+def without_nul(value):
+    """`value` with NUL removed from every string, keys included (depth is bounded by the parser)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
 
 
 def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
@@ -99,6 +115,8 @@ class RunCallbackView(APIView):
     # The HMAC is the authentication; no session (and so no CSRF) and no user.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # The plane reports every session here; one busy plane must not be throttled as one user.
+    throttle_classes: list = []
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
@@ -136,14 +154,14 @@ class RunCallbackView(APIView):
         tags=["runs"],
     )
     def post(self, request):
-        raw = request.body
+        raw = read_bounded(request)
         if not signature_ok(raw, request.headers.get("X-Signature", "")):
             log.warning("callback.bad_signature", signed="X-Signature" in request.headers)
             return Response({"code": "invalid_signature", "detail": "missing or wrong X-Signature"}, status=401)
         try:
-            body = json.loads(raw)
-        except ValueError:
-            return Response({"code": "invalid", "detail": "the body is not JSON"}, status=400)
+            body = without_nul(parse_json(raw))
+        except JSONInputError as exc:
+            return Response({"code": "invalid", "detail": str(exc)}, status=400)
         job_run_id = body.get("job_run_id") if isinstance(body, dict) else None
         if not isinstance(job_run_id, str) or not job_run_id:
             return Response({"code": "invalid", "detail": "job_run_id is required"}, status=400)

@@ -1,7 +1,10 @@
 """Admin for support staff: organizations, memberships, agents and schedules.
 
-Schedules are written through `schedules.services` here as everywhere, so a save in the
-admin validates like the API, computes `next_run_at` and leaves an audit event.
+Only staff users reach the admin (Django's own rule), and what each may do here is the
+model permissions given to them; an org role never grants any. Schedules are written
+through `schedules.services` here as everywhere, so a save in the admin validates like the
+API, computes `next_run_at` and leaves an audit event; organizations, memberships and
+agents (inlines included) go through `schedules.tenancy`, which audits them the same way.
 """
 
 from __future__ import annotations
@@ -22,9 +25,46 @@ from guardian.admin import ReinforcedGuardedModelAdminMixin
 from audit.services import Actor
 from config import clock
 from runs.models import ScheduleRun
-from schedules import services, timing
+from schedules import services, tenancy, timing
 from schedules.models import Agent, Membership, Organization, Schedule, ScheduleStatus, ScheduleType
 from schedules.selectors import schedule_status_filter
+
+
+class ServiceDeleteMixin:
+    """Deletes, one or many, through an audited service (`delete_one`), never a bare delete."""
+
+    def delete_one(self, *, actor, obj, now) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request, obj):
+        self.delete_one(actor=Actor.from_request(request), obj=obj, now=clock.now())
+
+    def delete_queryset(self, request, queryset):
+        actor, now = Actor.from_request(request), clock.now()
+        for obj in queryset:
+            self.delete_one(actor=actor, obj=obj, now=now)
+
+
+class AuditedAdminMixin(ServiceDeleteMixin):
+    """Saves and deletes (inline rows included) through `schedules.tenancy`, so each leaves an
+    AuditEvent with the staff user, the request id and the changed fields."""
+
+    def save_model(self, request, obj, form, change):
+        tenancy.tenancy_save(actor=Actor.from_request(request), obj=obj, now=clock.now())
+
+    def delete_one(self, *, actor, obj, now) -> None:
+        tenancy.tenancy_delete(actor=actor, obj=obj, now=now)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model not in tenancy.AUDITED_MODELS:
+            return super().save_formset(request, form, formset, change)
+        actor, now = Actor.from_request(request), clock.now()
+        instances = formset.save(commit=False)  # fills deleted_objects without deleting
+        for obj in formset.deleted_objects:
+            tenancy.tenancy_delete(actor=actor, obj=obj, now=now)
+        for obj in instances:
+            tenancy.tenancy_save(actor=actor, obj=obj, now=now)
+        formset.save_m2m()
 
 
 class MembershipInline(admin.TabularInline):
@@ -43,7 +83,7 @@ class AgentInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "max_concurrent_runs", "member_count", "agent_count", "schedule_count", "created_at"]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at"]
@@ -75,7 +115,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "org", "role", "created_at"]
     list_filter = ["role", "org"]
     list_select_related = ["user", "org"]
@@ -85,7 +125,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "org", "enabled", "created_at"]
     list_filter = ["enabled", "org"]
     list_select_related = ["org"]
@@ -166,7 +206,7 @@ class _DryRun(Exception):
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
+class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
     form = ScheduleAdminForm
     list_display = [
         "name",
@@ -297,13 +337,8 @@ class ScheduleAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):
         obj.refresh_from_db()
         obj._state.adding = False
 
-    def delete_model(self, request, obj):
-        services.schedule_delete(actor=Actor.from_request(request), schedule=obj, now=clock.now())
-
-    def delete_queryset(self, request, queryset):
-        actor, now = Actor.from_request(request), clock.now()
-        for schedule in queryset:
-            services.schedule_delete(actor=actor, schedule=schedule, now=now)
+    def delete_one(self, *, actor, obj, now) -> None:
+        services.schedule_delete(actor=actor, schedule=obj, now=now)
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

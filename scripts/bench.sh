@@ -14,6 +14,8 @@ pg_start
 
 export PYTHONDONTWRITEBYTECODE=1
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+# Benchmarks measure capacity, not the API's rate limits.
+export API_THROTTLE_WRITE="" API_THROTTLE_RUN=""
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/bench/bench_*.py)

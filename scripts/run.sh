@@ -31,10 +31,11 @@ fi
 
 cat <<MSG
 
-  Agent schedules is running.
-    Admin:  $SITE_URL/admin/
-    API:    $SITE_URL/api/v1/docs/
-    Login:  demo / demo   (local use only)
+  Agent schedules is running. Logins are for local use only:
+    API docs:  $SITE_URL/api/v1/docs/
+               log in at $SITE_URL/api-auth/login/ as demo / demo (admin of org demo)
+    Admin:     $SITE_URL/admin/
+               log in as support / support (support staff; demo cannot use the admin)
   Press Ctrl-C to stop.
 
 MSG

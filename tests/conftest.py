@@ -42,6 +42,14 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_api_throttling(settings):
+    # Tests send bursts from one user (schemathesis sends hundreds of writes a minute);
+    # the limits are tested on their own (tests/api/test_throttling.py).
+    settings.API_THROTTLE_WRITE = ""
+    settings.API_THROTTLE_RUN = ""
+
+
 @pytest.fixture
 def now():
     return T0

@@ -16,13 +16,15 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from config.parsers import parse_json
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -44,14 +46,24 @@ def _invalid_cursor():
 
 
 def decode_cursor(value: str, id_type: type) -> Cursor:
+    """A cursor from a `next`/`previous` link; anything else (forged, truncated) is a 400.
+
+    Cursors come back from clients, so every part is checked before it reaches a query: the
+    JSON like a request body (bounded depth), strings where strings belong, and the time
+    converted to UTC here (a time such as 9999-12-31T23:59:59-14:00 overflows on conversion,
+    which the database adapter would otherwise do inside the query: a 500).
+    """
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        data = json.loads(raw)
+        data = parse_json(raw)
+        if not isinstance(data, dict) or not all(isinstance(data.get(key), str) for key in ("t", "i", "d")):
+            raise ValueError
         created_at = datetime.fromisoformat(data["t"])
         if created_at.tzinfo is None or data["d"] not in ("n", "p"):
             raise ValueError
+        created_at = created_at.astimezone(timezone.utc)
         row_id = id_type(data["i"])
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError, OverflowError):
+    except (binascii.Error, ValueError, OverflowError):
         raise _invalid_cursor() from None
     if id_type is int and not -(2**63) <= row_id < 2**63:
         raise _invalid_cursor()

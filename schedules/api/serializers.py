@@ -215,30 +215,18 @@ class PreviewSerializer(serializers.Serializer):
 
 # --- Output --------------------------------------------------------------------------------
 
-_DESCRIPTIONS: dict[tuple, str] = {}
-
-
 def timing_description(schedule: Schedule) -> str:
-    """timing.describe, memoised: lists repeat a handful of expressions many times."""
+    """timing.describe in the request's language.
+
+    Not memoised here: a process-wide cache keyed on some of the fields answered one org's
+    window dates to another org. `describe` caches the costly part (the cron wording) on
+    exactly what shapes it; the rest is string formatting.
+    """
     language = translation.get_language() or settings.LANGUAGE_CODE
-    key = (
-        schedule.schedule_type,
-        schedule.cron_expression,
-        schedule.interval_seconds,
-        schedule.run_at,
-        schedule.timezone,
-        language,
-    )
-    text = _DESCRIPTIONS.get(key)
-    if text is None:
-        try:
-            text = timing.describe(schedule.timing_spec(), language)
-        except timing.ScheduleError as exc:
-            return f"invalid: {exc.message}"
-        if len(_DESCRIPTIONS) > 10_000:
-            _DESCRIPTIONS.clear()
-        _DESCRIPTIONS[key] = text
-    return text
+    try:
+        return timing.describe(schedule.timing_spec(), language)
+    except timing.ScheduleError as exc:
+        return f"invalid: {exc.message}"
 
 
 def iso(value: datetime | None) -> str | None:

@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.services import Actor
-from config import clock
+from config import clock, throttling
 from config.api_errors import errors
 from runs import services as run_services
 from schedules import permissions, services, timing
@@ -273,7 +273,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         responses={202: RunSerializer, **errors(400, 403, 404, 409)},
         examples=_examples(response=RUN_EXAMPLE, status_code="202"),
     )
-    @action(detail=True, methods=["post"], url_path="run-now")
+    @action(detail=True, methods=["post"], url_path="run-now", throttle_classes=[throttling.RunThrottle])
     def run_now(self, request, pk=None):
         schedule = self.get_object(RUN)
         key = request.headers.get("Idempotency-Key")

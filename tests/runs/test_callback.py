@@ -114,7 +114,8 @@ def test_the_signature_header_is_checked_case_insensitively_in_hex(client, runni
 )
 def test_malformed_bodies_are_400(client, running, body, detail):
     response = post(client, body)
-    assert response.status_code == 400 and response.json() == {"code": "invalid", "detail": detail}
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+    assert response.json()["detail"].startswith(detail)
     assert reload(running).status == RunStatus.RUNNING
 
 

@@ -320,3 +320,82 @@ def test_schedule_page_reads_the_timing_out_in_words_with_next_runs(su_client, a
     assert "09:00" in page and "Asia/Shanghai" in page
     # T0 is Tuesday 2026-12-01 00:00Z: 09:00 Shanghai that day is 01:00Z.
     assert "2026-12-01T09:00:00+08:00 (2026-12-01T01:00:00Z UTC)" in page
+
+
+# --- who reaches the admin, and what support changes there is audited -------------------------
+
+
+@pytest.mark.parametrize("role", ["admin", "editor", "operator", "viewer", "outsider"])
+def test_no_org_role_reaches_the_admin(client, personas, role):
+    user = personas[role]
+    assert not user.is_staff and user.get_all_permissions() == set()
+    client.force_login(user)
+    for path in (reverse("admin:index"), url(Membership, "changelist"), url(Membership, "add")):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login")), path
+
+
+def test_a_membership_change_in_the_admin_is_audited(su_client, superuser, acme, alice, mallory):
+    membership = Membership.objects.get(user=alice)
+    membership.role = "viewer"
+    membership.save()
+    data = {"user": alice.pk, "org": acme.pk, "role": "admin", "_save": "Save"}
+    response = su_client.post(url(Membership, "change", membership.pk), data, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    event = AuditEvent.objects.get(target_type="membership", action="update")
+    assert (event.actor, event.org, event.target_id) == (superuser, acme, str(membership.pk))
+    assert (event.before, event.after) == ({"role": "viewer"}, {"role": "admin"})
+    assert event.client_ip == "203.0.113.9" and event.request_id and event.schedule_id is None
+
+
+def test_adding_someone_to_another_org_in_the_admin_is_audited(su_client, acme, mallory):
+    data = {"user": mallory.pk, "org": acme.pk, "role": "admin", "_save": "Save"}
+    assert su_client.post(url(Membership, "add"), data).status_code == 302
+    event = AuditEvent.objects.get(target_type="membership", action="create")
+    assert event.org == acme and event.after == {"user": "mallory", "org": "acme", "role": "admin"}
+
+
+def test_deleting_a_membership_in_the_admin_is_audited(su_client, acme, alice):
+    membership = Membership.objects.get(user=alice)
+    assert su_client.post(url(Membership, "delete", membership.pk), {"post": "yes"}).status_code == 302
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    event = AuditEvent.objects.get(target_type="membership", action="delete")
+    assert event.org == acme and event.before["user"] == "alice"
+
+
+def test_agent_and_organization_changes_in_the_admin_are_audited(su_client, acme, agent):
+    data = {"org": acme.pk, "slug": "echo", "name": "Echo", "description": "", "_save": "Save"}  # enabled unticked
+    assert su_client.post(url(Agent, "change", agent.pk), data).status_code == 302
+    event = AuditEvent.objects.get(target_type="agent")
+    assert (event.action, event.before, event.after) == ("update", {"enabled": True}, {"enabled": False})
+
+    data = {"slug": "acme", "name": "Acme", "max_concurrent_runs": "3", "_save": "Save", **_empty_inlines()}
+    response = su_client.post(url(Organization, "change", acme.pk), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    event = AuditEvent.objects.get(target_type="organization")
+    assert (event.before, event.after) == ({"max_concurrent_runs": 10}, {"max_concurrent_runs": 3})
+
+
+def test_membership_rows_changed_inline_on_the_org_page_are_audited(su_client, acme, alice, mallory):
+    membership = Membership.objects.get(user=alice)
+    data = {
+        "slug": "acme", "name": "Acme", "max_concurrent_runs": "10", "_save": "Save", **_empty_inlines(),
+        "memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "1",
+        "memberships-0-id": membership.pk, "memberships-0-org": acme.pk, "memberships-0-user": alice.pk,
+        "memberships-0-role": "viewer",
+        "memberships-1-org": acme.pk, "memberships-1-user": mallory.pk, "memberships-1-role": "admin",
+    }
+    response = su_client.post(url(Organization, "change", acme.pk), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    events = {(e.action, e.after["user"] if e.action == "create" else e.after.get("role")) for e in
+              AuditEvent.objects.filter(target_type="membership")}
+    assert events == {("update", "viewer"), ("create", "mallory")}
+    assert Membership.objects.get(user=mallory, org=acme).role == "admin"
+
+
+def _empty_inlines() -> dict:
+    return {
+        f"{prefix}-{name}": value
+        for prefix in ("memberships", "agents")
+        for name, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"), ("MAX_NUM_FORMS", "1000"))
+    }

@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
 from audit.models import AuditEvent
@@ -65,9 +66,37 @@ def test_seed_demo_creates_org_admin_agent_and_one_schedule_of_each_type(fake_cl
 
 
 @pytest.mark.django_db
-def test_demo_user_can_log_in_with_demo_password(client, fake_clock):
+def test_demo_is_an_org_admin_without_staff_rights_and_cannot_reach_the_admin(client, fake_clock):
     seed()
+    user = get_user_model().objects.get(username="demo")
+    assert not user.is_staff and not user.is_superuser
+    # An org role never comes with model permissions: those would apply to every org.
+    assert user.get_all_permissions() == set()
     assert client.login(username="demo", password="demo")
+    for path in ("/admin/", "/admin/schedules/membership/", "/admin/schedules/schedule/"):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), path
+
+
+@pytest.mark.django_db
+def test_demo_logs_in_for_the_api_and_sees_its_org(client, fake_clock):
+    seed()
+    response = client.post("/api-auth/login/", {"username": "demo", "password": "demo"})
+    assert response.status_code == 302
+    rows = client.get("/api/v1/schedules/").json()["results"]
+    assert len(rows) == 3 and {row["org"] for row in rows} == {"demo"}
+
+
+@pytest.mark.django_db
+def test_support_is_staff_with_the_admins_model_permissions_and_no_org(client, fake_clock):
+    seed()
+    user = get_user_model().objects.get(username="support")
+    assert user.is_staff and not user.is_superuser
+    assert not Membership.objects.filter(user=user).exists()
+    assert user.has_perm("schedules.change_schedule") and user.has_perm("schedules.change_membership")
+    assert user.has_perm("audit.view_auditevent") and not user.has_perm("runs.change_schedulerun")
+    assert not user.has_perm("auth.change_user")
+    assert client.login(username="support", password="support")
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/schedules/schedule/").status_code == 200
     assert client.get("/admin/runs/schedulerun/").status_code == 200
@@ -75,13 +104,24 @@ def test_demo_user_can_log_in_with_demo_password(client, fake_clock):
 
 
 @pytest.mark.django_db
-def test_demo_user_is_staff_but_not_superuser(fake_clock):
-    # A superuser would see every org through the API; demo shows what an org admin sees.
+def test_seed_demo_takes_back_the_staff_rights_older_seeds_gave_demo(fake_clock):
+    User = get_user_model()
+    old = User.objects.create_user("demo", password="demo", is_staff=True)
+    old.user_permissions.add(*Permission.objects.filter(content_type__app_label="schedules"))
+    output = seed()
+    user = User.objects.get(pk=old.pk)
+    assert not user.is_staff and user.get_all_permissions() == set()
+    assert "revoked staff rights" in output
+
+
+@pytest.mark.django_db
+def test_seed_demo_audits_the_org_membership_and_agent_it_creates(fake_clock):
     seed()
-    user = get_user_model().objects.get(username="demo")
-    assert user.is_staff and not user.is_superuser
-    assert user.has_perm("schedules.change_schedule") and not user.has_perm("runs.change_schedulerun")
-    assert user.has_perm("audit.view_auditevent") and not user.has_perm("auth.change_user")
+    created = set(AuditEvent.objects.filter(action="create", request_id="seed_demo").values_list("target_type", flat=True))
+    assert created == {"organization", "membership", "agent", "schedule"}
+    membership = AuditEvent.objects.get(target_type="membership")
+    assert membership.org.slug == "demo" and membership.schedule_id is None
+    assert membership.after == {"user": "demo", "org": "demo", "role": "admin"}
 
 
 @pytest.mark.django_db
