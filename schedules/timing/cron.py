@@ -67,10 +67,11 @@ class CronExpr:
     months: frozenset[int]
     weekdays: frozenset[int]  # 0 = Sunday
     day_and: bool
-    # Hour field `*` or `*/n`: every real occurrence fires, none in a gap (Debian cron's
-    # "wildcard" jobs). Otherwise the expression names fixed wall-clock times: a repeated
-    # time fires once, a skipped one at the end of the gap.
-    wild_hours: bool
+    # Minute or hour field starting with `*` (`*/15 1 * * *`, `0 * * * *`): every real
+    # occurrence fires, none in a gap (Vixie cron's "wildcard" jobs, whose test in
+    # `find_jobs` Debian keeps). Otherwise the expression names fixed wall-clock times:
+    # a repeated time fires once, a skipped one at the end of the gap.
+    wildcard: bool
     # What croniter is given: one expression, or two whose union is ours (see below).
     croniter_exprs: tuple[str, ...]
     croniter_day_or: bool
@@ -304,7 +305,7 @@ def compile_cron(text: str) -> tuple[CronExpr, NaiveMatcher]:
         months=months,
         weekdays=weekdays,
         day_and=day_and,
-        wild_hours=fields[HOUR].startswith("*"),
+        wildcard=fields[MINUTE].startswith("*") or fields[HOUR].startswith("*"),
         croniter_exprs=croniter_exprs,
         croniter_day_or=day_or,
     )

@@ -2,7 +2,7 @@
 
 All instants in and out are aware; results are in UTC. Cron expressions are evaluated on
 local wall-clock time (see `cron.py`) and mapped to UTC here, following Debian cron's
-daylight-saving rules (DESIGN.md section 4).
+daylight-saving rules (docs/design.md, section 3).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def validate_spec(
 
 
 def _next_fixed(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
-    """Fixed-hour expressions: each matching wall time fires once (see `wall_to_utc`)."""
+    """Fixed-time expressions: each matching wall time fires once (see `wall_to_utc`)."""
     wall = after.astimezone(zone).replace(tzinfo=None)
     for _ in range(_MAX_SKIPS):
         wall = matcher.next_after(wall)
@@ -108,7 +108,7 @@ def _next_fixed(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datet
 
 
 def _next_wild(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
-    """Wildcard-hour expressions: every real instant whose local time matches fires.
+    """Wildcard expressions: every real instant whose local time matches fires.
 
     Between two offset changes local time is UTC plus a constant, so the first match of
     that stretch is the first naive match mapped back; if it lies past the next change,
@@ -133,7 +133,7 @@ def _cron_next(expr: CronExpr, matcher: NaiveMatcher, zone: ZoneInfo, after: dat
     if is_utc(zone):
         match = matcher.next_after(after.replace(tzinfo=None))
         return None if match is None else match.replace(tzinfo=UTC)
-    if expr.wild_hours:
+    if expr.wildcard:
         return _next_wild(matcher, zone, after)
     return _next_fixed(matcher, zone, after)
 

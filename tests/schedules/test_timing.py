@@ -36,7 +36,7 @@ CRON_CASES = [
     pytest.param("America/New_York", "0 2 * * *", "2026-03-07T12:00:00Z",
                  ["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"], id="ny-spring-gap-start"),
     pytest.param("America/New_York", "*/15 2 * * *", "2026-03-07T12:00:00Z",
-                 ["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"], id="ny-spring-fixed-hour-collapses-to-one-fire"),
+                 ["2026-03-09T06:00:00Z", "2026-03-09T06:15:00Z"], id="ny-spring-minute-wildcard-skips-the-gap"),
     pytest.param("America/New_York", "30 * * * *", "2026-03-08T05:00:00Z",
                  ["2026-03-08T05:30:00Z", "2026-03-08T06:30:00Z", "2026-03-08T07:30:00Z"],
                  id="ny-spring-wild-hour-skips-the-missing-hour"),
@@ -46,8 +46,12 @@ CRON_CASES = [
     pytest.param("America/New_York", "30 1 * * *", "2026-11-01T06:10:00Z",
                  ["2026-11-02T06:30:00Z"], id="ny-fall-second-pass-does-not-refire"),
     pytest.param("America/New_York", "*/20 1 * * *", "2026-11-01T04:00:00Z",
-                 ["2026-11-01T05:00:00Z", "2026-11-01T05:20:00Z", "2026-11-01T05:40:00Z", "2026-11-02T06:00:00Z"],
-                 id="ny-fall-fixed-hour-with-minute-step-fires-first-pass-only"),
+                 ["2026-11-01T05:00:00Z", "2026-11-01T05:20:00Z", "2026-11-01T05:40:00Z", "2026-11-01T06:00:00Z",
+                  "2026-11-01T06:20:00Z", "2026-11-01T06:40:00Z", "2026-11-02T06:00:00Z"],
+                 id="ny-fall-minute-wildcard-fires-both-passes"),
+    pytest.param("America/New_York", "0,30 1 * * *", "2026-11-01T04:00:00Z",
+                 ["2026-11-01T05:00:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:00:00Z"],
+                 id="ny-fall-minute-list-is-fixed-and-fires-first-pass-only"),
     pytest.param("America/New_York", "0 * * * *", "2026-11-01T04:30:00Z",
                  ["2026-11-01T05:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T07:00:00Z"],
                  id="ny-fall-wild-hour-fires-both-passes"),
@@ -128,6 +132,22 @@ def test_cron_fire_times(zone, expr, after, expected):
 def test_fall_back_fires_fixed_hour_once():
     fires = timing.next_fires(cron("30 1 * * *", "America/New_York"), z("2026-11-01T00:00:00Z"), 2)
     assert iso(fires) == ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+
+
+def test_fall_back_fires_minute_wildcard_in_both_passes():
+    # Debian's rule: `*` in the minute field makes a wildcard job, whatever the hour field.
+    fires = timing.next_fires(cron("*/15 1 * * *", "America/New_York"), z("2026-11-01T00:00:00Z"), 9)
+    assert iso(fires) == [
+        "2026-11-01T05:00:00Z", "2026-11-01T05:15:00Z", "2026-11-01T05:30:00Z", "2026-11-01T05:45:00Z",
+        "2026-11-01T06:00:00Z", "2026-11-01T06:15:00Z", "2026-11-01T06:30:00Z", "2026-11-01T06:45:00Z",
+        "2026-11-02T06:00:00Z",
+    ]
+
+
+def test_spring_forward_skips_minute_wildcard_in_the_gap():
+    # 02:00-02:59 does not exist in New York on 2026-03-08: a wildcard job does not fire that day.
+    fire = timing.next_fire(cron("*/15 2 * * *", "America/New_York"), z("2026-03-08T00:00:00Z"))
+    assert fire == z("2026-03-09T06:00:00Z")
 
 
 def test_spring_forward_fires_missing_time_at_end_of_gap():
