@@ -209,8 +209,10 @@ def next_fires(spec: Spec, after: datetime, count: int) -> list[datetime]:
 def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
     """How many fires lie in [lo, hi), up to `cap`, without visiting each one.
 
-    A local day whose offset does not change holds exactly minutes x hours fires if the
-    day matches, and none otherwise; only days with an offset change are walked.
+    A local day with no offset change from its first instant to its end holds exactly
+    minutes x hours fires if the day matches, and none otherwise; other days are walked.
+    A change at the very start counts: the fixed times of a gap that ends there (all of
+    Pacific/Apia's missing 2011-12-30) fire at that instant.
     """
     expr, matcher = compile_cron(spec.cron_expression)
     zone = validate_timezone(spec.timezone)
@@ -229,25 +231,22 @@ def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
     if (last_day - first_day).days <= 2:
         return walk(lo, hi, cap)
 
-    def boundary(day: date) -> tuple[datetime, bool, timedelta]:
-        """The instant day starts, whether it is that day's 00:00, and the offset there."""
-        midnight = datetime.combine(day, time())
-        instant = wall_to_utc(midnight, zone)
-        local = instant.astimezone(zone)
-        return instant, local.replace(tzinfo=None) == midnight, local.utcoffset()
+    def boundary(day: date) -> datetime:
+        """The instant `day` starts (its 00:00, or the end of a gap that swallows it)."""
+        return wall_to_utc(datetime.combine(day, time()), zone)
 
     day = first_day + timedelta(days=1)
-    start, start_exact, start_offset = boundary(day)
+    start = boundary(day)
     if start < lo:  # cannot happen for real zones; stay exact if it does
         return walk(lo, hi, cap)
     n = walk(lo, start, cap)
     while day < last_day and n < cap:
-        end, end_exact, end_offset = boundary(day + timedelta(days=1))
-        if start_exact and end_exact and start_offset == end_offset:
+        end = boundary(day + timedelta(days=1))
+        if next_transition(zone, start - ONE_US, end) is None:
             n += expr.fires_per_day if expr.day_matches(day) else 0
         else:
             n += walk(start, end, cap - n)
-        day, start, start_exact, start_offset = day + timedelta(days=1), end, end_exact, end_offset
+        day, start = day + timedelta(days=1), end
     if n < cap:
         n += walk(start, hi, cap - n)
     return min(n, cap)

@@ -312,6 +312,18 @@ def test_catch_up_over_a_dst_weekend_fires_fixed_hour_once():
     assert (result.fire_at, result.missed_count) == (z("2026-11-05T06:30:00Z"), 6)
 
 
+def test_catch_up_across_a_skipped_day_counts_what_next_fire_yields():
+    # Pacific/Apia skipped 2011-12-30: 09:00 that day fires at the end of the gap (2011-12-31
+    # 00:00 +14:00), as every missing fixed time does. Dec 1 09:00 to Mar 1 09:00 local is
+    # 91 days plus that one moved fire.
+    spec = cron("0 9 * * *", "Pacific/Apia")
+    due, now = z("2011-12-01T09:00:00-10:00"), z("2012-03-01T09:30:00+14:00")
+    walked = [due, *(f for f in timing.next_fires(spec, due, 200) if f <= now)]
+    assert z("2011-12-30T10:00:00Z") in walked
+    result = timing.catch_up(spec, due_at=due, now=now, window_seconds=0)
+    assert (len(walked), result.fire_at, result.missed_count) == (92, None, 92)
+
+
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Australia/Lord_Howe"])
 def test_cron_catch_up_count_matches_walking_every_fire(zone):
     spec = cron("*/20 1-3,7 * * *", zone)
