@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import zoneinfo
 from bisect import bisect_right
-from datetime import datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, datetime, timedelta, timezone
 from functools import lru_cache
 
 from .types import ScheduleError
@@ -83,8 +83,12 @@ def _offset_at(zone: zoneinfo.ZoneInfo, ts: int) -> timedelta:
 
 @lru_cache(maxsize=8192)
 def _year_transitions(zone: zoneinfo.ZoneInfo, year: int) -> tuple[int, ...]:
-    """POSIX timestamps in the UTC year `year` at which `zone`'s offset changes."""
-    if not 1900 <= year <= 2400:
+    """POSIX timestamps in the UTC year `year` at which `zone`'s offset changes.
+
+    Any year datetime can hold: zoneinfo extends a zone's rules past its last listed
+    transition (its POSIX TZ string), and the API accepts dates up to 2999.
+    """
+    if not MINYEAR < year < MAXYEAR:  # the scan needs the years on both sides
         return ()
     ts = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
     end = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())

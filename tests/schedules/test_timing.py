@@ -150,6 +150,12 @@ def test_spring_forward_skips_minute_wildcard_in_the_gap():
     assert fire == z("2026-03-09T06:00:00Z")
 
 
+def test_spring_forward_in_a_far_future_year_skips_the_gap():
+    # 2401-03-11 is New York's spring-forward day: 02:00 does not exist, 04:00 is 08:00Z.
+    fires = timing.next_fires(cron("0 */2 * * *", "America/New_York"), z("2401-03-11T04:00:00Z"), 3)
+    assert iso(fires) == ["2401-03-11T05:00:00Z", "2401-03-11T08:00:00Z", "2401-03-11T10:00:00Z"]
+
+
 def test_spring_forward_fires_missing_time_at_end_of_gap():
     assert timing.next_fire(cron("30 2 * * *", "America/New_York"), z("2026-03-08T00:00:00Z")) == z(
         "2026-03-08T07:00:00Z"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 from zoneinfo import ZoneInfo
 
+import pytest
 from cronsim import CronSim
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -254,3 +255,22 @@ def _valid(expr: str) -> bool:
     except ScheduleError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    ("expr", "zone", "start"),
+    [
+        ("0 */2 * * *", "America/New_York", "2401-03-11T04:00:00Z"),
+        ("30 2 * * *", "America/New_York", "2401-03-10T12:00:00Z"),
+        ("*/30 1 * * *", "America/New_York", "2401-11-04T04:00:00Z"),
+        ("30 1 * * *", "America/New_York", "2999-11-03T04:00:00Z"),
+        ("30 1 * * *", "Europe/London", "2999-03-30T12:00:00Z"),
+        ("45 2 * * *", "Australia/Sydney", "2998-10-05T12:00:00Z"),
+    ],
+)
+def test_far_future_years_agree_with_cronsim(expr, zone, start):
+    # Offset changes are computed for every year the API accepts (up to 2999), not just
+    # the years near today.
+    after = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    spec = Spec(schedule_type="cron", timezone=zone, cron_expression=expr)
+    assert timing.next_fires(spec, after, FIRES) == cronsim_fires(expr, zone, after, FIRES)
