@@ -35,7 +35,7 @@ _MONTHS = {name: i for i, name in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP
 _DAYS = {name: i for i, name in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 _NAMES = ({}, {}, {}, _MONTHS, _DAYS)
 _HINTS = (" (use 0-59)", " (use 0-23)", " (use 1-31 or L)", " (use 1-12 or JAN-DEC)", " (use 0-7 or SUN-SAT)")
-_SHAPE = "a cron expression has 5 fields (minute hour day-of-month month day-of-week)"
+_SHAPE = "expected 5 fields (minute hour day-of-month month day-of-week)"
 MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -247,14 +247,9 @@ def _split(text: str) -> tuple[str, list[str]]:
     fields = normalised.split(" ")
     if len(fields) == 6:
         raise _fail("seconds are not supported: use 5 fields (minute hour day-of-month month day-of-week)")
-    if len(fields) > 6:
-        raise _fail(f"too many fields: {_SHAPE}, got {len(fields)}")
-    if len(fields) < 5:
-        # Which field was left out cannot be known; people most often drop the leading
-        # minute ("9 * * 1-5"), so name the leading ones.
-        missing = list(FIELD_NAMES[: 5 - len(fields)])
-        noun = "field is" if len(missing) == 1 else "fields are"
-        raise _fail(f"{_join(missing, 'and')} {noun} missing: {_SHAPE}, got {len(fields)}")
+    if len(fields) != 5:
+        # Which field was left out (or added) cannot be known: say what is expected.
+        raise _fail(f"{_SHAPE}, got {len(fields)}")
     return normalised, fields
 
 

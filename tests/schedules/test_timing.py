@@ -397,10 +397,9 @@ CRON_ERRORS = [
     ("0 9 0 * *", "day-of-month 0 is out of range 1-31"),
     ("0 9 * 13 *", "month 13 is out of range 1-12"),
     ("0 9 * * 8", "day-of-week 8 is out of range 0-7"),
-    ("9 * * 1-5", "minute field is missing: a cron expression has 5 fields "
-                  "(minute hour day-of-month month day-of-week), got 4"),
+    ("9 * * 1-5", "expected 5 fields (minute hour day-of-month month day-of-week), got 4"),
     ("0 0 9 * * *", "seconds are not supported: use 5 fields"),
-    ("1 2 3 4 5 6 7", "too many fields"),
+    ("1 2 3 4 5 6 7", "expected 5 fields (minute hour day-of-month month day-of-week), got 7"),
     ("@every 5m", "unknown macro '@every'"),
     ("@reboot", "unknown macro '@reboot'"),
     ("@daily 9", "@daily stands alone"),
@@ -456,6 +455,34 @@ def test_timezone_validation_messages(name, message):
         timing.validate_timezone(name)
     assert err.value.field == "timezone"
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("localtime", "time zone 'localtime' is not a place, and its meaning depends on the server: "
+                      "use an IANA name such as 'Asia/Shanghai' or 'UTC'"),
+        ("Factory", "time zone 'Factory' is not a place, and its meaning depends on the server: "
+                    "use an IANA name such as 'Asia/Shanghai' or 'UTC'"),
+        ("GMT+8", "unknown time zone 'GMT+8'; did you mean 'Etc/GMT-8' (UTC+08:00 all year; Etc/GMT names "
+                  "invert the sign) or a city's zone such as 'Asia/Shanghai'?"),
+        ("UTC-05:00", "unknown time zone 'UTC-05:00'; did you mean 'Etc/GMT+5' (UTC-05:00 all year; Etc/GMT names "
+                      "invert the sign) or a city's zone such as 'America/New_York'?"),
+        ("UTC+5:30", "unknown time zone 'UTC+5:30'; did you mean a city's zone such as 'Asia/Kolkata' (UTC+05:30)?"),
+        ("UTC+00:00", "unknown time zone 'UTC+00:00'; did you mean 'UTC'?"),
+        ("GMT+15", "unknown time zone 'GMT+15': use a city's zone such as 'Asia/Shanghai' rather than an offset"),
+    ],
+    ids=lambda value: value if len(value) < 12 else "",
+)
+def test_server_dependent_and_offset_zone_names_are_refused_with_a_fitting_hint(name, message):
+    with pytest.raises(ScheduleError) as err:
+        timing.validate_timezone(name)
+    assert (err.value.field, err.value.message) == ("timezone", message)
+
+
+@pytest.mark.parametrize("name", ["Etc/GMT-8", "GMT+0", "GMT", "Etc/UTC", "US/Eastern"])
+def test_real_zone_names_that_look_odd_are_accepted(name):
+    assert timing.validate_timezone(name).key == name
 
 
 def test_validate_timezone_returns_the_zone():
