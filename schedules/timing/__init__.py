@@ -13,7 +13,7 @@ Nothing here reads the clock or Django settings: time and bounds are arguments.
 
 from .cron import validate_cron
 from .describe import describe, preview
-from .occurrences import catch_up, next_fire, next_fires, validate_spec
+from .occurrences import catch_up, next_fire, next_fires, read_local_times, validate_spec
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
 from .zones import validate_timezone
 
@@ -30,6 +30,7 @@ __all__ = [
     "next_fire",
     "next_fires",
     "preview",
+    "read_local_times",
     "validate_cron",
     "validate_spec",
     "validate_timezone",

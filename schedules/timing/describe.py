@@ -70,7 +70,15 @@ def _describe_interval(seconds: int, chinese: bool) -> str:
 
 
 def _local(value: datetime, zone) -> str:
-    return _utc(value, "datetime").astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """Local date and time; with its UTC offset when that wall time happens twice (fall back)."""
+    local = _utc(value, "datetime").astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M")
+    wall = local.replace(tzinfo=None)
+    if wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset():
+        minutes = int(local.utcoffset().total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        text += f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+    return text
 
 
 def describe(spec: Spec, language: str = "en") -> str:

@@ -7,6 +7,7 @@ daylight-saving rules (docs/design.md, section 3).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,30 @@ _MAX_SKIPS = 10_000
 _MAX_SEGMENTS = 1_000
 # Below this many occurrences a catch-up just walks them; above, it counts by day.
 _WALK = 64
+
+
+# --- local date-times -------------------------------------------------------------------
+
+LOCAL_FIELDS = ("run_at", "start_at", "end_at")
+
+
+def read_local_times(spec: Spec) -> Spec:
+    """`spec` with each naive run_at, start_at and end_at read as wall-clock time in its zone.
+
+    A date-time without an offset is what a person types into a form, so it means local time
+    (docs/design.md, section 3): a time inside a gap becomes the first instant after it, a
+    repeated time its first occurrence. Aware values are kept. With an unknown zone the spec
+    is returned as is, for `validate_spec` to name the zone.
+    """
+    naive = {name: getattr(spec, name) for name in LOCAL_FIELDS}
+    naive = {name: value for name, value in naive.items() if isinstance(value, datetime) and value.tzinfo is None}
+    if not naive:
+        return spec
+    try:
+        zone = validate_timezone(spec.timezone)
+    except ScheduleError:
+        return spec
+    return replace(spec, **{name: wall_to_utc(value, zone) for name, value in naive.items()})
 
 
 # --- validation -------------------------------------------------------------------------

@@ -182,7 +182,7 @@ def wall_to_utc(wall: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     """
     if zone.key in _UTC_KEYS:
         return wall.replace(tzinfo=UTC)
-    instant = wall.replace(tzinfo=zone).astimezone(UTC)
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if instant.astimezone(zone).replace(tzinfo=None) == wall:
         return instant
     # In a gap, fold=1 reads the wall time with the offset after the change, which lands
