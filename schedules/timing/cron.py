@@ -217,7 +217,8 @@ def _parse_field(i: int, text: str) -> tuple[frozenset[int], bool]:
     return frozenset(values), last
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st, 22nd."""
     suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
@@ -267,7 +268,7 @@ def compile_cron(text: str) -> tuple[CronExpr, NaiveMatcher]:
         if min(days) > longest:
             missing_in = [_MONTH_NAMES[m] for m in sorted(months)]
             verb = "has" if len(missing_in) == 1 else "have"
-            ordinals = _join([_ordinal(d) for d in sorted(days)], "or")
+            ordinals = _join([ordinal(d) for d in sorted(days)], "or")
             raise _fail(f"never fires: {_join(missing_in, 'and')} {verb} no {ordinals}")
 
     dom_full = len(days) == 31
