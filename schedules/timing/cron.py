@@ -172,7 +172,8 @@ def _range(i: int, text: str, item: str) -> tuple[int, int]:
         raise _fail(f"{FIELD_NAMES[i]} '{item}' is not a valid range{_HINTS[i]}")
     start, end = _value(i, start_text, item), _value(i, end_text, item)
     if start > end:
-        hint = " (Sunday can be written as 7)" if i == DOW else ""
+        # "5-0" most likely means Friday to Sunday; other backwards ranges have no one reading.
+        hint = f" (Sunday can be written as 7: '{start_text}-7')" if i == DOW and end == 0 else ""
         raise _fail(f"{FIELD_NAMES[i]} range {text} is backwards: the start must not be after the end{hint}")
     return start, end
 
