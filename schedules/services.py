@@ -58,6 +58,12 @@ def snapshot(schedule: Schedule, fields=EDITABLE_FIELDS) -> dict:
     return out
 
 
+def _read_local_times(schedule: Schedule) -> None:
+    """A run_at, start_at or end_at given without an offset is local time in the schedule's zone."""
+    spec = timing.read_local_times(schedule.timing_spec())
+    schedule.run_at, schedule.start_at, schedule.end_at = spec.run_at, spec.start_at, spec.end_at
+
+
 def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
     """Raise ValidationError({field: message}) for anything that must not be stored."""
     errors = {}
@@ -142,6 +148,7 @@ def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetim
     schedule = Schedule(org=org, created_by=actor.user, updated_by=actor.user, created_at=now, updated_at=now)
     for name, value in data.items():
         setattr(schedule, name, value)
+    _read_local_times(schedule)
     _validate(schedule, now=now, check_run_at_future=True)
     schedule.next_run_at = compute_next_run_at(schedule, now=now)
     schedule.save(force_insert=True)
@@ -161,6 +168,7 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     before = snapshot(schedule)
     for name, value in data.items():
         setattr(schedule, name, value)
+    _read_local_times(schedule)
     retimed = any(name in data and before[name] != snapshot(schedule, (name,))[name] for name in TIMING_FIELDS)
     _validate(schedule, now=now, check_run_at_future=retimed and schedule.schedule_type == ScheduleType.ONCE)
     after = snapshot(schedule)

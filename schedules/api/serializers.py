@@ -50,9 +50,17 @@ class StrictFieldsMixin:
 class BoundedDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value):
         parsed = super().to_internal_value(value)
-        if not EARLIEST <= parsed <= LATEST:
+        if not EARLIEST <= parsed.replace(tzinfo=parsed.tzinfo or timezone.utc) <= LATEST:
             raise serializers.ValidationError(f"must be between {EARLIEST.year} and {LATEST.year}")
         return parsed
+
+
+class LocalDateTimeField(BoundedDateTimeField):
+    """A date-time without an offset stays naive: the service reads it in the schedule's zone
+    (timing.read_local_times)."""
+
+    def enforce_timezone(self, value):
+        return value if value.tzinfo is None else super().enforce_timezone(value)
 
 
 def _check_json(value, path="params", depth=0):
@@ -145,10 +153,12 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
             f"{settings.SCHEDULE_MAX_INTERVAL_SECONDS}, e.g. 3600."
         ),
     )
-    run_at = BoundedDateTimeField(required=False, allow_null=True, help_text="once: the fire time, in the future.")
+    run_at = LocalDateTimeField(
+        required=False, allow_null=True, help_text="once: the fire time, in the future; without an offset, local time."
+    )
     timezone = serializers.CharField(max_length=64, required=False, help_text="IANA name, e.g. 'Asia/Shanghai'.")
-    start_at = BoundedDateTimeField(required=False, allow_null=True, help_text="Optional: no run before this.")
-    end_at = BoundedDateTimeField(required=False, allow_null=True, help_text="Optional: no run after this.")
+    start_at = LocalDateTimeField(required=False, allow_null=True, help_text="Optional: no run before this.")
+    end_at = LocalDateTimeField(required=False, allow_null=True, help_text="Optional: no run after this.")
     enabled = serializers.BooleanField(required=False)
     max_concurrency = serializers.IntegerField(min_value=1, max_value=100, required=False)
     overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
@@ -181,27 +191,20 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
         except timing.ScheduleError as exc:
             raise serializers.ValidationError(exc.message) from None
 
-    def validate(self, attrs):
-        start, end = attrs.get("start_at"), attrs.get("end_at")
-        if start and end and end <= start:
-            raise serializers.ValidationError({"end_at": ["end_at must be after start_at"]})
-        return attrs
-
 
 class PreviewInputSerializer(StrictFieldsMixin, serializers.Serializer):
     schedule_type = serializers.ChoiceField(choices=ScheduleType.choices)
     cron_expression = serializers.CharField(max_length=120, required=False, allow_blank=True)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=INT32_MAX, required=False, allow_null=True)
-    run_at = BoundedDateTimeField(required=False, allow_null=True)
+    run_at = LocalDateTimeField(required=False, allow_null=True)
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
-    start_at = BoundedDateTimeField(required=False, allow_null=True, help_text="interval: the anchor.")
-    end_at = BoundedDateTimeField(required=False, allow_null=True)
+    start_at = LocalDateTimeField(required=False, allow_null=True, help_text="interval: the anchor.")
+    end_at = LocalDateTimeField(required=False, allow_null=True)
     after = BoundedDateTimeField(required=False, help_text="List fire times after this (default: now).")
     count = serializers.IntegerField(min_value=1, max_value=50, default=5, help_text="How many fire times, 1-50.")
 
     validate_timezone = ScheduleInputSerializer.validate_timezone
     validate_cron_expression = ScheduleInputSerializer.validate_cron_expression
-    validate = ScheduleInputSerializer.validate
 
 
 class PreviewSerializer(serializers.Serializer):

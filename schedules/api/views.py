@@ -323,6 +323,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             end_at=data.get("end_at"),
             anchor=None,  # unsaved: timing.preview anchors an interval at `after`
         )
+        spec = timing.read_local_times(spec)
         try:
             timing.validate_spec(
                 spec,

@@ -1,18 +1,19 @@
 """Schedule timing: the one module that interprets cron expressions, intervals and zones.
 
 All stored times are UTC; a schedule's IANA zone decides how its cron expression reads.
-Daylight saving follows Debian cron (DESIGN.md section 4):
+Daylight saving follows Debian cron (docs/design.md, section 3):
 
-- a fixed-hour time that does not exist fires once, at the first instant after the gap;
-- a fixed-hour time that occurs twice fires once, at its first occurrence;
-- with an hour field of `*` or `*/n`, every real occurrence fires (none inside a gap).
+- a fixed time that does not exist fires once, at the first instant after the gap;
+- a fixed time that occurs twice fires once, at its first occurrence;
+- a wildcard job (minute or hour field starting with `*`, as `*/15 1 * * *` or
+  `0 * * * *`) fires at every real occurrence, and none inside a gap.
 
 Nothing here reads the clock or Django settings: time and bounds are arguments.
 """
 
 from .cron import validate_cron
 from .describe import describe, preview
-from .occurrences import catch_up, next_fire, next_fires, validate_spec
+from .occurrences import catch_up, next_fire, next_fires, read_local_times, validate_spec
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
 from .zones import validate_timezone
 
@@ -29,6 +30,7 @@ __all__ = [
     "next_fire",
     "next_fires",
     "preview",
+    "read_local_times",
     "validate_cron",
     "validate_spec",
     "validate_timezone",

@@ -35,7 +35,7 @@ _MONTHS = {name: i for i, name in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP
 _DAYS = {name: i for i, name in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 _NAMES = ({}, {}, {}, _MONTHS, _DAYS)
 _HINTS = (" (use 0-59)", " (use 0-23)", " (use 1-31 or L)", " (use 1-12 or JAN-DEC)", " (use 0-7 or SUN-SAT)")
-_SHAPE = "a cron expression has 5 fields (minute hour day-of-month month day-of-week)"
+_SHAPE = "expected 5 fields (minute hour day-of-month month day-of-week)"
 MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -67,10 +67,11 @@ class CronExpr:
     months: frozenset[int]
     weekdays: frozenset[int]  # 0 = Sunday
     day_and: bool
-    # Hour field `*` or `*/n`: every real occurrence fires, none in a gap (Debian cron's
-    # "wildcard" jobs). Otherwise the expression names fixed wall-clock times: a repeated
-    # time fires once, a skipped one at the end of the gap.
-    wild_hours: bool
+    # Minute or hour field starting with `*` (`*/15 1 * * *`, `0 * * * *`): every real
+    # occurrence fires, none in a gap (Vixie cron's "wildcard" jobs, whose test in
+    # `find_jobs` Debian keeps). Otherwise the expression names fixed wall-clock times:
+    # a repeated time fires once, a skipped one at the end of the gap.
+    wildcard: bool
     # What croniter is given: one expression, or two whose union is ours (see below).
     croniter_exprs: tuple[str, ...]
     croniter_day_or: bool
@@ -171,7 +172,8 @@ def _range(i: int, text: str, item: str) -> tuple[int, int]:
         raise _fail(f"{FIELD_NAMES[i]} '{item}' is not a valid range{_HINTS[i]}")
     start, end = _value(i, start_text, item), _value(i, end_text, item)
     if start > end:
-        hint = " (Sunday can be written as 7)" if i == DOW else ""
+        # "5-0" most likely means Friday to Sunday; other backwards ranges have no one reading.
+        hint = f" (Sunday can be written as 7: '{start_text}-7')" if i == DOW and end == 0 else ""
         raise _fail(f"{FIELD_NAMES[i]} range {text} is backwards: the start must not be after the end{hint}")
     return start, end
 
@@ -216,7 +218,8 @@ def _parse_field(i: int, text: str) -> tuple[frozenset[int], bool]:
     return frozenset(values), last
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st, 22nd."""
     suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
@@ -246,14 +249,9 @@ def _split(text: str) -> tuple[str, list[str]]:
     fields = normalised.split(" ")
     if len(fields) == 6:
         raise _fail("seconds are not supported: use 5 fields (minute hour day-of-month month day-of-week)")
-    if len(fields) > 6:
-        raise _fail(f"too many fields: {_SHAPE}, got {len(fields)}")
-    if len(fields) < 5:
-        # Which field was left out cannot be known; people most often drop the leading
-        # minute ("9 * * 1-5"), so name the leading ones.
-        missing = list(FIELD_NAMES[: 5 - len(fields)])
-        noun = "field is" if len(missing) == 1 else "fields are"
-        raise _fail(f"{_join(missing, 'and')} {noun} missing: {_SHAPE}, got {len(fields)}")
+    if len(fields) != 5:
+        # Which field was left out (or added) cannot be known: say what is expected.
+        raise _fail(f"{_SHAPE}, got {len(fields)}")
     return normalised, fields
 
 
@@ -271,7 +269,7 @@ def compile_cron(text: str) -> tuple[CronExpr, NaiveMatcher]:
         if min(days) > longest:
             missing_in = [_MONTH_NAMES[m] for m in sorted(months)]
             verb = "has" if len(missing_in) == 1 else "have"
-            ordinals = _join([_ordinal(d) for d in sorted(days)], "or")
+            ordinals = _join([ordinal(d) for d in sorted(days)], "or")
             raise _fail(f"never fires: {_join(missing_in, 'and')} {verb} no {ordinals}")
 
     dom_full = len(days) == 31
@@ -304,7 +302,7 @@ def compile_cron(text: str) -> tuple[CronExpr, NaiveMatcher]:
         months=months,
         weekdays=weekdays,
         day_and=day_and,
-        wild_hours=fields[HOUR].startswith("*"),
+        wildcard=fields[MINUTE].startswith("*") or fields[HOUR].startswith("*"),
         croniter_exprs=croniter_exprs,
         croniter_day_or=day_or,
     )

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
-from cron_descriptor import ExpressionDescriptor, Options
-
 from .cron import compile_cron
 from .occurrences import _utc, next_fires
 from .types import CRON, INTERVAL, ONCE, Spec
+from .wording import cron_words
 from .zones import UTC, validate_timezone
 
-_EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_ZH_DAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
-_EN_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
-)
-_ZH_MONTHS = ("一月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "十一月", "十二月")
 _UNITS = ((604800, "week", "周"), (86400, "day", "天"), (3600, "hour", "小时"), (60, "minute", "分钟"), (1, "second", "秒"))
 
 
@@ -29,34 +19,9 @@ def _is_chinese(language: str) -> bool:
     return (language or "").lower().replace("_", "-").startswith("zh")
 
 
-@lru_cache(maxsize=4)
-def _name_map(chinese: bool) -> tuple[re.Pattern, dict[str, str]]:
-    """cron-descriptor takes day and month names from `calendar`, i.e. the process locale;
-    map whatever it produced to the language asked for."""
-    days, months = (_ZH_DAYS, _ZH_MONTHS) if chinese else (_EN_DAYS, _EN_MONTHS)
-    mapping = {calendar.day_name[i]: days[i] for i in range(7)}
-    mapping.update({calendar.month_name[i]: months[i - 1] for i in range(1, 13)})
-    names = "|".join(sorted(map(re.escape, mapping), key=len, reverse=True))
-    # Not \b: in Chinese text the name follows a CJK character ("或Sunday").
-    pattern = re.compile(rf"(?<![A-Za-z])({names})(?![A-Za-z])")
-    return pattern, mapping
-
-
 @lru_cache(maxsize=2048)
 def _describe_cron(expression: str, chinese: bool) -> str:
-    five = compile_cron(expression)[0].five_fields
-    options = Options(locale_code="zh_CN" if chinese else "en_US", use_24hour_time_format=True)
-    try:
-        text = ExpressionDescriptor(five, options).get_description()
-    except Exception:  # noqa: BLE001 - a description must never break a page; show the expression
-        return expression
-    pattern, mapping = _name_map(chinese)
-    text = pattern.sub(lambda m: mapping[m.group(1)], text)
-    if chinese:
-        text = text.replace(" L 号", "最后一天").replace(", ", "，")
-    else:
-        text = text.replace(" and L of the month", " and the last day of the month")
-    return text
+    return cron_words(compile_cron(expression)[0], chinese)
 
 
 def _describe_interval(seconds: int, chinese: bool) -> str:
@@ -70,7 +35,15 @@ def _describe_interval(seconds: int, chinese: bool) -> str:
 
 
 def _local(value: datetime, zone) -> str:
-    return _utc(value, "datetime").astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """Local date and time; with its UTC offset when that wall time happens twice (fall back)."""
+    local = _utc(value, "datetime").astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M")
+    wall = local.replace(tzinfo=None)
+    if wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset():
+        minutes = int(local.utcoffset().total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        text += f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+    return text
 
 
 def describe(spec: Spec, language: str = "en") -> str:

@@ -2,11 +2,12 @@
 
 All instants in and out are aware; results are in UTC. Cron expressions are evaluated on
 local wall-clock time (see `cron.py`) and mapped to UTC here, following Debian cron's
-daylight-saving rules (DESIGN.md section 4).
+daylight-saving rules (docs/design.md, section 3).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,30 @@ _MAX_SKIPS = 10_000
 _MAX_SEGMENTS = 1_000
 # Below this many occurrences a catch-up just walks them; above, it counts by day.
 _WALK = 64
+
+
+# --- local date-times -------------------------------------------------------------------
+
+LOCAL_FIELDS = ("run_at", "start_at", "end_at")
+
+
+def read_local_times(spec: Spec) -> Spec:
+    """`spec` with each naive run_at, start_at and end_at read as wall-clock time in its zone.
+
+    A date-time without an offset is what a person types into a form, so it means local time
+    (docs/design.md, section 3): a time inside a gap becomes the first instant after it, a
+    repeated time its first occurrence. Aware values are kept. With an unknown zone the spec
+    is returned as is, for `validate_spec` to name the zone.
+    """
+    naive = {name: getattr(spec, name) for name in LOCAL_FIELDS}
+    naive = {name: value for name, value in naive.items() if isinstance(value, datetime) and value.tzinfo is None}
+    if not naive:
+        return spec
+    try:
+        zone = validate_timezone(spec.timezone)
+    except ScheduleError:
+        return spec
+    return replace(spec, **{name: wall_to_utc(value, zone) for name, value in naive.items()})
 
 
 # --- validation -------------------------------------------------------------------------
@@ -93,7 +118,7 @@ def validate_spec(
 
 
 def _next_fixed(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
-    """Fixed-hour expressions: each matching wall time fires once (see `wall_to_utc`)."""
+    """Fixed-time expressions: each matching wall time fires once (see `wall_to_utc`)."""
     wall = after.astimezone(zone).replace(tzinfo=None)
     for _ in range(_MAX_SKIPS):
         wall = matcher.next_after(wall)
@@ -108,7 +133,7 @@ def _next_fixed(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datet
 
 
 def _next_wild(matcher: NaiveMatcher, zone: ZoneInfo, after: datetime) -> datetime | None:
-    """Wildcard-hour expressions: every real instant whose local time matches fires.
+    """Wildcard expressions: every real instant whose local time matches fires.
 
     Between two offset changes local time is UTC plus a constant, so the first match of
     that stretch is the first naive match mapped back; if it lies past the next change,
@@ -133,7 +158,7 @@ def _cron_next(expr: CronExpr, matcher: NaiveMatcher, zone: ZoneInfo, after: dat
     if is_utc(zone):
         match = matcher.next_after(after.replace(tzinfo=None))
         return None if match is None else match.replace(tzinfo=UTC)
-    if expr.wild_hours:
+    if expr.wildcard:
         return _next_wild(matcher, zone, after)
     return _next_fixed(matcher, zone, after)
 
@@ -209,8 +234,10 @@ def next_fires(spec: Spec, after: datetime, count: int) -> list[datetime]:
 def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
     """How many fires lie in [lo, hi), up to `cap`, without visiting each one.
 
-    A local day whose offset does not change holds exactly minutes x hours fires if the
-    day matches, and none otherwise; only days with an offset change are walked.
+    A local day with no offset change from its first instant to its end holds exactly
+    minutes x hours fires if the day matches, and none otherwise; other days are walked.
+    A change at the very start counts: the fixed times of a gap that ends there (all of
+    Pacific/Apia's missing 2011-12-30) fire at that instant.
     """
     expr, matcher = compile_cron(spec.cron_expression)
     zone = validate_timezone(spec.timezone)
@@ -229,25 +256,22 @@ def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
     if (last_day - first_day).days <= 2:
         return walk(lo, hi, cap)
 
-    def boundary(day: date) -> tuple[datetime, bool, timedelta]:
-        """The instant day starts, whether it is that day's 00:00, and the offset there."""
-        midnight = datetime.combine(day, time())
-        instant = wall_to_utc(midnight, zone)
-        local = instant.astimezone(zone)
-        return instant, local.replace(tzinfo=None) == midnight, local.utcoffset()
+    def boundary(day: date) -> datetime:
+        """The instant `day` starts (its 00:00, or the end of a gap that swallows it)."""
+        return wall_to_utc(datetime.combine(day, time()), zone)
 
     day = first_day + timedelta(days=1)
-    start, start_exact, start_offset = boundary(day)
+    start = boundary(day)
     if start < lo:  # cannot happen for real zones; stay exact if it does
         return walk(lo, hi, cap)
     n = walk(lo, start, cap)
     while day < last_day and n < cap:
-        end, end_exact, end_offset = boundary(day + timedelta(days=1))
-        if start_exact and end_exact and start_offset == end_offset:
+        end = boundary(day + timedelta(days=1))
+        if next_transition(zone, start - ONE_US, end) is None:
             n += expr.fires_per_day if expr.day_matches(day) else 0
         else:
             n += walk(start, end, cap - n)
-        day, start, start_exact, start_offset = day + timedelta(days=1), end, end_exact, end_offset
+        day, start = day + timedelta(days=1), end
     if n < cap:
         n += walk(start, hi, cap - n)
     return min(n, cap)

@@ -7,9 +7,10 @@ Only public `zoneinfo` API is used. Offset transitions are found by sampling
 from __future__ import annotations
 
 import difflib
+import re
 import zoneinfo
 from bisect import bisect_right
-from datetime import datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, datetime, timedelta, timezone
 from functools import lru_cache
 
 from .types import ScheduleError
@@ -22,6 +23,24 @@ _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Uni
                        "GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0",
                        "Etc/Greenwich", "Greenwich"})
 
+# In the zone database but not a place: "localtime" is whatever the server is set to and
+# "Factory" means "local time is unknown". A schedule must not change meaning with the host.
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+# "GMT+8", "UTC-05:00", "+0530": an offset typed as a zone name.
+_OFFSET_NAME = re.compile(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+# A city for each standard offset, to suggest for an offset typed as a name.
+_CITY_AT_OFFSET = {
+    -660: "Pacific/Pago_Pago", -600: "Pacific/Honolulu", -570: "Pacific/Marquesas", -540: "America/Anchorage",
+    -480: "America/Los_Angeles", -420: "America/Denver", -360: "America/Chicago", -300: "America/New_York",
+    -240: "America/Halifax", -210: "America/St_Johns", -180: "America/Sao_Paulo", -120: "America/Noronha",
+    -60: "Atlantic/Azores", 0: "Europe/London", 60: "Europe/Paris", 120: "Europe/Athens", 180: "Europe/Moscow",
+    210: "Asia/Tehran", 240: "Asia/Dubai", 270: "Asia/Kabul", 300: "Asia/Karachi", 330: "Asia/Kolkata",
+    345: "Asia/Kathmandu", 360: "Asia/Dhaka", 390: "Asia/Yangon", 420: "Asia/Bangkok", 480: "Asia/Shanghai",
+    525: "Australia/Eucla", 540: "Asia/Tokyo", 570: "Australia/Darwin", 600: "Australia/Brisbane",
+    660: "Pacific/Noumea", 720: "Pacific/Auckland", 765: "Pacific/Chatham", 780: "Pacific/Tongatapu",
+    840: "Pacific/Kiritimati",
+}
+
 # Sampling step when looking for offset changes. No zone changes its offset twice within
 # six hours, so a change and its reversal cannot hide between two samples.
 _SCAN_STEP = 6 * 3600
@@ -29,8 +48,29 @@ _SCAN_STEP = 6 * 3600
 
 @lru_cache(maxsize=1)
 def _zone_names() -> dict[str, str]:
-    """Lower-cased name -> canonical name, for every zone this machine knows."""
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
+    """Lower-cased name -> canonical name, for every zone this machine knows that is a place."""
+    return {name.lower(): name for name in zoneinfo.available_timezones() - _NOT_PLACES}
+
+
+def _offset_hint(name: str) -> str | None:
+    """For "GMT+8", the end of the message: the fixed-offset zone (whose sign is inverted) or a
+    city at that offset. None when `name` is not an offset."""
+    match = _OFFSET_NAME.match(name.strip())
+    if not match:
+        return None
+    sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+    offset = (1 if sign == "+" else -1) * (hours * 60 + minutes)
+    if offset == 0:
+        return "; did you mean 'UTC'?"
+    shown = f"UTC{sign}{hours:02d}:{minutes:02d}"
+    city = _CITY_AT_OFFSET.get(offset)
+    if minutes == 0 and -12 <= offset // 60 <= 14:
+        fixed = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+        also = f" or a city's zone such as '{city}'" if city else ""
+        return f"; did you mean '{fixed}' ({shown} all year; Etc/GMT names invert the sign){also}?"
+    if city:
+        return f"; did you mean a city's zone such as '{city}' ({shown})?"
+    return ": use a city's zone such as 'Asia/Shanghai' rather than an offset"
 
 
 def _suggestion(name: str) -> str | None:
@@ -57,6 +97,15 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
     if canonical != name:
         if not name.strip():
             raise ScheduleError("timezone", "time zone is required: use an IANA name such as 'Asia/Shanghai' or 'UTC'")
+        if name.lower() in {n.lower() for n in _NOT_PLACES}:
+            raise ScheduleError(
+                "timezone",
+                f"time zone '{name}' is not a place, and its meaning depends on the server: "
+                "use an IANA name such as 'Asia/Shanghai' or 'UTC'",
+            )
+        offset_hint = _offset_hint(name)
+        if offset_hint:
+            raise ScheduleError("timezone", f"unknown time zone '{name}'{offset_hint}")
         hint = _suggestion(name)
         if hint:
             raise ScheduleError("timezone", f"unknown time zone '{name}'; did you mean '{hint}'?")
@@ -83,8 +132,12 @@ def _offset_at(zone: zoneinfo.ZoneInfo, ts: int) -> timedelta:
 
 @lru_cache(maxsize=8192)
 def _year_transitions(zone: zoneinfo.ZoneInfo, year: int) -> tuple[int, ...]:
-    """POSIX timestamps in the UTC year `year` at which `zone`'s offset changes."""
-    if not 1900 <= year <= 2400:
+    """POSIX timestamps in the UTC year `year` at which `zone`'s offset changes.
+
+    Any year datetime can hold: zoneinfo extends a zone's rules past its last listed
+    transition (its POSIX TZ string), and the API accepts dates up to 2999.
+    """
+    if not MINYEAR < year < MAXYEAR:  # the scan needs the years on both sides
         return ()
     ts = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
     end = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())
@@ -129,7 +182,7 @@ def wall_to_utc(wall: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     """
     if zone.key in _UTC_KEYS:
         return wall.replace(tzinfo=UTC)
-    instant = wall.replace(tzinfo=zone).astimezone(UTC)
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if instant.astimezone(zone).replace(tzinfo=None) == wall:
         return instant
     # In a gap, fold=1 reads the wall time with the offset after the change, which lands
