@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "schedules",
     "runs",
     "audit",
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -99,8 +100,9 @@ AUTHENTICATION_BACKENDS = [
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = None  # the styled "signed out" page
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -165,6 +167,9 @@ EXECUTION_PLANE_SECRET = env("EXECUTION_PLANE_SECRET", default="")
 # "http" when a URL is set, else the embedded "local" plane (subprocesses from LOCAL_AGENTS).
 EXECUTION_PLANE = env("EXECUTION_PLANE", default="http" if EXECUTION_PLANE_URL else "local")
 EXECUTION_PLANE_TIMEOUT_SECONDS = env.float("EXECUTION_PLANE_TIMEOUT_SECONDS", default=10.0)
+# Link from a run on the pages to its chat session, e.g. "https://chat.example.com/chat/{session_id}"
+# ({message_id} may appear too). Empty: session ids are shown without a link.
+EXECUTION_PLANE_SESSION_URL = env("EXECUTION_PLANE_SESSION_URL", default="")
 # Agent slug -> command (argv list). Only settings name commands; the API and pages cannot.
 LOCAL_AGENTS = json.loads(
     env(

@@ -32,6 +32,7 @@ fi
 cat <<MSG
 
   Agent schedules is running.
+    Pages:  $SITE_URL/automation/schedules/
     Admin:  $SITE_URL/admin/
     API:    $SITE_URL/api/v1/docs/
     Login:  demo / demo   (local use only)
