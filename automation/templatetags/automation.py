@@ -100,12 +100,13 @@ def describe_timing(schedule) -> str:
 
 @register.filter
 def raw_timing(schedule) -> str:
-    """The expression as stored: the cron string, the interval in seconds, or the run time."""
+    """The expression as stored: the cron string or the interval in seconds ("" for once:
+    its description already says the time)."""
     if schedule.schedule_type == "cron":
         return schedule.cron_expression
     if schedule.schedule_type == "interval":
         return _("every %(n)s s") % {"n": schedule.interval_seconds}
-    return schedule.run_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if schedule.run_at else ""
+    return ""
 
 
 @register.filter

@@ -8,6 +8,8 @@
  * - select[data-autosubmit] submits its form on change (language, time zone, organization).
  * - The "Viewer time zone" list offers this browser's zone.
  */
+/* Every hx-get/hx-post names its hx-swap: htmx inherits hx-swap and hx-target from ancestors
+ * (the table swaps itself outerHTML), which would otherwise leak into links inside it. */
 (function () {
   "use strict";
   var opener = null;
