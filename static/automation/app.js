@@ -126,7 +126,7 @@
     var known = Array.prototype.some.call(select.options, function (o) { return o.value === zone && o !== option; });
     if (known) { option.remove(); return; }
     option.value = zone;
-    option.textContent = option.dataset.label.replace("%(zone)s", zone);
+    option.textContent = option.dataset.label.replace("{zone}", zone);
     option.hidden = false;
     option.disabled = false;
   }
