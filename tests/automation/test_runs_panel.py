@@ -14,6 +14,12 @@ from tests.factories import make_schedule
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def clock_at_t0(fake_clock):
+    """The pages read the clock: T0, where the fixture schedule's next run is an hour away."""
+    return fake_clock
+
+
 @pytest.fixture
 def schedule(acme, agent, now):
     return make_schedule(acme, agent, name="Weekday sales", timezone="Asia/Shanghai", now=now)
@@ -68,11 +74,22 @@ def test_without_a_session_url_setting_the_session_is_plain_text(signed_in, alic
     [(["queued"], True), (["running", "success"], True), (["success", "failed", "canceled"], False), ([], False)],
 )
 def test_the_panel_refreshes_itself_only_while_a_shown_run_is_active(signed_in, alice, schedule, now, statuses, polls):
+    assert schedule.next_run_at == now + timedelta(hours=1)
     for i, status in enumerate(statuses):
         run_of(schedule, status, at=now + timedelta(minutes=i))
     html = panel(signed_in(alice), schedule)
     assert ("every 3s" in html) is polls
     assert 'hx-trigger="run:created from:body' in html, "a run-now or retry refreshes it at once"
+
+
+def test_the_panel_also_refreshes_itself_while_the_next_run_is_due_within_a_minute(
+    signed_in, alice, acme, agent, now, fake_clock
+):
+    soon = make_schedule(acme, agent, schedule_type="once", run_at=now + timedelta(seconds=50), now=now)
+    client = signed_in(alice)
+    assert "every 3s" in panel(client, soon)
+    fake_clock.set(now - timedelta(seconds=20))
+    assert "every 3s" not in panel(client, soon)
 
 
 def test_retry_is_offered_on_failed_timed_out_and_canceled_runs_only(signed_in, olga, schedule, now):
