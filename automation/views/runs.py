@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.services import Actor
 from automation import queries
 from automation.errors import page_errors
-from automation.views.common import RUN_CREATED, decorate_run, done, fragment_request, render_page
+from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
 from runs import services as run_services
@@ -63,4 +63,4 @@ def schedule_runs(request, pk):
 def run_retry(request, pk):
     run = get_run_for(request.user, pk, RUN)
     run_services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
-    return done(request, reverse("automation:schedule", args=[run.schedule_id]), RUN_CREATED)
+    return done(request, reverse("automation:schedule", args=[run.schedule_id]), RUNS_CHANGED)

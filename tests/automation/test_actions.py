@@ -103,7 +103,7 @@ def test_a_forbidden_action_without_javascript_is_a_readable_page(signed_in, vic
 def test_run_now_queues_a_manual_run_and_tells_the_page(signed_in, olga, schedule):
     response = signed_in(olga).post(f"{TABLE}{schedule.pk}/run-now/", {"idempotency_key": "k1"}, **hx())
     assert response.status_code == 204
-    assert json.loads(response["HX-Trigger"]) == {"run:created": True}
+    assert json.loads(response["HX-Trigger"]) == {"runs:changed": True}
     run = ScheduleRun.objects.get(schedule=schedule)
     assert (run.trigger_type, run.status, run.triggered_by) == ("manual", RunStatus.QUEUED, olga)
 
@@ -123,7 +123,7 @@ def test_run_now_without_javascript_goes_to_the_schedule(signed_in, olga, schedu
 def test_the_switch_disables_and_enables_and_the_table_refreshes(signed_in, eddie, schedule):
     client = signed_in(eddie)
     response = client.post(f"{TABLE}{schedule.pk}/disable/", **hx())
-    assert json.loads(response["HX-Trigger"]) == {"schedule:saved": True}
+    assert json.loads(response["HX-Trigger"]) == {"schedule:saved": True, "runs:changed": True}
     schedule.refresh_from_db()
     assert not schedule.enabled and schedule.next_run_at is None
     html = client.get(TABLE).content.decode()
@@ -182,7 +182,7 @@ def test_retry_makes_the_next_attempt(signed_in, olga, schedule, now):
     failed = run_of(schedule, "failed", at=now, error_code="plane_unreachable")
     response = signed_in(olga).post(f"/automation/runs/{failed.pk}/retry/", **hx())
     assert response.status_code == 204
-    assert json.loads(response["HX-Trigger"]) == {"run:created": True}
+    assert json.loads(response["HX-Trigger"]) == {"runs:changed": True}
     retry = ScheduleRun.objects.get(retry_of=failed)
     assert (retry.attempt, retry.trigger_type, retry.status) == (2, "retry", RunStatus.QUEUED)
 

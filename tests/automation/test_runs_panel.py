@@ -79,7 +79,7 @@ def test_the_panel_refreshes_itself_only_while_a_shown_run_is_active(signed_in, 
         run_of(schedule, status, at=now + timedelta(minutes=i))
     html = panel(signed_in(alice), schedule)
     assert ("every 3s" in html) is polls
-    assert 'hx-trigger="run:created from:body' in html, "a run-now or retry refreshes it at once"
+    assert 'hx-trigger="runs:changed from:body' in html, "a run-now or retry refreshes it at once"
 
 
 def test_the_panel_also_refreshes_itself_while_the_next_run_is_due_within_a_minute(
