@@ -57,7 +57,9 @@
   }
 
   document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (evt.detail.target && (evt.detail.target.id === "drawer" || evt.detail.target.id === "confirm")) {
+    var slot = evt.detail.target && (evt.detail.target.id === "drawer" || evt.detail.target.id === "confirm");
+    // A form inside the dialog that re-renders it keeps the first opener.
+    if (slot && !(document.activeElement && document.activeElement.closest("dialog"))) {
       opener = document.activeElement;
     }
   });
