@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "runs",
     "audit",
     "config.apps.ProjectConfig",  # system checks on these settings (config/checks.py)
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -105,9 +106,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
-# Org members log in here; the admin has its own login, for staff only.
-LOGIN_URL = "/api-auth/login/"
-LOGIN_REDIRECT_URL = "/api/v1/docs/"
+# People sign in on the pages' styled login; the admin has its own login, for staff only.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = None  # the styled "signed out" page
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -189,6 +191,9 @@ EXECUTION_PLANE_SECRET = env("EXECUTION_PLANE_SECRET", default="")
 # "http" when a URL is set, else the embedded "local" plane (subprocesses from LOCAL_AGENTS).
 EXECUTION_PLANE = env("EXECUTION_PLANE", default="http" if EXECUTION_PLANE_URL else "local")
 EXECUTION_PLANE_TIMEOUT_SECONDS = env.float("EXECUTION_PLANE_TIMEOUT_SECONDS", default=10.0)
+# Link from a run on the pages to its chat session, e.g. "https://chat.example.com/chat/{session_id}"
+# ({message_id} may appear too). Empty: session ids are shown without a link.
+EXECUTION_PLANE_SESSION_URL = env("EXECUTION_PLANE_SESSION_URL", default="")
 # Agent slug -> command (argv list). Only settings name commands; the API and pages cannot.
 LOCAL_AGENTS = json.loads(
     env(

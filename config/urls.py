@@ -1,13 +1,18 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # The pages are the main entrance; the table asks for a login when there is none.
+    path("", RedirectView.as_view(pattern_name="automation:schedules", permanent=False)),
+    path("automation/", include("automation.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the "Language" control
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
-    # Session login for org members (the admin's login takes staff only): the API docs page
-    # and the pages use it.
+    # DRF's session login, linked from the API docs page (the admin's login takes staff only).
     path("api-auth/", include("rest_framework.urls")),
 ]
 

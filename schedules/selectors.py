@@ -53,3 +53,12 @@ def schedule_status_filter(qs: QuerySet[Schedule], status: str | None) -> QueryS
         allowed = ", ".join(ScheduleStatus.values)
         raise ValueError(f"unknown status '{status}'; use one of: {allowed}") from None
     return qs.filter(condition)
+
+
+def schedule_search(qs: QuerySet[Schedule], text: str | None) -> QuerySet[Schedule]:
+    """Narrow `qs` to schedules whose name, description or agent slug contains `text`
+    (case-insensitive); blank text returns `qs` unchanged."""
+    text = (text or "").strip()
+    if not text:
+        return qs
+    return qs.filter(Q(name__icontains=text) | Q(description__icontains=text) | Q(agent__slug__icontains=text))

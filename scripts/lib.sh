@@ -19,19 +19,40 @@ ensure_venv() {
     "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
     touch "$stamp"
   fi
+  # Every target that runs the project (run, test, bench) serves the pages in both languages.
+  ensure_messages
 }
 
-# Installs Debian packages that are missing (PostgreSQL server, Chromium) with apt-get.
+# Compiles the translation catalogues (locale/*/LC_MESSAGES/django.po -> .mo, git-ignored)
+# with GNU gettext's msgfmt, installing Debian's gettext when it is absent.
+ensure_messages() {
+  command -v msgfmt >/dev/null 2>&1 || apt_install gettext
+  local po stale=0
+  for po in "$ROOT"/locale/*/LC_MESSAGES/django.po; do
+    [ -f "$po" ] || continue
+    [ "${po%.po}.mo" -nt "$po" ] || stale=1
+  done
+  [ "$stale" -eq 0 ] && return 0
+  log "compiling translations"
+  (cd "$ROOT" && "$PY" manage.py compilemessages --ignore=.venv >/dev/null)
+}
+
+apt_install() {
+  log "installing $* with apt-get"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Installs Debian packages that are missing (PostgreSQL server, Chromium, GNU gettext).
 ensure_apt() {
   local missing=()
   pg_bindir >/dev/null 2>&1 || missing+=(postgresql)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
   [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]} with apt-get"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 }
 
 pg_bindir() {

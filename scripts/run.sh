@@ -32,10 +32,11 @@ fi
 cat <<MSG
 
   Agent schedules is running. Logins are for local use only:
-    API docs:  $SITE_URL/api/v1/docs/
-               log in at $SITE_URL/api-auth/login/ as demo / demo (admin of org demo)
+    Pages:     $SITE_URL/automation/schedules/
+               sign in as demo / demo (admin of org demo)
+    API docs:  $SITE_URL/api/v1/docs/   (the same demo login)
     Admin:     $SITE_URL/admin/
-               log in as support / support (support staff; demo cannot use the admin)
+               sign in as support / support (support staff; demo cannot use the admin)
   Press Ctrl-C to stop.
 
 MSG

@@ -1,0 +1,21 @@
+"""The pages under /automation/."""
+
+from django.urls import path
+
+from automation.views import drawer, prefs, runs, schedules
+
+app_name = "automation"
+
+urlpatterns = [
+    path("schedules/", schedules.schedule_list, name="schedules"),
+    path("schedules/new/", drawer.schedule_new, name="schedule-new"),
+    path("schedules/<uuid:pk>/", schedules.schedule_detail, name="schedule"),
+    path("schedules/<uuid:pk>/edit/", drawer.schedule_edit, name="schedule-edit"),
+    path("schedules/<uuid:pk>/runs/", runs.schedule_runs, name="schedule-runs"),
+    path("schedules/<uuid:pk>/enable/", schedules.schedule_set_enabled, {"enabled": True}, name="schedule-enable"),
+    path("schedules/<uuid:pk>/disable/", schedules.schedule_set_enabled, {"enabled": False}, name="schedule-disable"),
+    path("schedules/<uuid:pk>/run-now/", schedules.schedule_run_now, name="schedule-run-now"),
+    path("schedules/<uuid:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
+    path("runs/<uuid:pk>/retry/", runs.run_retry, name="run-retry"),
+    path("preferences/time-zone/", prefs.viewer_zone, name="viewer-zone"),
+]

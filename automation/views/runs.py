@@ -1,0 +1,66 @@
+"""The runs panel (region "Runs") of one schedule, its "Load more", and Retry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from audit.services import Actor
+from automation import queries
+from automation.errors import page_errors
+from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_request, render_page
+from automation.workspace import workspace_for
+from config import clock
+from runs import services as run_services
+from runs.api import get_run_for  # the API's run lookup: the same visibility rule
+from schedules import permissions
+from schedules.permissions import READ, RUN
+
+TEMPLATE = "automation/runs.html"
+DUE_SOON = timedelta(minutes=1)
+
+
+def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
+    page = queries.runs_page(schedule, cursor=cursor)
+    can_run = workspace.can(RUN, schedule)
+    for run in page.rows:
+        decorate_run(run, schedule, workspace, can_run=can_run)
+    now = clock.now()
+    # The panel refreshes itself while a shown run is queued or running, and also while the
+    # next run is due within a minute: the scheduler's new run then shows up without a reload.
+    due_soon = schedule.next_run_at is not None and schedule.next_run_at <= now + DUE_SOON
+    return {
+        "schedule": schedule,
+        "runs": page,
+        "runs_live": due_soon or any(run.active for run in page.rows),
+        "runs_url": reverse("automation:schedule-runs", args=[schedule.pk]),
+        "now": now,
+        "workspace": workspace,
+    }
+
+
+@require_GET
+@login_required
+@page_errors
+def schedule_runs(request, pk):
+    """The panel (it refreshes itself through this), or with `cursor` the next rows."""
+    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    if not fragment_request(request):
+        return redirect("automation:schedule", pk=schedule.pk)
+    workspace = workspace_for(request, org=schedule.org)
+    cursor = request.GET.get("cursor", "")
+    context = runs_context(request, workspace, schedule, cursor=cursor)
+    return render_page(request, f"{TEMPLATE}#{'more' if cursor else 'panel'}", context)
+
+
+@require_POST
+@login_required
+@page_errors
+def run_retry(request, pk):
+    run = get_run_for(request.user, pk, RUN)
+    run_services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
+    return done(request, reverse("automation:schedule", args=[run.schedule_id]), RUNS_CHANGED)
