@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -19,6 +21,7 @@ from schedules import permissions
 from schedules.permissions import READ, RUN
 
 TEMPLATE = "automation/runs.html"
+DUE_SOON = timedelta(minutes=1)
 
 
 def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
@@ -26,12 +29,15 @@ def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
     can_run = workspace.can(RUN, schedule)
     for run in page.rows:
         decorate_run(run, schedule, workspace, can_run=can_run)
+    now = clock.now()
+    # A run due within a minute appears without a reload too: watch until it has come.
+    due_soon = schedule.next_run_at is not None and schedule.next_run_at - now <= DUE_SOON
     return {
         "schedule": schedule,
         "runs": page,
-        "runs_active": any(run.active for run in page.rows),
+        "runs_active": any(run.active for run in page.rows) or due_soon,
         "runs_url": reverse("automation:schedule-runs", args=[schedule.pk]),
-        "now": clock.now(),
+        "now": now,
         "workspace": workspace,
     }
 
