@@ -182,6 +182,8 @@ class ScheduleForm(forms.Form):
             # Kept selectable, so editing the name does not silently change the agent.
             choices.insert(0, (schedule.agent.slug, _("%(name)s (disabled)") % {"name": schedule.agent.name}))
         self.fields["agent"].choices = choices
+        if not choices:
+            self.fields["agent"].help_text = _("No agent is enabled in this organization: ask an admin to add or enable one.")
         self.agents = {a.slug: a for a in agents}
         if self.initial.get("every_unit") == "seconds" or (data or {}).get("every_unit") == "seconds":
             self.fields["every_unit"].choices = [SECONDS_CHOICE, *UNIT_CHOICES]
