@@ -30,12 +30,8 @@ def permission_words(permission: str) -> str:
 
 
 def validation_text(exc: ValidationError) -> str:
-    if hasattr(exc, "message_dict"):
-        return "; ".join(
-            f"{field}: {message}" if field != "__all__" else message
-            for field, messages in exc.message_dict.items()
-            for message in messages
-        )
+    # The messages name what is wrong ("agent 'echo' is disabled"); a form shows each beside
+    # its field, so here they stand alone.
     return "; ".join(exc.messages)
 
 

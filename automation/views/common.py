@@ -14,7 +14,7 @@ from schedules.permissions import DELETE, RUN, WRITE
 
 # HTMX events the pages send (HX-Trigger) and listen to (hx-trigger="... from:body").
 SCHEDULE_SAVED = "schedule:saved"  # a schedule was created, changed, enabled, disabled or deleted
-RUN_CREATED = "run:created"  # a run-now or a retry queued a run
+RUNS_CHANGED = "runs:changed"  # a run-now or a retry queued a run, or disabling canceled some
 DIALOG_CLOSE = "dialog:close"  # close the open modal <dialog>
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.services import Actor
 from automation import queries
 from automation.errors import page_errors
-from automation.views.common import RUN_CREATED, decorate_run, done, fragment_request, render_page
+from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
 from runs import services as run_services
@@ -30,12 +30,13 @@ def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
     for run in page.rows:
         decorate_run(run, schedule, workspace, can_run=can_run)
     now = clock.now()
-    # A run due within a minute appears without a reload too: watch until it has come.
-    due_soon = schedule.next_run_at is not None and schedule.next_run_at - now <= DUE_SOON
+    # The panel refreshes itself while a shown run is queued or running, and also while the
+    # next run is due within a minute: the scheduler's new run then shows up without a reload.
+    due_soon = schedule.next_run_at is not None and schedule.next_run_at <= now + DUE_SOON
     return {
         "schedule": schedule,
         "runs": page,
-        "runs_active": any(run.active for run in page.rows) or due_soon,
+        "runs_live": due_soon or any(run.active for run in page.rows),
         "runs_url": reverse("automation:schedule-runs", args=[schedule.pk]),
         "now": now,
         "workspace": workspace,
@@ -62,4 +63,4 @@ def schedule_runs(request, pk):
 def run_retry(request, pk):
     run = get_run_for(request.user, pk, RUN)
     run_services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
-    return done(request, reverse("automation:schedule", args=[run.schedule_id]), RUN_CREATED)
+    return done(request, reverse("automation:schedule", args=[run.schedule_id]), RUNS_CHANGED)

@@ -21,7 +21,7 @@ from automation.errors import page_errors
 from automation.forms import TableFilters
 from automation.views.common import (
     DIALOG_CLOSE,
-    RUN_CREATED,
+    RUNS_CHANGED,
     SCHEDULE_SAVED,
     decorate_schedule,
     done,
@@ -101,7 +101,8 @@ def schedule_set_enabled(request, pk, enabled: bool):
     schedule = permissions.get_schedule_for(request.user, pk, WRITE)
     change = services.schedule_enable if enabled else services.schedule_disable
     change(actor=Actor.from_request(request), schedule=schedule, now=clock.now())
-    return done(request, _list_url(request), SCHEDULE_SAVED)
+    # Disabling cancels the schedule's waiting runs: an open runs panel shows that too.
+    return done(request, _list_url(request), SCHEDULE_SAVED, RUNS_CHANGED)
 
 
 @require_POST
@@ -111,7 +112,7 @@ def schedule_run_now(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, RUN)
     key = request.POST.get("idempotency_key", "")[:64] or None
     run_services.run_now(actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key)
-    return done(request, reverse("automation:schedule", args=[schedule.pk]), RUN_CREATED)
+    return done(request, reverse("automation:schedule", args=[schedule.pk]), RUNS_CHANGED)
 
 
 @require_http_methods(["GET", "POST"])

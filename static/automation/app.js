@@ -5,7 +5,8 @@
  *   [data-dialog-close] button or the server's HX-Trigger "dialog:close" closes it.
  * - A failed htmx request (an error status, or no answer at all) shows a message in the
  *   role="alert" region with "Try again"; messages come from the server's page (translated).
- * - select[data-autosubmit] submits its form on change (language, time zone, organization).
+ * - select[data-autosubmit] submits its form on change (language, time zone, organization);
+ *   form[data-drop-empty] leaves empty fields out of its URL.
  * - The "Viewer time zone" list offers this browser's zone.
  */
 /* Every hx-get/hx-post names its hx-swap: htmx inherits hx-swap and hx-target from ancestors
@@ -108,6 +109,15 @@
 
   document.addEventListener("dialog:close", function () {
     document.querySelectorAll("dialog[data-modal][open]").forEach(function (dialog) { dialog.close(); });
+  });
+
+  // A filter form leaves its empty fields out of the URL it pushes (?status=&agent= is noise).
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var elt = evt.detail.elt;
+    if (!elt.matches || !elt.matches("form[data-drop-empty]")) return;
+    var empty = [];
+    evt.detail.formData.forEach(function (value, key) { if (value === "") empty.push(key); });
+    empty.forEach(function (key) { evt.detail.formData.delete(key); });
   });
 
   document.addEventListener("change", function (evt) {

@@ -269,3 +269,11 @@ def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acm
         return len(captured)
 
     assert queries_for(5) == queries_for(50)
+
+
+def test_an_unknown_address_is_a_readable_404_page(signed_in, alice, settings):
+    settings.DEBUG = False
+    response = signed_in(alice).get("/automation/schedules/not-a-uuid/")
+    assert response.status_code == 404
+    assert "There is no page at this address" in response.content.decode()
+    assert "Back to schedules" in names(response.content, "link")
