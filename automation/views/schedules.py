@@ -89,7 +89,7 @@ def schedule_detail(request, pk):
     return render_page(request, TEMPLATE, context, fragments=FRAGMENTS)
 
 
-def _list_url(request=None) -> str:
+def _list_url() -> str:
     return reverse("automation:schedules")
 
 
@@ -102,7 +102,7 @@ def schedule_set_enabled(request, pk, enabled: bool):
     change = services.schedule_enable if enabled else services.schedule_disable
     change(actor=Actor.from_request(request), schedule=schedule, now=clock.now())
     # Disabling cancels the schedule's waiting runs: an open runs panel shows that too.
-    return done(request, _list_url(request), SCHEDULE_SAVED, RUNS_CHANGED)
+    return done(request, _list_url(), SCHEDULE_SAVED, RUNS_CHANGED)
 
 
 @require_POST
@@ -121,7 +121,7 @@ def schedule_run_now(request, pk):
 def schedule_delete(request, pk):
     """GET: the confirm dialog (or page, without JavaScript); POST: delete, back to the list."""
     schedule = permissions.get_schedule_for(request.user, pk, DELETE)
-    next_url = request.GET.get("next") or request.POST.get("next") or _list_url(request)
+    next_url = safe_next(request, _list_url())
     if request.method == "GET":
         context = {"schedule": schedule, "next": next_url, "run_count": schedule.runs.count()}
         template = "automation/confirm_delete.html"
@@ -129,12 +129,12 @@ def schedule_delete(request, pk):
     name = schedule.name
     services.schedule_delete(actor=Actor.from_request(request), schedule=schedule, now=clock.now())
     messages.success(request, _("Schedule “%(name)s” was deleted.") % {"name": name})
-    return done(request, _list_url(request), SCHEDULE_SAVED, DIALOG_CLOSE, location=_after_delete(request, pk))
+    return done(request, _list_url(), SCHEDULE_SAVED, DIALOG_CLOSE, location=_after_delete(request, pk))
 
 
 def _after_delete(request, pk) -> str:
     """Where the page goes: where it was (filters kept), but not to the deleted schedule."""
-    target = urlsplit(safe_next(request, _list_url(request)))
+    target = urlsplit(safe_next(request, _list_url()))
     if str(pk) in target.path:
-        target = target._replace(path=_list_url(request))
+        target = target._replace(path=_list_url())
     return urlunsplit(target)

@@ -172,8 +172,10 @@ def test_delete_asks_first_then_deletes_and_goes_back_to_the_list(signed_in, ali
 
 def test_delete_without_javascript_is_a_confirm_page_then_a_redirect(signed_in, alice, schedule):
     client = signed_in(alice)
-    page = client.get(f"{TABLE}{schedule.pk}/delete/").content.decode()
-    assert "<html" in page and "Delete “Weekday sales”?" in page and "Cancel" in names(page, "link")
+    page = client.get(f"{TABLE}{schedule.pk}/delete/", {"next": "javascript:alert(1)"}).content.decode()
+    assert "<html" in page and "Delete “Weekday sales”?" in page
+    cancel = next(attrs for role, name, attrs in controls(page) if name == "Cancel")
+    assert cancel["href"] == TABLE, "a next URL from elsewhere is never a link"
     response = client.post(f"{TABLE}{schedule.pk}/delete/", {"next": "https://evil.example.com/"})
     assert response.status_code == 302 and response["Location"] == TABLE
 

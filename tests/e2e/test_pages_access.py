@@ -154,3 +154,20 @@ def test_the_viewer_time_zone_and_language_are_remembered(page: Page, live_serve
     expect(page.get_by_role("link", name="定时任务", exact=True)).to_be_visible()
     page.goto(f"{live_server.url}/automation/schedules/")
     expect(page.get_by_role("combobox", name="显示时区")).to_have_value("UTC")
+
+
+def test_a_loading_indicator_shows_while_a_request_is_on_its_way(page: Page, live_server, data):
+    sign_in(page, live_server)
+    # What a person sees while the request is out, noted the moment it is sent.
+    page.evaluate(
+        """document.addEventListener("htmx:beforeSend", () => {
+            const loading = document.getElementById("loading");
+            window.loadingWhileSent = getComputedStyle(loading).visibility + " " + loading.textContent.trim();
+        })"""
+    )
+    loading = page.get_by_role("status").filter(has_text="Loading…")
+    expect(loading).to_be_hidden()
+    page.get_by_label("Status").select_option("ok")
+    expect(page).to_have_url(f"{live_server.url}/automation/schedules/?org=acme&status=ok")
+    assert page.evaluate("window.loadingWhileSent") == "visible Loading…"
+    expect(loading).to_be_hidden()
