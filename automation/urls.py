@@ -9,6 +9,7 @@ app_name = "automation"
 urlpatterns = [
     path("schedules/", schedules.schedule_list, name="schedules"),
     path("schedules/new/", drawer.schedule_new, name="schedule-new"),
+    path("schedules/preview/", drawer.schedule_preview, name="schedule-preview"),
     path("schedules/<uuid:pk>/", schedules.schedule_detail, name="schedule"),
     path("schedules/<uuid:pk>/edit/", drawer.schedule_edit, name="schedule-edit"),
     path("schedules/<uuid:pk>/runs/", runs.schedule_runs, name="schedule-runs"),

@@ -1,48 +1,191 @@
-"""The schedule editor drawer: a placeholder the editor (issue 9, item 3) replaces.
+"""The schedule editor drawer: New schedule and Edit, their live preview, and Save.
 
-Contract with the rest of the pages:
-- "New schedule" and "Edit" buttons `hx-get` these views into `<div id="drawer">` (base.html);
-  without JavaScript they are plain links to the same URLs, which answer a whole page.
-- The answer holds a `<dialog data-modal>`: static/automation/app.js opens it as a modal,
-  returns focus to the button that opened it when it closes, and closes it on the
-  `dialog:close` event; a `[data-dialog-close]` button closes it.
-- After a save, answer with HX-Trigger `schedule:saved` (the table refreshes itself) and
-  `dialog:close` (`automation.views.common.done` does both).
+- "New schedule" and "Edit" `hx-get` these views into `<div id="drawer">` (base.html); the
+  answer is a `<dialog data-modal>` that static/automation/app.js opens as a modal. Without
+  JavaScript the same URLs answer a whole page with the same form.
+- The form posts back to its own URL. Invalid input (the form's or the services') answers
+  the form again with each message beside its field and a summary on top, input kept. A
+  save answers HX-Trigger `schedule:saved` (the table refreshes) and `dialog:close`, and goes
+  to the schedule's page, where its row is highlighted beside its runs.
+- The preview posts the form to `schedule_preview` while the person types; it validates
+  and describes the timing with `schedules.previews.timing_preview`, as the API does.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.views.decorators.http import require_GET
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import available_timezones
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.services import Actor
+from automation import queries
+from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import page_errors
-from automation.views.common import render_page
-from automation.workspace import workspace_for
-from config.errors import MissingPermission, NotVisible
-from schedules import permissions
+from automation.templatetags.automation import offset_label
+from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, render_page
+from automation.workspace import viewer_zone, workspace_for
+from config import clock
+from config.errors import NotVisible
+from schedules import permissions, services, timing
+from schedules.models import ScheduleType
 from schedules.permissions import WRITE
+from schedules.previews import timing_preview
 
 TEMPLATE = "automation/drawer.html"
+FRAGMENTS = {"drawer": "dialog", "schedule-form": "form"}
+# Form fields whose errors stop the preview (they are the timing).
+TIMING_FIELDS = ("schedule_type", "timezone", "cron_expression", "every", "every_unit", "run_at", "start_at", "end_at")
 
 
-@require_GET
+@lru_cache(maxsize=1)
+def zone_names() -> list[str]:
+    """The zones the "Time zone" field suggests: places (Area/City) and UTC."""
+    skip = ("Etc/", "SystemV/", "posix/", "right/")
+    return ["UTC", *sorted(n for n in available_timezones() if "/" in n and not n.startswith(skip))]
+
+
+def daylight_text(note: timing.DaylightNote) -> str:
+    values = {"time": note.wall.strftime("%H:%M"), "date": note.wall.strftime("%Y-%m-%d")}
+    if note.kind == timing.GAP:
+        if note.runs_at is None:
+            return _("%(time)s does not exist on %(date)s: no run then") % values
+        return _("%(time)s does not exist on %(date)s: runs at %(runs_at)s") % {
+            **values, "runs_at": note.runs_at.strftime("%H:%M")
+        }
+    if note.also_at is not None:
+        return _("%(time)s occurs twice on %(date)s: runs at both (%(first)s and %(second)s)") % {
+            **values, "first": offset_label(note.runs_at), "second": offset_label(note.also_at)
+        }
+    return _("%(time)s occurs twice on %(date)s: runs once, at %(time)s %(offset)s") % {
+        **values, "offset": offset_label(note.runs_at)
+    }
+
+
+def preview_context(form: ScheduleForm, *, viewer: str, now: datetime) -> dict:
+    """What the preview shows for the form's timing: a description and the next 5 fire
+    times in the schedule's zone and the viewer's (UTC when the viewer chose none), or
+    why there is nothing to show yet."""
+    if not form.is_bound:  # what the empty or stored form shows, read as if posted
+        shown = {name: form[name].value() for name in TIMING_FIELDS}
+        form = ScheduleForm({k: v for k, v in shown.items() if v is not None}, agents=[], schedule=form.schedule)
+    form.is_valid()
+    errors = [message for name in TIMING_FIELDS for message in form.errors.get(name, [])]
+    if errors:
+        return {"preview_problem": " ".join(errors)}
+    spec = form.timing_spec()
+    try:
+        result = timing_preview(spec, now=now, language=get_language() or "en")
+    except timing.ScheduleError as exc:
+        return {"preview_problem": exc.message, "preview_error": exc}
+    notes = list(result["daylight"])
+    if spec.schedule_type == ScheduleType.ONCE and form.cleaned_data.get("run_at"):
+        note = timing.wall_note(form.cleaned_data["run_at"], spec.timezone)
+        notes += [note] if note else []
+    other = viewer if viewer and viewer != spec.timezone else ("UTC" if spec.timezone != "UTC" else "")
+    return {
+        "preview": {
+            "description": result["description"],
+            "zone": spec.timezone,
+            "other_zone": other,
+            "fires": [datetime.fromisoformat(item["utc"].replace("Z", "+00:00")) for item in result["next_runs"]],
+            "notes": [daylight_text(note) for note in notes],
+        }
+    }
+
+
+def _save(request, form: ScheduleForm, workspace, schedule):
+    actor, now = Actor.from_request(request), clock.now()
+    if schedule is None:
+        return services.schedule_create(actor=actor, org=workspace.org, data=form.service_data(), now=now)
+    return services.schedule_update(actor=actor, schedule=schedule, data=form.service_data(), now=now)
+
+
+def _editor(request, workspace, schedule=None):
+    """GET: the empty (or the schedule's) form. POST: save, or answer the form with errors.
+
+    Without JavaScript a preset button or "Preview" posts the form too: it is shown again
+    with the preset applied or the preview updated, and nothing is saved."""
+    agents = queries.org_agents(workspace.org)
+    zone = workspace.viewer_zone or "UTC"
+    show_errors = form_only = request.method == "POST"
+    if request.method == "POST":
+        data = request.POST.copy()
+        preset = data.get("preset")
+        if preset in dict(CRON_PRESETS):
+            data.update({"cron_expression": preset, "schedule_type": ScheduleType.CRON})
+        form = ScheduleForm(data, agents=agents, schedule=schedule, zone=zone)
+        show_errors = not (preset or "preview" in data)
+        if show_errors and form.is_valid():
+            form_only = False  # the services' errors come with the answer
+            try:
+                saved = _save(request, form, workspace, schedule)
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, _("Schedule “%(name)s” was saved.") % {"name": saved.name})
+                url = reverse("automation:schedule", args=[saved.pk])
+                return done(request, url, SCHEDULE_SAVED, DIALOG_CLOSE, location=url)
+    else:
+        form = ScheduleForm(agents=agents, schedule=schedule, zone=zone)
+        form.fields["name"].widget.attrs["autofocus"] = True  # where focus lands when the drawer opens
+        if schedule is None and not workspace.viewer_zone:
+            form.fields["timezone"].widget.attrs["data-browser-default"] = True  # app.js: this browser's zone
+    preview = preview_context(form, viewer=workspace.viewer_zone, now=clock.now())
+    if show_errors and form_only and "preview_error" in preview:
+        # The form stopped before the services ran: say what is wrong with the timing now,
+        # in the services' words, rather than after the other fields are fixed.
+        exc = preview["preview_error"]
+        form.add_service_errors(ValidationError({exc.field: exc.message}))
+    if show_errors:
+        form.mark_invalid_fields()
+    action = request.path + (f"?org={workspace.org.slug}" if schedule is None else "")
+    context = {
+        "workspace": workspace,
+        "schedule": schedule,
+        "form": form,
+        "show_errors": show_errors,
+        "action": action,
+        "presets": CRON_PRESETS,
+        "zones": zone_names(),
+        **preview,
+    }
+    # htmx swaps only 2xx answers: the form with its errors comes as 200 to it, 400 to a browser.
+    status = 400 if show_errors and form.errors and not request.htmx else 200
+    return render_page(request, TEMPLATE, context, fragments=FRAGMENTS, status=status)
+
+
+@require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
 def schedule_new(request):
     workspace = workspace_for(request)
     if workspace.org is None:
         raise NotVisible("no org")
-    if not workspace.org_can(WRITE):
-        raise MissingPermission(WRITE)
-    context = {"workspace": workspace, "schedule": None}
-    return render_page(request, TEMPLATE, context, fragments={"drawer": "dialog"})
+    permissions.check_org_perm(request.user, workspace.org, WRITE)
+    return _editor(request, workspace)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
 def schedule_edit(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, WRITE)
     workspace = workspace_for(request, org=schedule.org)
-    context = {"workspace": workspace, "schedule": schedule}
-    return render_page(request, TEMPLATE, context, fragments={"drawer": "dialog"})
+    return _editor(request, workspace, schedule)
+
+
+@require_POST
+@login_required
+def schedule_preview(request):
+    """The preview fragment for the posted form (needs no permission: it stores nothing)."""
+    form = ScheduleForm(request.POST, agents=[])
+    context = preview_context(form, viewer=viewer_zone(request.user), now=clock.now())
+    return render_page(request, f"{TEMPLATE}#preview", context)

@@ -3,7 +3,6 @@ serializer answers; every lookup goes through `schedules.permissions`."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.utils import translation
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -17,6 +16,7 @@ from runs import services as run_services
 from schedules import permissions, services, timing
 from schedules.api.filters import ScheduleFilter
 from schedules.api.pagination import KeysetPagination
+from schedules.previews import timing_preview
 from schedules.api.serializers import (
     PreviewInputSerializer,
     PreviewSerializer,
@@ -325,13 +325,9 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
         spec = timing.read_local_times(spec)
         try:
-            timing.validate_spec(
-                spec,
-                now=now,
-                min_interval=settings.SCHEDULE_MIN_INTERVAL_SECONDS,
-                max_interval=settings.SCHEDULE_MAX_INTERVAL_SECONDS,
+            result = timing_preview(
+                spec, now=now, after=after, count=count, language=translation.get_language() or "en"
             )
-            result = timing.preview(spec, after=after, count=count, language=translation.get_language() or "en")
         except timing.ScheduleError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from None
         runs = result["next_runs"]

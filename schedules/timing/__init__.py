@@ -12,10 +12,11 @@ Nothing here reads the clock or Django settings: time and bounds are arguments.
 """
 
 from .cron import validate_cron
+from .daylight import GAP, REPEAT, DaylightNote, daylight_notes, wall_note
 from .describe import describe, preview
 from .occurrences import catch_up, next_fire, next_fires, read_local_times, validate_spec
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
-from .zones import validate_timezone
+from .zones import validate_timezone, wall_to_utc
 
 __all__ = [
     "CRON",
@@ -23,9 +24,13 @@ __all__ = [
     "ONCE",
     "SCHEDULE_TYPES",
     "CatchUp",
+    "DaylightNote",
+    "GAP",
     "ScheduleError",
     "Spec",
+    "REPEAT",
     "catch_up",
+    "daylight_notes",
     "describe",
     "next_fire",
     "next_fires",
@@ -34,4 +39,6 @@ __all__ = [
     "validate_cron",
     "validate_spec",
     "validate_timezone",
+    "wall_note",
+    "wall_to_utc",
 ]

@@ -129,6 +129,39 @@
     }
   });
 
+  // The schedule editor: a cron preset fills the expression (without JavaScript it posts the
+  // form, which comes back with the preset applied); a failed save moves focus to the error
+  // summary; a new schedule's zone starts as this browser's when the viewer chose none.
+  document.addEventListener("click", function (evt) {
+    var preset = evt.target.closest("[data-cron-preset]");
+    if (!preset || !preset.form) return;
+    evt.preventDefault();
+    var form = preset.form;
+    var cron = form.querySelector("input[name=cron_expression]");
+    var type = form.querySelector("input[name=schedule_type][value=cron]");
+    if (type) type.checked = true;
+    cron.value = preset.dataset.cronPreset;
+    cron.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  function prepareEditor(root) {
+    var summary = root.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
+    var zone = root.querySelector("input[data-browser-default]");
+    var browser;
+    try { browser = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { browser = ""; }
+    if (zone && browser && zone.value !== browser) {
+      zone.value = browser;
+      zone.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  }
+
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var id = evt.detail.target.id;
+    var form = document.getElementById("schedule-form");
+    if (form && (id === "drawer" || id === "schedule-form")) prepareEditor(form);
+  });
+
   function offerBrowserZone() {
     var option = document.querySelector("option[data-browser-zone]");
     var zone;
@@ -143,9 +176,14 @@
     option.disabled = false;
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", offerBrowserZone);
-  } else {
+  function ready() {
     offerBrowserZone();
+    prepareEditor(document);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();

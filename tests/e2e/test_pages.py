@@ -1,7 +1,8 @@
 """A person at /automation/schedules/, in a real browser, against a live server and a real
-`run_scheduler` process running the local `echo` agent: sign in, watch a schedule fire, run
-it now, retry a failure, switch it off, delete it; the same in Simplified Chinese, where
-every control is found by its Chinese name.
+`run_scheduler` process running the local `echo` agent: sign in, create a once schedule a few
+seconds ahead in the editor drawer and watch it fire, run it now, retry a failure, switch it
+off, delete it; the same in Simplified Chinese, where every control is found by its Chinese
+name.
 
 Nothing sleeps: Playwright's `expect` waits for what a person would wait for.
 """
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(tran
 
 # The scheduler fires, the local plane starts a Python process: generous for a loaded CI box.
 RUN_TIMEOUT = 30_000
+SHANGHAI = timezone(timedelta(hours=8))  # no daylight saving: a fixed offset reads the same
 
 WORDS = {
     "en": {
@@ -28,12 +30,16 @@ WORDS = {
         "schedules": "Schedules", "runs": "Runs", "run_now": "Run now", "succeeded": "Succeeded",
         "failed": "Failed", "retry": "Retry", "attempt_2": "Attempt 2", "enabled": "Enabled",
         "delete": "Delete", "disabled": "Disabled", "language": "Language", "viewer_zone": "Viewer time zone",
+        "new_schedule": "New schedule", "name": "Name", "prompt": "Prompt", "once": "Once", "run_at": "Run at",
+        "time_zone": "Time zone", "save": "Save",
     },
     "zh-hans": {
         "locale": "zh-CN", "username": "用户名", "password": "密码", "sign_in": "登录",
         "schedules": "定时任务", "runs": "运行记录", "run_now": "立即运行", "succeeded": "成功",
         "failed": "失败", "retry": "重试", "attempt_2": "第 2 次", "enabled": "已启用",
         "delete": "删除", "disabled": "已停用", "language": "语言", "viewer_zone": "显示时区",
+        "new_schedule": "新建定时任务", "name": "名称", "prompt": "提示词", "once": "一次", "run_at": "运行时间",
+        "time_zone": "时区", "save": "保存",
     },
 }
 
@@ -77,19 +83,30 @@ def test_a_person_watches_runs_succeed_retries_a_failure_switches_off_and_delete
     org = make_org("acme")
     agent = make_agent(org, "echo")
     make_user("pat", org, "admin")
-    now = datetime.now(timezone.utc)
-    soon = make_schedule(
-        org, agent, name="Launch summary", schedule_type="once", run_at=now + timedelta(seconds=4), now=now
-    )
-    broken = make_schedule(org, agent, name="Broken report", prompt="Please FAIL", max_retries=0, now=now)
+    broken = make_schedule(org, agent, name="Broken report", prompt="Please FAIL", max_retries=0,
+                           now=datetime.now(timezone.utc))
 
     sign_in(page, live_server, words)
     expect(page.get_by_role("combobox", name=words["language"])).to_be_visible()
     expect(page.get_by_role("combobox", name=words["viewer_zone"])).to_be_visible()
 
-    # The once schedule fires while its runs are on screen: it appears without a reload.
-    row(page, words, "Launch summary").get_by_role("link", name="Launch summary").click()
-    expect(page).to_have_url(f"{live_server.url}/automation/schedules/{soon.pk}/?org=acme")
+    # New schedule: once, a few seconds ahead (a time typed in the schedule's zone), Save.
+    page.get_by_role("button", name=words["new_schedule"]).first.click()
+    drawer = page.get_by_role("dialog", name=words["new_schedule"])
+    drawer.get_by_label(words["name"]).fill("Launch summary")
+    drawer.get_by_label(words["prompt"]).fill("Summarise the launch")
+    drawer.get_by_role("radio", name=words["once"]).check()
+    drawer.get_by_label(words["time_zone"]).fill("Asia/Shanghai")
+    run_at = datetime.now(timezone.utc) + timedelta(seconds=8)
+    drawer.get_by_label(words["run_at"]).fill(run_at.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S"))
+    drawer.get_by_role("button", name=words["save"]).click()
+    expect(drawer).to_have_count(0)
+    soon = Schedule.objects.get(name="Launch summary")
+    assert soon.run_at == run_at.replace(microsecond=0)
+
+    # Saving goes to the schedule, whose run appears without a reload when it fires.
+    expect(page).to_have_url(f"{live_server.url}/automation/schedules/{soon.pk}/")
+    expect(row(page, words, "Launch summary")).to_have_attribute("aria-current", "true")
     runs = page.get_by_role("region", name=words["runs"], exact=True)
     expect(runs.get_by_text(words["succeeded"], exact=True)).to_have_count(1, timeout=RUN_TIMEOUT)
 

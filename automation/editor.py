@@ -1,0 +1,329 @@
+"""The schedule editor's form: what a person types, read into what the services take.
+
+The form only parses (text, whole numbers, date-times, choices). Whether a schedule makes
+sense is decided by `schedules.services` and `schedules.timing`; their ValidationError
+({field: message}) is put beside the field that shows it (`add_service_errors`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from schedules import timing
+from schedules.models import Agent, OutputType, OverlapPolicy, Schedule, ScheduleType, default_retry_backoff
+
+# Date-times a datetime-local input sends, with or without seconds.
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999  # as the API's bounds
+
+UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+UNIT_CHOICES = [("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))]
+SECONDS_CHOICE = ("seconds", _("seconds"))  # offered only for a stored interval that needs it
+
+TYPE_CHOICES = [(ScheduleType.CRON, _("Cron")), (ScheduleType.INTERVAL, _("Interval")), (ScheduleType.ONCE, _("Once"))]
+# Fields that mean something for one schedule type only; the others' input is ignored.
+TYPE_FIELDS = {
+    ScheduleType.CRON: ("cron_expression",),
+    ScheduleType.INTERVAL: ("every", "every_unit"),
+    ScheduleType.ONCE: ("run_at",),
+}
+# A service's field name -> the form field that shows its error (the same name otherwise).
+ERROR_FIELD = {"interval_seconds": "every", "retry_backoff_seconds": "retry_backoff"}
+
+# One-click cron presets: (expression, label).
+CRON_PRESETS = [
+    ("0 * * * *", _("Every hour")),
+    ("0 9 * * *", _("Every day at 09:00")),
+    ("0 9 * * 1-5", _("Weekdays at 09:00")),
+    ("0 9 * * 1", _("Every Monday at 09:00")),
+    ("0 9 1 * *", _("First day of the month")),
+]
+
+
+def local_instant(wall: datetime | None, zone: str) -> datetime | None:
+    """A date-time typed in the form (local to the schedule's zone) as an aware instant.
+
+    A time skipped by daylight saving means the first instant after the gap, a repeated
+    one its first occurrence (`timing.wall_to_utc`, the rule of docs/design.md). The only
+    place the pages do this: once the services read naive values as local themselves, the
+    form can hand the wall time over unchanged.
+    """
+    if wall is None or wall.tzinfo is not None:
+        return wall
+    return timing.wall_to_utc(wall, timing.validate_timezone(zone))
+
+
+def _shown(wall: datetime) -> str:
+    return wall.strftime(LOCAL_FORMAT + (":%S" if wall.second else ""))
+
+
+def wall_time(instant: datetime | None, zone: str) -> str:
+    """A stored instant as the form shows it: local to the schedule's zone, no offset."""
+    if instant is None:
+        return ""
+    return _shown(instant.astimezone(timing.validate_timezone(zone)).replace(tzinfo=None))
+
+
+class LocalDateTimeField(forms.Field):
+    """A date and time without an offset, e.g. 2026-12-01T09:00, kept naive (local)."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_FORMAT)
+    default_error_messages = {
+        "invalid": _("Enter a date and time, e.g. 2026-12-01 09:00."),
+        "range": _("Enter a year between %(earliest)s and %(latest)s."),
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+            raise ValidationError(
+                self.error_messages["range"], code="range", params={"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR}
+            )
+        return parsed.replace(microsecond=0)
+
+
+class BackoffField(forms.CharField):
+    """Seconds before each retry, separated by spaces or commas: "30 60 300"."""
+
+    default_error_messages = {
+        "invalid": _("Enter whole numbers of seconds separated by spaces, e.g. 30 60 300 900 3600."),
+    }
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return [int(part) for part in text.replace(",", " ").split()]
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+    def prepare_value(self, value):
+        return " ".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def _number(label, help_text, *, minimum, maximum, required=True):
+    return forms.IntegerField(label=label, help_text=help_text, min_value=minimum, max_value=maximum, required=required)
+
+
+class ScheduleForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200, help_text=_("e.g. Weekday sales brief"))
+    agent = forms.ChoiceField(label=_("Agent"))
+    prompt = forms.CharField(
+        label=_("Prompt"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("What the agent is asked, e.g. Summarise yesterday's sales by region."),
+    )
+    output_type = forms.ChoiceField(label=_("Output type"), choices=OutputType.choices)
+    schedule_type = forms.ChoiceField(label=_("Schedule type"), choices=TYPE_CHOICES, widget=forms.RadioSelect)
+    cron_expression = forms.CharField(
+        label=_("Cron expression"),
+        max_length=120,
+        required=False,
+        help_text=_("minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5"),
+    )
+    every = forms.IntegerField(label=_("Every"), min_value=1, required=False)
+    every_unit = forms.ChoiceField(label=_("Unit"), choices=UNIT_CHOICES, required=False)
+    run_at = LocalDateTimeField(label=_("Run at"), required=False)
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        help_text=_("Type to search, e.g. Asia/Shanghai or UTC."),
+        widget=forms.TextInput(attrs={"list": "schedule-zones", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    # Advanced: defaults as the model's.
+    max_retries = _number(_("Max retries"), _("Automatic retries of a failed run, 0 to 10."), minimum=0, maximum=10)
+    retry_backoff = BackoffField(
+        label=_("Back-off (seconds)"),
+        max_length=200,
+        help_text=_("Wait before each retry; the last value repeats. e.g. 30 60 300 900 3600"),
+    )
+    timeout_seconds = _number(
+        _("Timeout (seconds)"), _("A run still running after this is stopped, e.g. 1800 (30 minutes)."),
+        minimum=1, maximum=7 * 86400,
+    )
+    overlap_policy = forms.ChoiceField(label=_("When the previous run is still running"), choices=OverlapPolicy.choices)
+    max_concurrency = _number(
+        _("Max concurrency"), _("Runs of this schedule queued or running at once, e.g. 1."), minimum=1, maximum=100
+    )
+    catchup_window_seconds = _number(
+        _("Catch-up window (seconds)"),
+        _("After downtime, the newest missed run still fires if it is this recent, e.g. 3600."),
+        minimum=0, maximum=366 * 86400,
+    )
+    start_at = LocalDateTimeField(label=_("Active from"), required=False, help_text=_("Optional: no run before this."))
+    end_at = LocalDateTimeField(label=_("Active until"), required=False, help_text=_("Optional: no run after this."))
+    alert_after_failures = _number(
+        _("Alert after failures"), _("Consecutive failures that raise an alert, e.g. 3."), minimum=1, maximum=1000
+    )
+
+    ADVANCED = (
+        "max_retries", "retry_backoff", "timeout_seconds", "overlap_policy", "max_concurrency",
+        "catchup_window_seconds", "start_at", "end_at", "alert_after_failures",
+    )
+
+    def __init__(self, data=None, *, agents: list[Agent], schedule: Schedule | None = None, zone: str = "UTC"):
+        self.schedule = schedule
+        super().__init__(data, initial=self._initial(schedule, zone), auto_id="schedule-%s")
+        choices = [(a.slug, a.name) for a in agents if a.enabled]
+        if schedule is not None and not schedule.agent.enabled:
+            # Kept selectable, so editing the name does not silently change the agent.
+            choices.insert(0, (schedule.agent.slug, _("%(name)s (disabled)") % {"name": schedule.agent.name}))
+        self.fields["agent"].choices = choices
+        if not choices:
+            self.fields["agent"].help_text = _("No agent is enabled in this organization: ask an admin to add or enable one.")
+        self.agents = {a.slug: a for a in agents}
+        if self.initial.get("every_unit") == "seconds" or (data or {}).get("every_unit") == "seconds":
+            self.fields["every_unit"].choices = [SECONDS_CHOICE, *UNIT_CHOICES]
+
+    @staticmethod
+    def _initial(schedule: Schedule | None, zone: str) -> dict:
+        if schedule is None:
+            return {
+                "schedule_type": ScheduleType.CRON,
+                "output_type": OutputType.MARKDOWN,
+                "timezone": zone,
+                "every_unit": "hours",
+                "max_retries": 3,
+                "retry_backoff": default_retry_backoff(),
+                "timeout_seconds": 1800,
+                "overlap_policy": OverlapPolicy.SKIP,
+                "max_concurrency": 1,
+                "catchup_window_seconds": 3600,
+                "alert_after_failures": 3,
+            }
+        every, unit = None, "hours"
+        if schedule.interval_seconds:
+            unit = next((name for name in ("days", "hours", "minutes") if schedule.interval_seconds % UNITS[name] == 0),
+                        "seconds")
+            every = schedule.interval_seconds // UNITS.get(unit, 1)
+        zone = schedule.timezone
+        return {
+            "name": schedule.name,
+            "agent": schedule.agent.slug,
+            "prompt": schedule.prompt,
+            "output_type": schedule.output_type,
+            "schedule_type": schedule.schedule_type,
+            "cron_expression": schedule.cron_expression,
+            "every": every,
+            "every_unit": unit,
+            "run_at": wall_time(schedule.run_at, zone),
+            "timezone": zone,
+            "max_retries": schedule.max_retries,
+            "retry_backoff": schedule.retry_backoff_seconds,
+            "timeout_seconds": schedule.timeout_seconds,
+            "overlap_policy": schedule.overlap_policy,
+            "max_concurrency": schedule.max_concurrency,
+            "catchup_window_seconds": schedule.catchup_window_seconds,
+            "start_at": wall_time(schedule.start_at, zone),
+            "end_at": wall_time(schedule.end_at, zone),
+            "alert_after_failures": schedule.alert_after_failures,
+        }
+
+    def clean_timezone(self):
+        zone = self.cleaned_data["timezone"].strip()
+        try:
+            timing.validate_timezone(zone)
+        except timing.ScheduleError as exc:
+            raise ValidationError(exc.message) from None
+        return zone
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = cleaned.get("schedule_type")
+        for kind, names in TYPE_FIELDS.items():
+            if kind != chosen:
+                for name in names:
+                    # Another type's field: what is typed there is not saved, so not judged.
+                    self.errors.pop(name, None)
+                    cleaned[name] = None
+        return cleaned
+
+    def _instant(self, name: str) -> datetime | None:
+        """The instant of a typed date-time; an untouched one keeps its stored value, so a
+        second-precise or second-occurrence time is not rounded by being shown."""
+        wall, zone = self.cleaned_data.get(name), self.cleaned_data.get("timezone")
+        if wall is None or not zone:
+            return None
+        stored = getattr(self.schedule, name, None)
+        if stored is not None and zone == self.schedule.timezone and wall_time(stored, zone) == _shown(wall):
+            return stored
+        return local_instant(wall, zone)
+
+    def timing_spec(self) -> timing.Spec:
+        """The timing typed so far, for the preview (valid fields only)."""
+        data = self.cleaned_data
+        return timing.Spec(
+            schedule_type=data.get("schedule_type") or ScheduleType.CRON,
+            timezone=data.get("timezone") or "UTC",
+            cron_expression=data.get("cron_expression") or "",
+            interval_seconds=self.interval_seconds(),
+            run_at=self._instant("run_at"),
+            start_at=self._instant("start_at"),
+            end_at=self._instant("end_at"),
+        )
+
+    def interval_seconds(self) -> int | None:
+        every, unit = self.cleaned_data.get("every"), self.cleaned_data.get("every_unit") or "hours"
+        if every is None:
+            return None
+        return every * UNITS.get(unit, 1)
+
+    def service_data(self) -> dict:
+        """What `schedule_create` / `schedule_update` take, from a valid form."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "agent": self.agents[data["agent"]],
+            "prompt": data["prompt"],
+            "output_type": data["output_type"],
+            "schedule_type": data["schedule_type"],
+            "cron_expression": data.get("cron_expression") or "",
+            "interval_seconds": self.interval_seconds(),
+            "run_at": self._instant("run_at"),
+            "timezone": data["timezone"],
+            "start_at": self._instant("start_at"),
+            "end_at": self._instant("end_at"),
+            "max_retries": data["max_retries"],
+            "retry_backoff_seconds": data["retry_backoff"],
+            "timeout_seconds": data["timeout_seconds"],
+            "overlap_policy": data["overlap_policy"],
+            "max_concurrency": data["max_concurrency"],
+            "catchup_window_seconds": data["catchup_window_seconds"],
+            "alert_after_failures": data["alert_after_failures"],
+        }
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        """Show a service's {field: message} beside the field that holds the input."""
+        for field, messages in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+            name = ERROR_FIELD.get(field, field)
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+
+    def mark_invalid_fields(self) -> None:
+        """Tie each input to its help and error text (aria-describedby) and flag the invalid
+        ones (aria-invalid), as the template renders them (`<id>-help`, `<id>-error`)."""
+        for name, field in self.fields.items():
+            bound = self[name]
+            described = [f"{bound.auto_id}-help"] if field.help_text else []
+            if name in self.errors:
+                described.append(f"{bound.auto_id}-error")
+                field.widget.attrs["aria-invalid"] = "true"
+            if described:
+                field.widget.attrs["aria-describedby"] = " ".join(described)
+
+    def field_errors(self):
+        """(field, messages) of every field with an error, in the form's order (the summary)."""
+        return [(self[name], self.errors[name]) for name in self.fields if name in self.errors]
