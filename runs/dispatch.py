@@ -34,7 +34,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from runs import services
-from runs.services import pg_array
+from runs.bulk import pg_array
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
 from schedules.models import Organization

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection, transaction
 
+from runs.bulk import insert_runs
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from runs.services import build_run, insert_runs, scheduled_job_run_id
+from runs.services import build_run, scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
 from tests.factories import T0, make_schedule
@@ -68,7 +69,7 @@ class TestFiring:
         assert schedule.timing_error == ""
 
     def test_fired_row_matches_the_shared_build_run_snapshot(self, acme, agent):
-        # PostgreSQL copies the snapshot in SQL; it must write what build_run would, field by field.
+        # Firing writes its batch in one statement on PostgreSQL: the row is what build_run builds.
         schedule = make_schedule(
             acme, agent, cron_expression="0 1 * * *",
             prompt='Quote " backslash \\ comma, {braces} NULL',
