@@ -201,7 +201,7 @@ class TestSchedulerPasses:
         make_schedule(acme, agent, cron_expression="0 1 * * *")
         scheduler = scheduler_at(at(1))
         clock = scheduler.clock
-        out = scheduler.run_once(clock.now())
+        out = scheduler.run_once(clock.now()).steps
         assert out["fire"] == 1
         beat = SchedulerHeartbeat.objects.get(replica_id="r1")
         assert (beat.last_beat_at, beat.fired_total, beat.last_error) == (at(1), 1, "")
@@ -218,7 +218,7 @@ class TestSchedulerPasses:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE agent_schedules RENAME TO agent_schedules_away")
         try:
-            out = scheduler.run_once(clock.now())
+            out = scheduler.run_once(clock.now()).steps
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE agent_schedules_away RENAME TO agent_schedules")
@@ -227,7 +227,7 @@ class TestSchedulerPasses:
         assert SchedulerHeartbeat.objects.get(replica_id="r1").last_error == scheduler.last_error
 
         clock.advance(seconds=1)
-        out = scheduler.run_once(clock.now())
+        out = scheduler.run_once(clock.now()).steps
         assert out["fire"] == 1
         assert schedule.runs.count() == 1
 
