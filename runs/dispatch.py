@@ -35,7 +35,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from runs import eligibility, services
-from runs.services import pg_array
+from runs.bulk import pg_array
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
 from runs.result_writes import ResultWriter
@@ -459,15 +459,17 @@ class Dispatcher:
         except PlaneError as exc:
             self._timed_call(time.monotonic() - called)
             log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
-            failed_at = clock.now()
+            # Bound now: a write kept for a later pass runs after this `except` block has
+            # unbound `exc`.
+            failed_at, code, message, retryable = clock.now(), exc.code, exc.message, exc.retryable
             self.results.write(
                 lambda: services.run_finish(
                     run_id=run.pk,
                     status=RunStatus.FAILED,
-                    error_code=exc.code,
-                    error_message=exc.message,
+                    error_code=code,
+                    error_message=message,
                     now=failed_at,
-                    retry=exc.retryable,
+                    retry=retryable,
                     lease=lease,
                 ),
                 **bind,

@@ -5,7 +5,7 @@ One batch is one transaction: claim up to `batch_size` due schedules with
 same row), decide one run per schedule by the catch-up and overlap rules, insert the runs in
 bulk (`ON CONFLICT DO NOTHING` on the deterministic `job_run_id`, so even a claim that slipped
 through could not write a second row), and advance every schedule's `next_run_at` with one
-UPDATE. Nothing here reads the clock: `now` is an argument.
+UPDATE; both statements are `runs.bulk`'s. Nothing here reads the clock: `now` is an argument.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from functools import cached_property
 from datetime import datetime, timedelta
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count
 
+from runs import bulk
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.services import OVERLAP as OVERLAP_CODE
-from runs.services import build_run, insert_runs, overlap_verdict, pg_array, scheduled_job_run_id
+from runs.services import overlap_verdict, scheduled_job_run_id
 from schedules import timing
 from schedules.models import Schedule
 
@@ -86,6 +87,13 @@ class _Planned:
     def job_run_id(self) -> str:
         return scheduled_job_run_id(self.schedule.pk, self.scheduled_for, self.attempt)
 
+    def values(self, now: datetime) -> dict:
+        return bulk.run_values(
+            schedule=self.schedule, job_run_id=self.job_run_id, scheduled_for=self.scheduled_for, now=now,
+            status=self.status, attempt=self.attempt, missed_count=self.missed_count,
+            error_code=self.error_code, error_message=self.error_message,
+        )
+
 
 @dataclass
 class _Decision:
@@ -126,16 +134,13 @@ def claim_due_queryset(*, now: datetime, batch_size: int):
     replicas skip each other's schedules of the same agent. Served by the partial index
     `schedule_due_idx` (next_run_at where enabled) as a range scan on due rows only.
     """
-    qs = (
+    return (
         Schedule.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("agent")
+        .defer(*_NOT_NEEDED_TO_FIRE)
         .filter(enabled=True, next_run_at__lte=now)
         .order_by("next_run_at")
-    )
-    if connection.vendor == "postgresql":
-        # The run's snapshot (prompt, params, ...) is copied inside the database there.
-        qs = qs.defer(*_NOT_NEEDED_ON_POSTGRES)
-    return qs[:batch_size]
+    )[:batch_size]
 
 
 def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireResult:
@@ -160,7 +165,7 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireR
             elif decision.next_run_at is None:
                 result.finished += 1
         runs = [d.run for d in decisions.values() if d.run is not None]
-        written = _write_runs(runs, now=now)
+        written = bulk.insert_run_values([run.values(now) for run in runs])
         _advance(schedules, decisions)
     result.seconds = time.perf_counter() - started
     result.collisions = len(runs) - len(written)
@@ -281,109 +286,15 @@ def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: 
     )
 
 
-_NOT_NEEDED_ON_POSTGRES = (
-    "prompt", "params", "description", "retry_backoff_seconds", "source_session_id", "source_message_id",
-    "agent__description",
+# Neither the decision nor the run's snapshot reads these: not worth fetching for a batch.
+_NOT_NEEDED_TO_FIRE = (
+    "description", "retry_backoff_seconds", "source_session_id", "source_message_id", "agent__description",
 )
-_RUN_COLUMNS_FROM_SCHEDULE = {
-    # ScheduleRun column: SQL over the locked schedule `s`, its agent `a`, the batch row `v`.
-    "id": "gen_random_uuid()",
-    "job_run_id": "v.job_run_id",
-    "schedule_id": "s.id",
-    "org_id": "s.org_id",
-    "trigger_type": "'scheduled'",
-    "attempt": "v.attempt",
-    "retry_of_id": "NULL",
-    "scheduled_for": "v.scheduled_for",
-    "status": "v.status",
-    "not_before": "NULL",
-    "queued_at": "%(now)s",
-    "started_at": "NULL",
-    "finished_at": "CASE WHEN v.status IN ('queued', 'running') THEN NULL ELSE %(now)s END",
-    "session_id": "''",
-    "message_id": "''",
-    "outputs": "'[]'::jsonb",
-    "error_code": "v.error_code",
-    "error_message": "v.error_message",
-    "missed_count": "v.missed_count",
-    "agent_slug": "a.slug",
-    "prompt": "s.prompt",
-    "output_type": "s.output_type",
-    "params": "s.params",
-    "lease_owner": "''",
-    "lease_expires_at": "NULL",
-    "triggered_by_id": "NULL",
-    "created_at": "%(now)s",
-}
-
-
-def _write_runs(runs: list[_Planned], *, now: datetime) -> set[str]:
-    """Insert the batch's runs, skipping job_run_ids that exist; returns the ids written.
-
-    On PostgreSQL one `INSERT ... SELECT` copies the snapshot from the locked schedule rows
-    and returns what it wrote: building 500 model instances and binding 13,000 parameters
-    through the ORM cost more than all the rest of a batch. Elsewhere (SQLite, one replica)
-    the shared `build_run` + `insert_runs` path writes the same row.
-    """
-    if not runs:
-        return set()
-    if connection.vendor != "postgresql":
-        return insert_runs([
-            build_run(
-                schedule=r.schedule, scheduled_for=r.scheduled_for, now=now, status=r.status, attempt=r.attempt,
-                missed_count=r.missed_count, error_code=r.error_code, error_message=r.error_message,
-            )
-            for r in runs
-        ])
-    columns = ", ".join(_RUN_COLUMNS_FROM_SCHEDULE)
-    values = ", ".join(_RUN_COLUMNS_FROM_SCHEDULE.values())
-    sql = (
-        f"INSERT INTO schedule_runs ({columns}) SELECT {values}"
-        " FROM unnest(%(job_run_id)s::text[], %(schedule_id)s::uuid[], %(scheduled_for)s::timestamptz[],"
-        " %(status)s::text[], %(attempt)s::int[], %(missed_count)s::int[], %(error_code)s::text[],"
-        " %(error_message)s::text[])"
-        " AS v(job_run_id, schedule_id, scheduled_for, status, attempt, missed_count, error_code, error_message)"
-        " JOIN agent_schedules s ON s.id = v.schedule_id JOIN schedules_agent a ON a.id = s.agent_id"
-        " ON CONFLICT (job_run_id) DO NOTHING RETURNING job_run_id"
-    )
-    params = {
-        "now": now,
-        "job_run_id": pg_array(r.job_run_id for r in runs),
-        "schedule_id": pg_array(r.schedule_id for r in runs),
-        "scheduled_for": pg_array(r.scheduled_for.isoformat() for r in runs),
-        "status": pg_array(r.status for r in runs),
-        "attempt": pg_array(r.attempt for r in runs),
-        "missed_count": pg_array(r.missed_count for r in runs),
-        "error_code": pg_array(r.error_code for r in runs),
-        "error_message": pg_array(r.error_message for r in runs),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _advance(schedules: list[Schedule], decisions: dict) -> None:
     """Write next_run_at, last_run_at and timing_error for the whole batch in one statement."""
-    if connection.vendor == "postgresql":
-        ids, nexts, lasts, errors = [], [], [], []
-        for schedule in schedules:
-            d = decisions[schedule.pk]
-            ids.append(schedule.pk)
-            nexts.append(d.next_run_at.isoformat() if d.next_run_at else None)
-            lasts.append(d.last_run_at.isoformat() if d.last_run_at else None)
-            errors.append(d.timing_error)
-        ids, nexts, lasts, errors = (pg_array(v) for v in (ids, nexts, lasts, errors))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE agent_schedules AS s"
-                " SET next_run_at = v.next_run_at, last_run_at = v.last_run_at, timing_error = v.timing_error"
-                " FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
-                " AS v(id, next_run_at, last_run_at, timing_error)"
-                " WHERE s.id = v.id",
-                [ids, nexts, lasts, errors],
-            )
-        return
     for schedule in schedules:
         d = decisions[schedule.pk]
         schedule.next_run_at, schedule.last_run_at, schedule.timing_error = d.next_run_at, d.last_run_at, d.timing_error
-    Schedule.objects.bulk_update(schedules, ["next_run_at", "last_run_at", "timing_error"], batch_size=250)
+    bulk.update_many(schedules, ["next_run_at", "last_run_at", "timing_error"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -51,6 +52,30 @@ def default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class Look:
+    """What a pass's one query saw (`Scheduler.look`)."""
+
+    next_due: datetime | None  # the earliest next_run_at of an enabled schedule; None: none is armed
+    runs_active: bool  # whether any run is queued or running
+
+    def due(self, now: datetime) -> bool:
+        return self.next_due is not None and self.next_due <= now
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass: its time, its look (None when the look failed) and what each step did.
+
+    `steps` maps a step's name to its count, None when it failed; `beat` is there only when
+    the pass wrote the heartbeat.
+    """
+
+    now: datetime
+    look: Look | None
+    steps: dict
+
+
 class Scheduler:
     def __init__(
         self,
@@ -77,10 +102,6 @@ class Scheduler:
         self._last_reconcile: datetime | None = None
         self._last_beat: datetime | None = None
         self._beat_totals: tuple[int, int] | None = None
-        # What this pass's look (see `look`) found; None when unknown (not looked, or failed).
-        self._next_due: datetime | None = None
-        self._due_known = False
-        self._runs_active: bool | None = None
         self._wake = threading.Event()
         self._stop: threading.Event | None = None
         # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
@@ -88,13 +109,14 @@ class Scheduler:
 
     # --- steps ---------------------------------------------------------------------------
 
-    def look(self, now: datetime) -> tuple[datetime | None, bool]:
-        """(earliest next_run_at of an enabled schedule, whether any run is queued or running).
+    def look(self, now: datetime) -> Look:
+        """The earliest next_run_at of an enabled schedule, and whether any run is queued or running.
 
-        One indexed query (the head of `schedule_due_idx` and an EXISTS on
-        `run_active_by_schedule`, both flat in the number of schedules and of past runs), so
-        an idle pass costs this and nothing else: no claim transaction when nothing is due,
-        no dispatch or reconcile queries when no run is active, and the wake-up time for free.
+        The one place that asks when the next schedule is due: a pass and its wait. One indexed
+        query (the head of `schedule_due_idx` and an EXISTS on `run_active_by_schedule`, both
+        flat in the number of schedules and of past runs), so an idle pass costs this and
+        nothing else: no claim transaction when nothing is due, no dispatch or reconcile
+        queries when no run is active, and the wake-up time for free.
         """
         any_active = Exists(ScheduleRun.objects.filter(status__in=ACTIVE_STATUSES))
         row = (
@@ -106,17 +128,13 @@ class Scheduler:
         )
         if row is None:
             # No schedule is armed: the EXISTS had no row to ride on.
-            return None, ScheduleRun.objects.filter(status__in=ACTIVE_STATUSES).exists()
-        return row[0], bool(row[1])
+            return Look(next_due=None, runs_active=ScheduleRun.objects.filter(status__in=ACTIVE_STATUSES).exists())
+        return Look(next_due=row[0], runs_active=bool(row[1]))
 
-    def fire(self, now: datetime) -> int:
-        """Fire every due schedule; returns the number of run rows this replica wrote."""
-        self._next_due, self._runs_active = self.look(now)
-        self._due_known = True
-        if self._next_due is None or self._next_due > now:
+    def fire(self, now: datetime, look: Look) -> int:
+        """Fire every due schedule, when the pass's look found one; returns the run rows this replica wrote."""
+        if not look.due(now):
             return 0
-        # Firing moves next_run_at: the wait is looked up again after it.
-        self._due_known = False
         result = fire_due(
             now=now,
             batch_size=self.batch_size,
@@ -125,8 +143,6 @@ class Scheduler:
             keep_going=self._keep_going,
         )
         self.fired_total += result.written
-        if result.written:
-            self._runs_active = True
         if result.claimed:
             log.info(
                 "scheduler.fired",
@@ -179,7 +195,7 @@ class Scheduler:
         self._last_beat = now
         self._beat_totals = (self.fired_total, self.dispatched_total)
 
-    def run_once(self, now: datetime | None = None) -> dict:
+    def run_once(self, now: datetime | None = None) -> Pass:
         """One pass of every step. A failing step is logged and the others still run.
 
         Dispatch and reconcile only act on queued or running runs: when the pass's look found
@@ -192,15 +208,37 @@ class Scheduler:
         close_old_connections()
         self.passes += 1
         error_before = self.last_error
-        self._due_known, self._runs_active = False, None
-        out = {"fire": self._guarded("fire", self.fire, now)}
+        # The look is the first half of firing: its failure is the fire step's.
+        look = self._guarded("fire", self.look, now)
+        steps = {"fire": None if look is None else self._guarded("fire", self.fire, now, look)}
         # Unknown (the look failed) counts as active: better a wasted query than a stuck run.
-        busy = self._runs_active is not False
+        busy = look is None or look.runs_active or bool(steps["fire"])
         for name, step in (("dispatch", self.dispatch), ("reconcile", self.reconcile)):
-            out[name] = self._guarded(name, step, now) if busy else 0
+            steps[name] = self._guarded(name, step, now) if busy else 0
         if self._beat_due(now) or self.last_error != error_before:
-            out["beat"] = self._guarded("beat", self.beat, now)
-        return out
+            steps["beat"] = self._guarded("beat", self.beat, now)
+        return Pass(now=now, look=look, steps=steps)
+
+    def wait_seconds(self, done: Pass) -> float:
+        """How long to wait after the pass `done`: until the earliest next_run_at, within [0, poll]."""
+        look = done.look
+        if look is None or look.due(done.now):
+            # The look failed, or firing moved next_run_at since: look again. Otherwise what
+            # the pass saw still holds (a schedule edited since wakes the loop through NOTIFY).
+            try:
+                look = self.look(done.now)
+            except DatabaseError as exc:
+                log.error("scheduler.database_error", step="wait", error=str(exc).strip()[:500])
+                close_old_connections()
+                return self.poll_seconds
+        earliest = look.next_due
+        if earliest is None:
+            return self.poll_seconds
+        if earliest <= done.now:
+            # Due at our claim but not claimed: another replica holds it.
+            return min(self.poll_seconds, LOCKED_RETRY_SECONDS)
+        until = (earliest - self.clock.now()).total_seconds()
+        return max(0.0, min(self.poll_seconds, until))
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -226,12 +264,11 @@ class Scheduler:
             while not stop_event.is_set():
                 # Cleared before the pass, so a NOTIFY that lands during it triggers another.
                 self._wake.clear()
-                now = self.clock.now()
-                out = self.run_once(now)
+                done = self.run_once(self.clock.now())
                 if stop_event.is_set():
                     break
-                wait = self._wait_seconds(now)
-                if out.get("dispatch"):
+                wait = self.wait_seconds(done)
+                if done.steps.get("dispatch"):
                     wait = min(wait, DISPATCH_RECHECK_SECONDS)
                 self._wake.wait(wait)
         finally:
@@ -247,16 +284,16 @@ class Scheduler:
     def shutdown(self, wait: bool = True) -> None:
         """Let the dispatcher finish the plane calls in flight, then write a last heartbeat."""
         if self._dispatcher is not None:
-            self._guarded("shutdown", lambda now: self._dispatcher.shutdown(wait=wait), None)
+            self._guarded("shutdown", lambda: self._dispatcher.shutdown(wait=wait))
             self._dispatcher = None
         self._guarded("beat", self.beat, self.clock.now())
         close_old_connections()
 
     # --- internals -----------------------------------------------------------------------
 
-    def _guarded(self, name: str, step, now):
+    def _guarded(self, name: str, step, *args):
         try:
-            return step(now)
+            return step(*args)
         except DatabaseError as exc:
             # The database may be restarting or unreachable: log, drop a broken connection,
             # and try again next pass rather than die (a supervisor restart loop helps no one).
@@ -292,32 +329,6 @@ class Scheduler:
         moved = self._beat_totals != (self.fired_total, self.dispatched_total)
         return since >= BEAT_EVERY_SECONDS or (moved and since >= BEAT_BUSY_SECONDS)
 
-    def _wait_seconds(self, pass_now: datetime) -> float:
-        """Until the earliest next_run_at, within [0, poll]."""
-        if self._due_known:
-            # The pass looked and fired nothing: what it saw still holds (a schedule edited
-            # since then wakes the loop through NOTIFY).
-            earliest = self._next_due
-        else:
-            try:
-                earliest = (
-                    Schedule.objects.filter(enabled=True, next_run_at__isnull=False)
-                    .order_by("next_run_at")
-                    .values_list("next_run_at", flat=True)
-                    .first()
-                )
-            except DatabaseError as exc:
-                log.error("scheduler.database_error", step="wait", error=str(exc).strip()[:500])
-                close_old_connections()
-                return self.poll_seconds
-        if earliest is None:
-            return self.poll_seconds
-        if earliest <= pass_now:
-            # Due at our claim but not claimed: another replica holds it.
-            return min(self.poll_seconds, LOCKED_RETRY_SECONDS)
-        until = (earliest - self.clock.now()).total_seconds()
-        return max(0.0, min(self.poll_seconds, until))
-
     def _wake_on_stop(self) -> None:
         self._stop.wait()
         self._wake.set()
@@ -349,4 +360,4 @@ class Scheduler:
                 self._stop.wait(LISTEN_RECONNECT_SECONDS)
 
 
-__all__ = ["Scheduler", "default_replica_id"]
+__all__ = ["Look", "Pass", "Scheduler", "default_replica_id"]

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -19,6 +19,7 @@ from audit import services as audit
 from config.errors import InvalidState
 from audit.models import AuditAction
 from audit.services import Actor
+from runs.bulk import insert_runs, mark_running, run_values
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from runs.plane.base import PERMANENT_ERRORS, PlaneResult, PlaneStatus, redact_credentials
 from schedules.models import Agent, OverlapPolicy, Schedule
@@ -43,81 +44,17 @@ def manual_job_run_id(schedule_id: uuid.UUID, idempotency_key: str | None) -> st
     return f"{schedule_id.hex}-manual-{uuid.uuid4().hex[:24]}"
 
 
-def build_run(
-    *,
-    schedule,
-    scheduled_for: datetime,
-    now: datetime,
-    trigger_type: str = TriggerType.SCHEDULED,
-    attempt: int = 1,
-    job_run_id: str | None = None,
-    retry_of: ScheduleRun | None = None,
-    not_before: datetime | None = None,
-    status: str = RunStatus.QUEUED,
-    missed_count: int = 0,
-    error_code: str = "",
-    error_message: str = "",
-    triggered_by=None,
-) -> ScheduleRun:
-    """An unsaved run with the schedule's request snapshotted (editing never rewrites history).
-
-    `schedule.agent` should be loaded (select_related) when building many.
-    """
-    terminal = status not in (RunStatus.QUEUED, RunStatus.RUNNING)
+def build_run(*, schedule, scheduled_for: datetime, attempt: int = 1, job_run_id: str | None = None, **fields) -> ScheduleRun:
+    """An unsaved run (the ORM path of `bulk.run_values`); scheduled ids are derived when not given."""
     return ScheduleRun(
-        job_run_id=job_run_id or scheduled_job_run_id(schedule.pk, scheduled_for, attempt),
-        schedule_id=schedule.pk,
-        org_id=schedule.org_id,
-        trigger_type=trigger_type,
-        attempt=attempt,
-        retry_of=retry_of,
-        scheduled_for=scheduled_for,
-        status=status,
-        not_before=not_before,
-        queued_at=now,
-        finished_at=now if terminal else None,
-        missed_count=missed_count,
-        error_code=error_code,
-        error_message=error_message,
-        agent_slug=schedule.agent.slug,
-        prompt=schedule.prompt,
-        output_type=schedule.output_type,
-        params=schedule.params,
-        triggered_by=triggered_by,
-        created_at=now,
+        **run_values(
+            schedule=schedule,
+            job_run_id=job_run_id or scheduled_job_run_id(schedule.pk, scheduled_for, attempt),
+            scheduled_for=scheduled_for,
+            attempt=attempt,
+            **fields,
+        )
     )
-
-
-def insert_runs(runs: list[ScheduleRun]) -> set[str]:
-    """Insert, skipping any whose job_run_id exists (ON CONFLICT DO NOTHING).
-
-    Returns the job_run_ids this call actually wrote. Never raises on a collision, so a
-    race between replicas never reaches the scheduler loop.
-    """
-    if not runs:
-        return set()
-    ScheduleRun.objects.bulk_create(runs, ignore_conflicts=True)
-    ids = {run.pk for run in runs}
-    # Ours were written iff the row under that job_run_id carries the id we generated.
-    written = ScheduleRun.objects.filter(pk__in=ids).values_list("job_run_id", flat=True)
-    return set(written)
-
-
-def pg_array(values) -> str:
-    """A PostgreSQL array literal, to bind as one text parameter and cast in SQL.
-
-    psycopg's client-side quoting of a list (or of hundreds of separate parameters) was the
-    slowest part of a bulk statement. Every element is quoted, so commas, braces and spaces
-    inside are data; None becomes NULL.
-    """
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        else:
-            text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            parts.append(f'"{text}"')
-    return "{" + ",".join(parts) + "}"
 
 
 def run_create(**kwargs) -> tuple[ScheduleRun, bool]:
@@ -172,17 +109,9 @@ def run_mark_running(
     `lease` (owner, expires_at): only while the dispatcher still holds the lease it took, so
     the answer to a call that outlived its lease never overwrites what a later dispatch wrote.
     """
-    poll_after = settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS if poll_after_seconds is None else poll_after_seconds
-    changes = {
-        "status": RunStatus.RUNNING,
-        "session_id": session_id,
-        "started_at": now,
-        "lease_expires_at": now + timedelta(seconds=poll_after),
-    }
-    if message_id:
-        changes["message_id"] = message_id
-    updated = _held(ScheduleRun.objects.filter(pk=run_id, status=RunStatus.QUEUED), lease).update(**changes)
-    return updated == 1
+    accepted = [Accepted(run_id, session_id, message_id, now, lease[1] if lease else None)]
+    owner = lease[0] if lease else None
+    return run_mark_running_many(accepted=accepted, poll_after_seconds=poll_after_seconds, lease_owner=owner) == 1
 
 
 def _held(runs, lease: tuple[str, datetime] | None):
@@ -220,46 +149,10 @@ def run_mark_running_many(
     """
     if not accepted:
         return 0
-    rows = [Accepted(*item) for item in accepted]
-    poll_after = timedelta(
-        seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS if poll_after_seconds is None else poll_after_seconds
+    poll_after = settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS if poll_after_seconds is None else poll_after_seconds
+    return mark_running(
+        [Accepted(*item) for item in accepted], poll_after=timedelta(seconds=poll_after), lease_owner=lease_owner
     )
-    if connection.vendor != "postgresql":
-        return sum(
-            run_mark_running(
-                run_id=row.run_id,
-                session_id=row.session_id,
-                message_id=row.message_id,
-                now=row.started_at,
-                poll_after_seconds=poll_after.total_seconds(),
-                lease=(lease_owner, row.lease_expires_at) if lease_owner is not None else None,
-            )
-            for row in rows
-        )
-    columns = (
-        pg_array(row.run_id for row in rows),
-        pg_array(row.session_id for row in rows),
-        pg_array(row.message_id or "" for row in rows),
-        pg_array(row.started_at.isoformat() for row in rows),
-        pg_array(row.lease_expires_at.isoformat() if row.lease_expires_at else None for row in rows),
-    )
-    held = ""
-    params = [RunStatus.RUNNING, poll_after, *columns, RunStatus.QUEUED]
-    if lease_owner is not None:
-        held = " AND r.lease_owner = %s AND r.lease_expires_at = v.lease_expires_at"
-        params.append(lease_owner)
-    with connection.cursor() as cursor:
-        # Conditional on `queued`, as run_mark_running: a callback may have finished it already.
-        cursor.execute(
-            "UPDATE schedule_runs AS r SET status = %s, session_id = v.session_id,"
-            " message_id = COALESCE(NULLIF(v.message_id, ''), r.message_id),"
-            " started_at = v.started_at, lease_expires_at = v.started_at + %s"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
-            " AS v(id, session_id, message_id, started_at, lease_expires_at)"
-            " WHERE r.id = v.id AND r.status = %s" + held,
-            params,
-        )
-        return cursor.rowcount
 
 
 def run_finish(

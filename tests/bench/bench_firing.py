@@ -252,8 +252,7 @@ def _queries_per_poll() -> tuple[int, int]:
     scheduler = Scheduler(replica_id="bench-queries", batch_size=BATCH, poll_seconds=1, workers=2)
     scheduler.run_once()  # warm: the first pass writes the heartbeat
     with CaptureQueriesContext(connection) as ctx:
-        scheduler.run_once()
-        scheduler._wait_seconds(datetime.now(UTC))
+        scheduler.wait_seconds(scheduler.run_once())
     scheduler.shutdown()
     claims = sum(1 for q in ctx.captured_queries if "FOR UPDATE" in q["sql"] and "agent_schedules" in q["sql"])
     return len(ctx.captured_queries), claims

@@ -191,7 +191,8 @@ def test_runs_waiting_behind_busy_schedules_do_not_starve_a_ready_run_behind_the
     """More `queue`-policy waiting runs than one pass looks at: the ready run still goes."""
     import uuid
 
-    from runs.services import build_run, insert_runs
+    from runs.bulk import insert_runs
+    from runs.services import build_run
     from schedules.models import Schedule
 
     settings.SCHEDULER_BATCH_SIZE = 10  # a pass looks at 100 candidates at most

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection, transaction
 
+from runs.bulk import insert_runs
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from runs.services import build_run, insert_runs, scheduled_job_run_id
+from runs.services import build_run, scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
 from tests.factories import T0, make_schedule
@@ -68,7 +69,7 @@ class TestFiring:
         assert schedule.timing_error == ""
 
     def test_fired_row_matches_the_shared_build_run_snapshot(self, acme, agent):
-        # PostgreSQL copies the snapshot in SQL; it must write what build_run would, field by field.
+        # Firing writes its batch in one statement on PostgreSQL: the row is what build_run builds.
         schedule = make_schedule(
             acme, agent, cron_expression="0 1 * * *",
             prompt='Quote " backslash \\ comma, {braces} NULL',
@@ -200,7 +201,7 @@ class TestSchedulerPasses:
         make_schedule(acme, agent, cron_expression="0 1 * * *")
         scheduler = scheduler_at(at(1))
         clock = scheduler.clock
-        out = scheduler.run_once(clock.now())
+        out = scheduler.run_once(clock.now()).steps
         assert out["fire"] == 1
         beat = SchedulerHeartbeat.objects.get(replica_id="r1")
         assert (beat.last_beat_at, beat.fired_total, beat.last_error) == (at(1), 1, "")
@@ -217,7 +218,7 @@ class TestSchedulerPasses:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE agent_schedules RENAME TO agent_schedules_away")
         try:
-            out = scheduler.run_once(clock.now())
+            out = scheduler.run_once(clock.now()).steps
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE agent_schedules_away RENAME TO agent_schedules")
@@ -226,7 +227,7 @@ class TestSchedulerPasses:
         assert SchedulerHeartbeat.objects.get(replica_id="r1").last_error == scheduler.last_error
 
         clock.advance(seconds=1)
-        out = scheduler.run_once(clock.now())
+        out = scheduler.run_once(clock.now()).steps
         assert out["fire"] == 1
         assert schedule.runs.count() == 1
 

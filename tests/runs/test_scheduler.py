@@ -14,6 +14,7 @@ from audit.services import Actor
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.scheduler import BEAT_EVERY_SECONDS
 from runs.services import run_now
+from schedules.models import Schedule
 from tests.factories import T0, make_schedule
 from tests.polling import wait_until
 from tests.runs.conftest import inline_dispatcher, queue_run, reload
@@ -39,9 +40,9 @@ class TestIdlePass:
         later = NINE + timedelta(seconds=3)  # too soon for another heartbeat
         scheduler.clock.set(later)
         with CaptureQueriesContext(connection) as ctx:
-            out = scheduler.run_once(later)
-            wait = scheduler._wait_seconds(later)
-        assert out == {"fire": 0, "dispatch": 0, "reconcile": 0}
+            done = scheduler.run_once(later)
+            wait = scheduler.wait_seconds(done)
+        assert done.steps == {"fire": 0, "dispatch": 0, "reconcile": 0}
         assert len(ctx.captured_queries) == 1, [q["sql"] for q in ctx.captured_queries]
         assert "FOR UPDATE" not in ctx.captured_queries[0]["sql"]
         # 10:00 is the earliest next_run_at.
@@ -61,10 +62,10 @@ class TestIdlePass:
     def test_a_run_queued_between_passes_is_dispatched_by_the_next_pass(self, acme, agent, plane, scheduler_at):
         schedule = make_schedule(acme, agent, cron_expression="0 12 * * *")
         scheduler = scheduler_at(NINE)
-        assert scheduler.run_once(NINE)["dispatch"] == 0
+        assert scheduler.run_once(NINE).steps["dispatch"] == 0
 
         run, _ = run_now(actor=Actor.system(), schedule=schedule, now=NINE)  # from the API process
-        out = scheduler.run_once(NINE + timedelta(seconds=1))
+        out = scheduler.run_once(NINE + timedelta(seconds=1)).steps
         assert out["dispatch"] == 1
         assert (reload(run).status, plane.unique_sessions) == (RunStatus.RUNNING, 1)
 
@@ -74,20 +75,36 @@ class TestIdlePass:
         inline_dispatcher().dispatch_ready(now=NINE)
         plane.complete(reload(run).session_id, "success")
         scheduler = scheduler_at(NINE + timedelta(seconds=31))
-        out = scheduler.run_once(NINE + timedelta(seconds=31))
+        out = scheduler.run_once(NINE + timedelta(seconds=31)).steps
         assert out["reconcile"] == 1
         assert reload(run).status == RunStatus.SUCCESS
 
     def test_a_due_schedule_is_fired_by_the_pass_that_finds_it_due(self, acme, agent, scheduler_at):
         schedule = make_schedule(acme, agent, cron_expression="0 10 * * *")
         scheduler = scheduler_at(NINE)
-        assert scheduler.run_once(NINE)["fire"] == 0
+        assert scheduler.run_once(NINE).steps["fire"] == 0
         ten = NINE + timedelta(hours=1)
-        assert scheduler.run_once(ten)["fire"] == 1
+        done = scheduler.run_once(ten)
+        assert done.steps["fire"] == 1
         assert schedule.runs.get().scheduled_for == ten
         # Firing moved next_run_at: the wait is read anew, not from the look before firing.
         scheduler.clock.set(ten)
-        assert scheduler._wait_seconds(ten) == 1.0  # tomorrow's 10:00, capped at the poll interval
+        assert scheduler.wait_seconds(done) == 1.0  # tomorrow's 10:00, capped at the poll interval
+
+    def test_after_a_pass_whose_look_failed_the_wait_looks_again(self, acme, agent, scheduler_at):
+        make_schedule(acme, agent, cron_expression="0 10 * * *")
+        scheduler = scheduler_at(NINE, poll_seconds=7200)
+        table = Schedule._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+        try:
+            done = scheduler.run_once(NINE)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+        assert (done.look, done.steps["fire"]) == (None, None)
+        # Not the poll interval a failed look would suggest: 10:00 is an hour away.
+        assert scheduler.wait_seconds(done) == 3600
 
 
 @pytest.mark.django_db(transaction=True)
@@ -144,7 +161,7 @@ def test_a_plane_hanging_on_a_poll_does_not_delay_firing(acme, agent, plane, set
         fire_at = NINE + timedelta(minutes=1)
         scheduler.clock.set(fire_at)
         started = time.monotonic()
-        out = scheduler.run_once(fire_at)
+        out = scheduler.run_once(fire_at).steps
         second_pass = time.monotonic() - started
 
         assert out["fire"] == 1

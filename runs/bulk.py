@@ -1,0 +1,264 @@
+"""Writing runs, and every statement that writes many rows at once.
+
+`run_values` says what a new run holds: the schedule's request copied at that moment (editing
+a schedule never rewrites history) and the fields derived from the run's status. Two paths
+write those values, and neither restates them:
+
+- the ORM (`ScheduleRun(**run_values(...))` then `insert_runs`): SQLite, and single runs
+  (run-now, retries) everywhere;
+- on PostgreSQL, firing's batches (`insert_run_values`): one `INSERT ... SELECT FROM
+  unnest(...)` per batch, each column bound as one array literal (`pg_array`), or as one
+  value when every run of the batch holds the same.
+
+The other batch statements (advancing the fired schedules, recording the plane's answers)
+are here too, each with what replaces it on SQLite. Table and column names come from the
+models' `_meta`, so a renamed table or column cannot leave a statement behind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from django.db import connection
+from django.db.models import DateTimeField, JSONField, Model
+
+from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun, TriggerType
+
+
+def run_values(
+    *,
+    schedule,
+    job_run_id: str,
+    scheduled_for: datetime,
+    now: datetime,
+    trigger_type: str = TriggerType.SCHEDULED,
+    attempt: int = 1,
+    retry_of: ScheduleRun | None = None,
+    not_before: datetime | None = None,
+    status: str = RunStatus.QUEUED,
+    missed_count: int = 0,
+    error_code: str = "",
+    error_message: str = "",
+    triggered_by=None,
+) -> dict:
+    """Every column of a new run but its id, by attribute name (`ScheduleRun(**values)` builds it).
+
+    Every column is named here, defaults included: the batch statement writes exactly these
+    (tests/runs/test_bulk.py fails if a new column is missing). `schedule.agent` should be
+    loaded (select_related) when building many. A run created in a final state (skipped) is
+    finished when it is written.
+    """
+    return dict(
+        job_run_id=job_run_id,
+        schedule_id=schedule.pk,
+        org_id=schedule.org_id,
+        trigger_type=trigger_type,
+        attempt=attempt,
+        retry_of_id=retry_of.pk if retry_of is not None else None,
+        scheduled_for=scheduled_for,
+        status=status,
+        not_before=not_before,
+        queued_at=now,
+        finished_at=None if status in ACTIVE_STATUSES else now,
+        missed_count=missed_count,
+        error_code=error_code,
+        error_message=error_message,
+        agent_slug=schedule.agent.slug,
+        prompt=schedule.prompt,
+        output_type=schedule.output_type,
+        params=schedule.params,
+        triggered_by_id=triggered_by.pk if triggered_by is not None else None,
+        created_at=now,
+        # Filled in by dispatch and by the plane's answer.
+        started_at=None,
+        session_id="",
+        message_id="",
+        outputs=[],
+        lease_owner="",
+        lease_expires_at=None,
+    )
+
+
+def insert_runs(runs: list[ScheduleRun]) -> set[str]:
+    """Insert through the ORM, skipping any whose job_run_id exists (ON CONFLICT DO NOTHING).
+
+    Returns the job_run_ids this call actually wrote. Never raises on a collision, so a
+    race between replicas never reaches the scheduler loop.
+    """
+    if not runs:
+        return set()
+    ScheduleRun.objects.bulk_create(runs, ignore_conflicts=True)
+    ids = {run.pk for run in runs}
+    # Ours were written iff the row under that job_run_id carries the id we generated.
+    written = ScheduleRun.objects.filter(pk__in=ids).values_list("job_run_id", flat=True)
+    return set(written)
+
+
+def insert_run_values(rows: list[dict]) -> set[str]:
+    """Insert many runs given as `run_values`, as `insert_runs` does; returns the ids written.
+
+    On PostgreSQL one statement writes the batch and returns what it wrote: building 500
+    model instances and binding 13,000 separate parameters through the ORM cost more than all
+    the rest of a firing batch.
+    """
+    if not rows:
+        return set()
+    if connection.vendor != "postgresql":
+        return insert_runs([ScheduleRun(**row) for row in rows])
+    job_run_id = ScheduleRun._meta.get_field("job_run_id")
+    bound = _bind(_RUN_FIELDS, [[row[f.attname] for row in rows] for f in _RUN_FIELDS], key=job_run_id)
+    run = _names(ScheduleRun)
+    columns = ", ".join(_quote(f.column) for f in _RUN_FIELDS)
+    values = ", ".join(bound.value[f.attname] for f in _RUN_FIELDS)
+    # The id has no default in the database (Django fills it in Python): generated here.
+    sql = (
+        f"INSERT INTO {run.table} ({run.id}, {columns}) SELECT gen_random_uuid(), {values} FROM {bound.source}"
+        f" ON CONFLICT ({run.job_run_id}) DO NOTHING RETURNING {run.job_run_id}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, bound.params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def update_many(objs: list[Model], fields: list[str]) -> None:
+    """Write `fields` of every object (all of one model) in one statement on PostgreSQL."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, fields, batch_size=250)
+        return
+    pk = model._meta.pk
+    written = [pk, *(model._meta.get_field(name) for name in fields)]
+    bound = _bind(written, [[getattr(o, f.attname) for o in objs] for f in written], key=pk)
+    assignments = ", ".join(f"{_quote(f.column)} = {bound.value[f.attname]}" for f in written[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_quote(model._meta.db_table)} AS t SET {assignments} FROM {bound.source}"
+            f" WHERE t.{_quote(pk.column)} = {bound.value[pk.attname]}",
+            bound.params,
+        )
+
+
+def mark_running(accepted: list[tuple], *, poll_after: timedelta, lease_owner: str | None = None) -> int:
+    """queued -> running for (run_id, session_id, message_id, started_at, lease_expires_at) answers;
+    returns how many moved.
+
+    Conditional on `queued`, so a run a callback finished meanwhile is left alone; a blank
+    message_id keeps the stored one. The lease runs out at the run's first poll. With
+    `lease_owner`, a row moves only while that owner still holds the lease whose expiry the row
+    carries: a release (reconcile) clears it and a new admission writes a later one, so the
+    answer to a call that outlived its lease never overwrites what a later dispatch wrote.
+    """
+    if not accepted:
+        return 0
+    rows = [(*row, None)[:5] for row in accepted]
+    if connection.vendor != "postgresql":
+        moved = 0
+        for run_id, session_id, message_id, started_at, lease_expires_at in rows:
+            runs = ScheduleRun.objects.filter(pk=run_id, status=RunStatus.QUEUED)
+            if lease_owner is not None:
+                runs = runs.filter(lease_owner=lease_owner, lease_expires_at=lease_expires_at)
+            moved += runs.update(
+                status=RunStatus.RUNNING, session_id=session_id, started_at=started_at,
+                lease_expires_at=started_at + poll_after, **({"message_id": message_id} if message_id else {}),
+            )
+        return moved
+    names = ("id", "session_id", "message_id", "started_at", "lease_expires_at")
+    fields = [ScheduleRun._meta.get_field(name) for name in names]
+    columns = [list(column) for column in zip(*rows)]
+    columns[2] = [message_id or "" for message_id in columns[2]]
+    if lease_owner is None:
+        fields, columns = fields[:4], columns[:4]
+    bound = _bind(fields, columns, key=fields[0])
+    run, v = _names(ScheduleRun), bound.value
+    params = {**bound.params, "running": RunStatus.RUNNING, "queued": RunStatus.QUEUED, "poll_after": poll_after}
+    held = ""
+    if lease_owner is not None:
+        held = f" AND r.{run.lease_owner} = %(owner)s AND r.{run.lease_expires_at} = {v['lease_expires_at']}"
+        params["owner"] = lease_owner
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {run.table} AS r SET {run.status} = %(running)s, {run.session_id} = {v['session_id']},"
+            f" {run.message_id} = COALESCE(NULLIF({v['message_id']}, ''), r.{run.message_id}),"
+            f" {run.started_at} = {v['started_at']}, {run.lease_expires_at} = {v['started_at']} + %(poll_after)s"
+            f" FROM {bound.source} WHERE r.{run.id} = {v['id']} AND r.{run.status} = %(queued)s" + held,
+            params,
+        )
+        return cursor.rowcount
+
+
+def pg_array(values) -> str:
+    """A PostgreSQL array literal, to bind as one text parameter and cast in SQL.
+
+    psycopg's client-side quoting of a list (or of hundreds of separate parameters) was the
+    slowest part of a bulk statement. Every element is quoted, so commas, braces and spaces
+    inside are data; None becomes NULL.
+    """
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append("NULL")
+        else:
+            text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            parts.append(f'"{text}"')
+    return "{" + ",".join(parts) + "}"
+
+
+_RUN_FIELDS = [f for f in ScheduleRun._meta.concrete_fields if not f.primary_key]
+
+
+@dataclass
+class _Bound:
+    value: dict[str, str]  # attname -> the SQL expression of a row's value
+    source: str  # the FROM item: `unnest(...) AS v(...)`, one row per row given
+    params: dict
+
+
+def _bind(fields, columns, *, key) -> _Bound:
+    """Many rows' values of `fields` (one list per field, `columns`) bound for one statement.
+
+    Each column is one array literal, unnested as `v`, except a column whose rows all hold
+    the same value, bound once: most of a firing batch's columns are (the time, the blank
+    fields, often the agent and the request), and quoting hundreds of equal values per
+    column cost more than all the rest of writing the batch. `key` is always an array, so
+    there is one row per row given.
+    """
+    value, params, arrays, names = {}, {}, [], []
+    for i, (field, column) in enumerate(zip(fields, columns)):
+        param, cast, as_text = f"c{i}", field.cast_db_type(connection), _as_text(field)
+        if field is not key and column.count(column[0]) == len(column):
+            value[field.attname] = f"%({param})s::{cast}"
+            params[param] = as_text(column[0])
+        else:
+            value[field.attname] = f"v.{_quote(field.column)}"
+            arrays.append(f"%({param})s::{cast}[]")
+            names.append(_quote(field.column))
+            params[param] = pg_array(map(as_text, column))
+    return _Bound(value=value, source=f"unnest({', '.join(arrays)}) AS v({', '.join(names)})", params=params)
+
+
+def _as_text(field):
+    """How a value of `field` is written in an array literal (`pg_array` str()s the rest)."""
+    if isinstance(field, JSONField):
+        return lambda value: None if value is None else json.dumps(value, cls=field.encoder)
+    if isinstance(field, DateTimeField):
+        return lambda value: None if value is None else value.isoformat()
+    return _same
+
+
+def _same(value):
+    return value
+
+
+def _names(model) -> SimpleNamespace:
+    """The model's quoted table (`.table`) and column names (by attribute name), for SQL text."""
+    columns = {f.attname: _quote(f.column) for f in model._meta.concrete_fields}
+    return SimpleNamespace(table=_quote(model._meta.db_table), **columns)
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
