@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from automation.paging import Page, page_of
-from runs import services as run_services
+from runs.services import queries as run_queries
 from runs.models import ScheduleRun
 from schedules import permissions, selectors
 from schedules.models import Agent, Organization, Schedule
@@ -59,5 +59,5 @@ def org_agents(org: Organization) -> list[Agent]:
 
 
 def runs_page(schedule: Schedule, *, cursor: str = "", size: int = RUNS_PAGE_SIZE) -> Page:
-    qs = run_services.runs_for_schedule(schedule).select_related("retry_of")
+    qs = run_queries.runs_for_schedule(schedule).select_related("retry_of")
     return page_of(qs, cursor, size)

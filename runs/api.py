@@ -15,7 +15,7 @@ from audit.services import Actor
 from config import clock, throttling
 from config.api_errors import errors
 from config.errors import NotVisible
-from runs import services
+from runs.services import manual, queries
 from runs.models import ScheduleRun
 from schedules import permissions
 from schedules.api.filters import RunFilter
@@ -50,7 +50,7 @@ class ScheduleRunsView(generics.ListAPIView):
 
     def get_queryset(self):
         schedule = permissions.get_schedule_for(self.request.user, self.kwargs["pk"], READ)
-        return services.runs_for_schedule(schedule).select_related("org", "triggered_by")
+        return queries.runs_for_schedule(schedule).select_related("org", "triggered_by")
 
     @extend_schema(
         summary="List a schedule's runs",
@@ -91,5 +91,5 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], throttle_classes=[throttling.RunThrottle])
     def retry(self, request, pk=None):
         run = get_run_for(request.user, pk, RUN)
-        attempt = services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
+        attempt = manual.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
         return Response(RunSerializer(attempt).data, status=status.HTTP_202_ACCEPTED)

@@ -26,14 +26,16 @@ from django.db import connection
 from django.db.models import DateTimeField, JSONField, Model
 
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun, TriggerType
+from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
 
 
 def run_values(
     *,
     schedule,
-    job_run_id: str,
     scheduled_for: datetime,
     now: datetime,
+    job_run_id: str | None = None,
+    occurrence_key: str | None = None,
     trigger_type: str = TriggerType.SCHEDULED,
     attempt: int = 1,
     retry_of: ScheduleRun | None = None,
@@ -50,9 +52,19 @@ def run_values(
     (tests/runs/test_bulk.py fails if a new column is missing). `schedule.agent` should be
     loaded (select_related) when building many. A run created in a final state (skipped) is
     finished when it is written.
+
+    Ids: without `job_run_id` the run is `attempt` of a scheduled occurrence (or of
+    `occurrence_key`, for a retry) and its id is derived; a run given its own id and no key
+    (run-now) is its own occurrence.
     """
+    if job_run_id is None:
+        occurrence_key = occurrence_key or scheduled_occurrence_key(schedule.pk, scheduled_for)
+        job_run_id = attempt_job_run_id(occurrence_key, attempt)
+    elif occurrence_key is None:
+        occurrence_key = job_run_id
     return dict(
         job_run_id=job_run_id,
+        occurrence_key=occurrence_key,
         schedule_id=schedule.pk,
         org_id=schedule.org_id,
         trigger_type=trigger_type,

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from config import clock
 from config.parsers import JSONInputError, parse_json, read_bounded
-from runs import services
+from runs.services import lifecycle
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneResult, PlaneStatus
 from runs.plane.base import result_from_body
@@ -74,10 +74,10 @@ def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
     if not result.terminal:
         # The plane started it before we heard the create answer: record that it runs.
         if run.status == RunStatus.QUEUED and result.status == PlaneStatus.RUNNING and result.session_id:
-            if services.run_mark_running(run_id=run.pk, session_id=result.session_id, message_id=result.message_id, now=now):
+            if lifecycle.run_mark_running(run_id=run.pk, session_id=result.session_id, message_id=result.message_id, now=now):
                 return {"status": Outcome.APPLIED}
         return {"status": Outcome.IGNORED, "reason": "not final"}
-    _, moved = services.run_apply_plane_result(run, result, now=now)
+    _, moved = lifecycle.run_apply_plane_result(run, result, now=now)
     if not moved:
         return {"status": Outcome.IGNORED, "reason": "already finished"}
     return {"status": Outcome.APPLIED}
@@ -97,7 +97,7 @@ _BODY = inline_serializer(
         "job_run_id": serializers.CharField(),
         "session_id": serializers.CharField(),
         "message_id": serializers.CharField(required=False),
-        "status": serializers.ChoiceField(choices=["queued", "running", "success", "failed", "canceled"]),
+        "status": serializers.ChoiceField(choices=PlaneStatus.CONTRACT),
         "outputs": inline_serializer(
             "CallbackOutput",
             {"type": serializers.CharField(), "name": serializers.CharField(), "url": serializers.CharField()},

@@ -1,20 +1,15 @@
-"""Dispatch: admit ready queued runs under the concurrency limits, lease them, start them.
+"""The dispatcher's worker pool: hand admitted runs to the plane, record what it answered.
 
-A run is ready when it is `queued`, its `not_before` has passed, and no live lease holds it.
-Admission is serialised per org by a row lock on the Organization, so replicas never
-exceed `max_concurrent_runs` together: under that lock we count the org's *busy* runs
-(`running`, plus `queued` ones under a live lease: admitted, plane call in flight), take
-what still fits the org limit and each schedule's `max_concurrency`, and lease them. A ready
-run whose schedule or agent was disabled meanwhile is canceled there instead of started.
-
-Status stays `queued` until the plane accepts the run: the worker thread calls the plane and
-then moves the run to `running` with its session (or to `failed` with an error code, which
+What may start is admission's business (runs/admission.py); this is the machinery. Status
+stays `queued` until the plane accepts the run: a worker thread calls the plane and then
+moves the run to `running` with its session (or to `failed` with an error code, which
 queues the retry). A dispatcher that dies in between leaves a leased `queued` run whose
 lease expires; it is dispatched again with the same `job_run_id`, which the plane treats as
 an idempotency key, so the crash never starts a second session.
 
 Plane calls run in a thread pool (`workers=0` runs them inline, for tests), so a slow plane
-holds worker threads, never the scheduler loop that fires schedules.
+holds worker threads, never the scheduler loop that fires schedules. The pool's backlog
+follows the plane's pace, and the `running` writes are batched.
 """
 
 from __future__ import annotations
@@ -22,24 +17,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
-from django.db.models.functions import Coalesce
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import RowNumber
+from django.db import DatabaseError, connections
 
-from runs import eligibility, services
-from runs.bulk import pg_array
-from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
+from runs import admission
+from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
 from runs.result_writes import ResultWriter
-from schedules.models import Organization
+from runs.services import lifecycle
 
 log = structlog.get_logger("runs.dispatch")
 _INFO_LOGS = logging.getLogger("runs.dispatch")
@@ -55,104 +44,6 @@ LEASE_SHARE = 0.25
 INITIAL_BACKLOG_PER_WORKER = 8
 # Weight of the newest call in the running average of plane call times.
 CALL_TIME_WEIGHT = 0.1
-
-
-def ready_q(now: datetime) -> Q:
-    """Queued, past `not_before`, and not held by a live lease."""
-    return (
-        Q(status=RunStatus.QUEUED)
-        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
-        & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-    )
-
-
-def busy_q(now: datetime) -> Q:
-    """Runs that hold a concurrency slot: running, or admitted and on their way to the plane."""
-    return Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)
-
-
-def org_busy_counts(now: datetime, *, org_id=None) -> dict:
-    """{org_id: busy runs}, one row per org whatever the number of runs.
-
-    Two grouped queries rather than one with OR, so each is served by its partial index
-    (`run_running_idx`, `run_queued_idx`) instead of scanning the whole run history.
-    """
-    counts: dict = defaultdict(int)
-    for q in (Q(status=RunStatus.RUNNING), Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)):
-        runs = ScheduleRun.objects.filter(q)
-        if org_id is not None:
-            runs = runs.filter(org_id=org_id)
-        for org, n in runs.order_by().values_list("org_id").annotate(n=Count("id")):
-            counts[org] += n
-    return dict(counts)
-
-
-def schedule_busy_counts(now: datetime, schedule_ids) -> dict:
-    """{schedule_id: busy runs} for these schedules only (the candidates of one admission).
-
-    Served by `run_active_by_schedule`. Counting every busy run of every schedule instead
-    cost a row per running schedule per pass: the more runs were running, the slower the
-    next ones were admitted.
-    """
-    if not schedule_ids:
-        return {}
-    rows = (
-        ScheduleRun.objects.filter(id_in("schedule_id", schedule_ids), status__in=ACTIVE_STATUSES)
-        .filter(busy_q(now))
-        .order_by()
-        .values_list("schedule_id")
-        .annotate(n=Count("id"))
-    )
-    return dict(rows)
-
-
-def id_in(field: str, ids) -> Q:
-    """`field IN ids`, bound on PostgreSQL as one array parameter: binding hundreds of UUIDs
-    one by one cost more than the query itself."""
-    ids = list(ids)
-    if connection.vendor == "postgresql":
-        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::uuid[])", [pg_array(ids)])})
-    return Q(**{f"{field}__in": ids})
-
-
-def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
-    """Ready runs, oldest first, no more per schedule than its free slots.
-
-    The per-schedule cut is in the database (a window over the schedule's ready runs, plus
-    its busy ones), so neither a schedule with a long backlog nor many runs waiting behind
-    busy schedules (the `queue` policy's one waiting run each) can fill the batch and starve
-    everyone behind them. `schedule_busy` is counted only for schedules with ready runs,
-    through `run_active_by_schedule`.
-    """
-    busy = (
-        ScheduleRun.objects.filter(schedule_id=OuterRef("schedule_id"), status__in=ACTIVE_STATUSES)
-        .filter(busy_q(now))
-        .order_by()
-        .values("schedule_id")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    ranked = (
-        ScheduleRun.objects.filter(ready_q(now))
-        .exclude(org_id__in=list(exclude_orgs))
-        .annotate(
-            schedule_rank=Window(RowNumber(), partition_by=[F("schedule_id")], order_by=[F("created_at").asc(), F("id").asc()]),
-            schedule_limit=F("schedule__max_concurrency"),
-            schedule_busy=Coalesce(Subquery(busy), 0),
-            org_limit=F("org__max_concurrent_runs"),
-        )
-        .filter(schedule_rank__lte=F("schedule_limit") - F("schedule_busy"))
-        .order_by("created_at", "id")
-        .values("id", "org_id", "schedule_id", "schedule_limit", "org_limit")
-    )
-    return list(ranked[:limit])
-
-
-_RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
-# What a plane call reads beyond the run's own snapshot (session_request: the org's slug; the
-# local plane: the schedule's timeout). Loading whole schedules cost as much as the rest of
-# an admission.
-_FOR_THE_PLANE = ("org__slug", "schedule__timeout_seconds")
 
 
 class _Elapsed:
@@ -192,7 +83,7 @@ class Dispatcher:
         self._refill_lock = threading.Lock()
         self.submitted_total = 0
         # Plane answers waiting to be written as `running`, in batches (see _record_accepted).
-        self._accepted: list[services.Accepted] = []
+        self._accepted: list[lifecycle.Accepted] = []
         # Results and failures to record, tried again until they land (runs.result_writes).
         self.results = ResultWriter()
         self._flush_lock = threading.Lock()
@@ -212,28 +103,14 @@ class Dispatcher:
         room = self._room()
         if room <= 0:
             return 0
-        org_busy = org_busy_counts(now)
-        full_orgs = [
-            org_id
-            for org_id, limit in Organization.objects.filter(pk__in=list(org_busy)).values_list("id", "max_concurrent_runs")
-            if org_busy[org_id] >= limit
-        ]
-        # A little more than the room: the org-limit pre-cut below, and the locked recount in
-        # _admit, may drop some. Every candidate costs a row to read, so no more than that.
-        candidates = ready_candidates(now, limit=room + min(room, 100), exclude_orgs=full_orgs)
-        # Pre-cut by the org limits with the unlocked counts (saves a locked transaction for
-        # nothing); per schedule, the query already cut each to its free slots. The locked
-        # recount in _admit decides both.
-        by_org: dict = defaultdict(list)
-        for row in candidates:
-            taken = by_org[row["org_id"]]
-            if org_busy.get(row["org_id"], 0) + len(taken) < row["org_limit"]:
-                taken.append(row)
         submitted = 0
-        for org_id, rows in by_org.items():
+        for org_id, rows in admission.candidates_by_org(now, room=room).items():
             if submitted >= room:
                 break
-            for run in self._admit(org_id, rows, now=now, limit=room - submitted):
+            leased = admission.admit(
+                org_id, rows, now=now, limit=room - submitted, replica_id=self.replica_id, lease_seconds=self.lease_seconds
+            )
+            for run in leased:
                 self._submit(self._start, run, pass_clock)
                 submitted += 1
         with self._lock:
@@ -280,55 +157,9 @@ class Dispatcher:
                 log.exception("dispatch.kept_results_unwritten", replica=self.replica_id)
             self.results.give_up()
 
-    # --- admission -----------------------------------------------------------------------
-
-    def _admit(self, org_id, rows: list[dict], *, now: datetime, limit: int) -> list[ScheduleRun]:
-        """Under the org's row lock: recount, take what fits, lease it; returns the leased runs."""
-        lease_until = now + timedelta(seconds=self.lease_seconds)
-        with transaction.atomic():
-            # FOR NO KEY UPDATE: serialises admissions in the org, while the foreign-key checks of
-            # inserts that point at the org (schedules, runs, audit events: FOR KEY SHARE) go on.
-            # A plain FOR UPDATE made every such insert wait here, and closed deadlock cycles
-            # with the schedule writes.
-            org = Organization.objects.select_for_update(no_key=True).only("id", "max_concurrent_runs").get(pk=org_id)
-            free = org.max_concurrent_runs - sum(org_busy_counts(now, org_id=org_id).values())
-            if free <= 0:
-                return []
-            per_schedule = schedule_busy_counts(now, {row["schedule_id"] for row in rows})
-            chosen = []
-            for row in rows:
-                if free <= 0 or len(chosen) >= limit:
-                    break
-                if per_schedule.get(row["schedule_id"], 0) >= row["schedule_limit"]:
-                    continue
-                chosen.append(row["id"])
-                per_schedule[row["schedule_id"]] = per_schedule.get(row["schedule_id"], 0) + 1
-                free -= 1
-            if not chosen:
-                return []
-            # Conditional on still being ready (a cancel or a finish may have landed meanwhile)
-            # and on being allowed to run: the schedule and the agent enabled.
-            ScheduleRun.objects.filter(ready_q(now), eligibility.runnable_q(), id_in("id", chosen)).update(
-                lease_owner=self.replica_id, lease_expires_at=lease_until
-            )
-            leased = list(
-                ScheduleRun.objects.select_related("schedule", "org")
-                .only(*_RUN_FIELDS, *_FOR_THE_PLANE)
-                .filter(id_in("id", chosen), status=RunStatus.QUEUED, lease_owner=self.replica_id, lease_expires_at=lease_until)
-                .order_by("created_at", "id")
-            )
-            if len(leased) < len(chosen):
-                # A run that may not run is ended here, under the org lock (no other dispatcher
-                # can lease it meanwhile), not left queued to be looked at every pass.
-                left = set(chosen) - {run.pk for run in leased}
-                eligibility.run_cancel_unrunnable(runs=ScheduleRun.objects.filter(ready_q(now), id_in("id", left)), now=now)
-        if leased:
-            log.info("runs.admitted", org_id=org_id, count=len(leased), replica=self.replica_id)
-        return leased
-
     # --- the worker ----------------------------------------------------------------------
 
-    def _record_accepted(self, item: services.Accepted) -> None:
+    def _record_accepted(self, item: lifecycle.Accepted) -> None:
         """Write this answer, and any others waiting, as `running` in one statement.
 
         Whoever holds the flush lock writes everything queued; a worker that finds the lock
@@ -345,7 +176,7 @@ class Dispatcher:
                 with self._lock:
                     batch, self._accepted = self._accepted, []
                 # Only under the lease each run was admitted with (see _start).
-                services.run_mark_running_many(accepted=batch, lease_owner=self.replica_id)
+                lifecycle.run_mark_running_many(accepted=batch, lease_owner=self.replica_id)
             finally:
                 self._flush_lock.release()
             with self._lock:
@@ -447,7 +278,7 @@ class Dispatcher:
         def started(session_id: str) -> None:
             # Synchronous planes report the session before they run it: the run shows as
             # running (and counts against the limits as such) for as long as it takes.
-            if not services.run_mark_running(run_id=run.pk, session_id=session_id, now=clock.now(), lease=lease):
+            if not lifecycle.run_mark_running(run_id=run.pk, session_id=session_id, now=clock.now(), lease=lease):
                 raise _NotOurs  # canceled, or its lease lapsed: the plane stops the agent
 
         called = time.monotonic()
@@ -463,7 +294,7 @@ class Dispatcher:
             # unbound `exc`.
             failed_at, code, message, retryable = clock.now(), exc.code, exc.message, exc.retryable
             self.results.write(
-                lambda: services.run_finish(
+                lambda: lifecycle.run_finish(
                     run_id=run.pk,
                     status=RunStatus.FAILED,
                     error_code=code,
@@ -478,7 +309,7 @@ class Dispatcher:
         self._timed_call(time.monotonic() - called)
         if not self.client.synchronous:
             self._record_accepted(
-                services.Accepted(run.pk, answer.session_id, answer.message_id, clock.now(), run.lease_expires_at)
+                lifecycle.Accepted(run.pk, answer.session_id, answer.message_id, clock.now(), run.lease_expires_at)
             )
             if _INFO_LOGS.isEnabledFor(logging.INFO):
                 # structlog runs its processors before the level filter: skip them when INFO is
@@ -497,7 +328,7 @@ class Dispatcher:
             # The agent has run (a synchronous plane): this write must land, or a timeout and
             # its retry would run the agent again.
             finished_at = clock.now()
-            self.results.write(lambda: services.run_apply_plane_result(run, result, now=finished_at), **bind)
+            self.results.write(lambda: lifecycle.run_apply_plane_result(run, result, now=finished_at), **bind)
 
 
 class _NotOurs(Exception):

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, Subquery
 
-from runs.models import AGENT_DISABLED, SCHEDULE_DISABLED, SCHEDULE_DISABLED_MESSAGE, RunStatus, TriggerType
-from runs.services import run_finish
+from runs.models import SCHEDULE_DISABLED_MESSAGE, RunErrorCode, RunStatus, TriggerType
+from runs.services.lifecycle import run_finish
 from schedules.models import Agent, Schedule
 
 
@@ -43,11 +43,11 @@ def run_cancel_unrunnable(*, runs, now: datetime) -> int:
     canceled = 0
     for run_id, agent_slug, agent_enabled in blocked:
         if agent_enabled is None:
-            code, message = AGENT_DISABLED, f"canceled before it started: agent '{agent_slug}' no longer exists in this org"
+            code, message = RunErrorCode.AGENT_DISABLED, f"canceled before it started: agent '{agent_slug}' no longer exists in this org"
         elif not agent_enabled:
-            code, message = AGENT_DISABLED, f"canceled before it started: agent '{agent_slug}' is disabled"
+            code, message = RunErrorCode.AGENT_DISABLED, f"canceled before it started: agent '{agent_slug}' is disabled"
         else:
-            code, message = SCHEDULE_DISABLED, SCHEDULE_DISABLED_MESSAGE
+            code, message = RunErrorCode.SCHEDULE_DISABLED, SCHEDULE_DISABLED_MESSAGE
         _, moved = run_finish(run_id=run_id, status=RunStatus.CANCELED, error_code=code, error_message=message, now=now)
         canceled += moved
     return canceled

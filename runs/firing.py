@@ -21,9 +21,9 @@ from django.db import transaction
 from django.db.models import Count
 
 from runs import bulk
-from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
-from runs.services import OVERLAP as OVERLAP_CODE
-from runs.services import overlap_verdict, scheduled_job_run_id
+from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
+from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
+from runs.services.overlap import overlap_verdict
 from schedules import timing
 from schedules.models import Schedule
 
@@ -34,12 +34,6 @@ log = structlog.get_logger("runs.firing")
 # enough that a fix in the timing code is picked up the same day.
 BAD_TIMING_RETRY = timedelta(hours=1)
 TIMING_ERROR_MAX_LENGTH = 1000
-
-
-class ErrorCode:
-    OVERLAP = OVERLAP_CODE  # written by services.overlap_verdict
-    MISSED = "missed"
-    AGENT_DISABLED = "agent_disabled"
 
 
 @dataclass
@@ -84,12 +78,16 @@ class _Planned:
         return self.schedule.pk
 
     @cached_property
+    def occurrence_key(self) -> str:
+        return scheduled_occurrence_key(self.schedule.pk, self.scheduled_for)
+
+    @cached_property
     def job_run_id(self) -> str:
-        return scheduled_job_run_id(self.schedule.pk, self.scheduled_for, self.attempt)
+        return attempt_job_run_id(self.occurrence_key, self.attempt)
 
     def values(self, now: datetime) -> dict:
         return bulk.run_values(
-            schedule=self.schedule, job_run_id=self.job_run_id, scheduled_for=self.scheduled_for, now=now,
+            schedule=self.schedule, job_run_id=self.job_run_id, occurrence_key=self.occurrence_key, scheduled_for=self.scheduled_for, now=now,
             status=self.status, attempt=self.attempt, missed_count=self.missed_count,
             error_code=self.error_code, error_message=self.error_message,
         )
@@ -259,7 +257,7 @@ def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _D
             scheduled_for=newest,
             status=RunStatus.SKIPPED,
             missed_count=catch.missed_count,
-            error_code=ErrorCode.MISSED,
+            error_code=RunErrorCode.MISSED,
             error_message=(
                 f"{catch.missed_count} occurrence(s) from {schedule.next_run_at.isoformat()} to "
                 f"{newest.isoformat()} passed while the scheduler was not running; the newest is older "
@@ -272,7 +270,7 @@ def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _D
 
 def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: datetime, active: int) -> _Planned:
     if not schedule.agent.enabled:
-        status, code, message = RunStatus.SKIPPED, ErrorCode.AGENT_DISABLED, f"agent '{schedule.agent.slug}' is disabled"
+        status, code, message = RunStatus.SKIPPED, RunErrorCode.AGENT_DISABLED, f"agent '{schedule.agent.slug}' is disabled"
     else:
         # The same rule as run-now, with `active` from the batch's one grouped count.
         status, code, message = overlap_verdict(schedule, active=active)

@@ -18,6 +18,7 @@ class RunStatus(models.TextChoices):
     CANCELED = "canceled", _("Canceled")
 
 
+# Status groups: the one definition of each, used by the scheduler, the services and the pages.
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 TERMINAL_STATUSES = (
     RunStatus.SUCCESS,
@@ -26,13 +27,55 @@ TERMINAL_STATUSES = (
     RunStatus.SKIPPED,
     RunStatus.CANCELED,
 )
+# What `run_finish` may move an active run to (a skipped run is born skipped, never moved there).
+FINISH_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELED)
+# Outcomes that count as failures: they raise `consecutive_failures` and get automatic retries.
+FAILURE_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT)
+# What a person may retry by hand.
 RETRYABLE_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELED)
 
-# `error_code` of a run that was not allowed to start: canceled while it waited (disabling the
-# schedule, or the dispatcher finding the schedule or agent disabled when its turn came).
-SCHEDULE_DISABLED = "schedule_disabled"
+
+class RunErrorCode(models.TextChoices):
+    """Every `error_code` the control plane writes on a run (docs/operations.md lists them).
+
+    A plane may report its own codes for a failed session (the callback's `error.code`, e.g.
+    `llm_quota_exceeded`); those are stored as sent, so `error_code` is not limited to these.
+    """
+
+    # Talking to the execution plane (docs/execution-plane.md, "Errors").
+    PLANE_UNREACHABLE = "plane_unreachable", _("Execution plane unreachable")
+    PLANE_TIMEOUT = "plane_timeout", _("Execution plane did not answer in time")
+    PLANE_BAD_RESPONSE = "plane_bad_response", _("Execution plane answer not understood")
+    PLANE_REJECTED = "plane_rejected", _("Execution plane rejected the request")
+    PLANE_SESSION_NOT_FOUND = "plane_session_not_found", _("Execution plane lost the session")
+    # A 5xx is written as `plane_http_<status>` (plane_http_error); this is the family's label.
+    PLANE_HTTP_ERROR = "plane_http_5xx", _("Execution plane server error")
+    # The agent (the local plane reports these; a remote plane may too).
+    AGENT_NOT_CONFIGURED = "agent_not_configured", _("Agent not configured")
+    AGENT_START_FAILED = "agent_start_failed", _("Agent could not be started")
+    AGENT_FAILED = "agent_failed", _("Agent failed")
+    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large", _("Agent output too large")
+    # The control plane's own decisions.
+    TIMEOUT = "timeout", _("Ran longer than the schedule's timeout")
+    MISSED = "missed", _("Missed while the scheduler was down")
+    OVERLAP = "overlap", _("Previous run still going")
+    SCHEDULE_DISABLED = "schedule_disabled", _("Schedule disabled")
+    AGENT_DISABLED = "agent_disabled", _("Agent disabled")
+
+
+def plane_http_error(status: int) -> str:
+    """`plane_http_500`, `plane_http_503`, ...: a 5xx answer names its status."""
+    return f"plane_http_{status}"
+
+
+# Errors that the same request would meet again: retrying only burns attempts (an agent that
+# wrote too much once writes too much again, and each attempt costs a full run).
+PERMANENT_ERRORS = frozenset(
+    {RunErrorCode.PLANE_REJECTED, RunErrorCode.AGENT_NOT_CONFIGURED, RunErrorCode.AGENT_OUTPUT_TOO_LARGE}
+)
+
+# The message of a run canceled while it waited because its schedule was disabled.
 SCHEDULE_DISABLED_MESSAGE = "canceled before it started: the schedule was disabled"
-AGENT_DISABLED = "agent_disabled"
 
 
 class TriggerType(models.TextChoices):
@@ -51,6 +94,14 @@ class ScheduleRun(models.Model):
         help_text=_(
             "Idempotency key sent to the execution plane; derived from (schedule, scheduled time, "
             "attempt) for scheduled runs, e.g. 'sch-3f2a…-20261201T010000Z-1'."
+        ),
+    )
+    occurrence_key = models.CharField(
+        _("occurrence"),
+        max_length=80,
+        help_text=_(
+            "Shared by every attempt of one occurrence; a retry's job_run_id is this plus "
+            "'-<attempt>', e.g. 'sch-3f2a…-20261201T010000Z'."
         ),
     )
     schedule = models.ForeignKey(
@@ -89,7 +140,7 @@ class ScheduleRun(models.Model):
         help_text=_('Results, e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://…"}].'),
     )
     error_code = models.CharField(
-        _("error code"), max_length=64, blank=True, help_text=_("e.g. 'plane_unreachable', 'overlap'.")
+        _("error code"), max_length=64, blank=True, help_text=_("e.g. 'plane_unreachable', 'overlap' (RunErrorCode); a plane may report its own.")
     )
     error_message = models.TextField(_("error message"), blank=True)
     missed_count = models.PositiveIntegerField(
@@ -119,16 +170,19 @@ class ScheduleRun(models.Model):
             models.Index(fields=["schedule", "-created_at"], name="run_schedule_created"),
             # The dispatcher: queued runs ready to go, oldest first.
             models.Index(
-                fields=["not_before", "created_at"], name="run_queued_idx", condition=Q(status="queued")
+                fields=["not_before", "created_at"], name="run_queued_idx", condition=Q(status=RunStatus.QUEUED)
             ),
             # Reconcile: running runs (timeouts, lost callbacks) and per-org running counts.
-            models.Index(fields=["org", "started_at"], name="run_running_idx", condition=Q(status="running")),
+            models.Index(fields=["org", "started_at"], name="run_running_idx", condition=Q(status=RunStatus.RUNNING)),
             # A schedule's queued-or-running runs: firing's overlap count for a batch, run-now's
             # count, and the EXISTS that lets an idle scheduler pass skip dispatch and reconcile.
             # Small whatever the history: only active runs are in it.
             models.Index(
-                fields=["schedule"], name="run_active_by_schedule", condition=Q(status__in=["queued", "running"])
+                fields=["schedule"], name="run_active_by_schedule", condition=Q(status__in=ACTIVE_STATUSES)
             ),
+            # A manual retry's look at the later attempts of its occurrence. Only retries are in
+            # it, so firing's inserts (every one attempt 1) never write to it.
+            models.Index(fields=["occurrence_key"], name="run_retries_by_occurrence", condition=Q(attempt__gt=1)),
             # Metrics over a window.
             models.Index(fields=["org", "created_at"], name="run_org_created"),
         ]

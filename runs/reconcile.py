@@ -23,9 +23,9 @@ import structlog
 from django.conf import settings
 from django.db.models import Q
 
-from runs import services
-from runs.models import RunStatus, ScheduleRun
-from runs.plane import ErrorCode, PlaneError, get_client
+from runs.services import lifecycle
+from runs.models import RunErrorCode, RunStatus, ScheduleRun
+from runs.plane import PlaneError, get_client
 
 log = structlog.get_logger("runs.reconcile")
 
@@ -56,10 +56,10 @@ def time_out_runs(*, now: datetime, client, submit) -> int:
     expired = [(run_id, limit) for run_id, started, limit in running if started + timedelta(seconds=limit) <= now]
     count = 0
     for run_id, limit in expired:
-        run, moved = services.run_finish(
+        run, moved = lifecycle.run_finish(
             run_id=run_id,
             status=RunStatus.TIMEOUT,
-            error_code=ErrorCode.RUN_TIMEOUT,
+            error_code=RunErrorCode.TIMEOUT,
             error_message=f"still running {limit} s after it started (the schedule's timeout); the plane was asked to cancel it",
             now=now,
         )
@@ -119,9 +119,9 @@ def _poll(client, run: ScheduleRun, now: datetime) -> None:
     try:
         result = client.poll(run)
     except PlaneError as exc:
-        if exc.code == ErrorCode.SESSION_NOT_FOUND:
+        if exc.code == RunErrorCode.PLANE_SESSION_NOT_FOUND:
             # The plane lost the session: it will never finish, so fail it (and retry).
-            services.run_finish(run_id=run.pk, status=RunStatus.FAILED, error_code=exc.code, error_message=exc.message, now=now)
+            lifecycle.run_finish(run_id=run.pk, status=RunStatus.FAILED, error_code=exc.code, error_message=exc.message, now=now)
             log.warning("run.session_lost", error=exc.message, **bind)
         else:
             # Transient: the lease brings the run back next interval; the timeout ends it at worst.
@@ -131,7 +131,7 @@ def _poll(client, run: ScheduleRun, now: datetime) -> None:
         log.warning("run.poll_session_mismatch", plane_session_id=result.session_id, session_id=run.session_id, **bind)
         return
     if result.terminal:
-        services.run_apply_plane_result(run, result, now=now)
+        lifecycle.run_apply_plane_result(run, result, now=now)
         log.info("run.polled", plane_status=result.status, **bind)
 
 

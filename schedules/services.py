@@ -16,7 +16,7 @@ from django.db.models import Q
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from runs.models import SCHEDULE_DISABLED, SCHEDULE_DISABLED_MESSAGE, RunStatus, ScheduleRun
+from runs.models import SCHEDULE_DISABLED_MESSAGE, RunErrorCode, RunStatus, ScheduleRun
 from schedules import timing
 from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
@@ -244,7 +244,7 @@ def _cancel_waiting_runs(schedule: Schedule, *, now: datetime) -> int:
         .update(
             status=RunStatus.CANCELED,
             finished_at=now,
-            error_code=SCHEDULE_DISABLED,
+            error_code=RunErrorCode.SCHEDULE_DISABLED,
             error_message=SCHEDULE_DISABLED_MESSAGE,
         )
     )

@@ -15,7 +15,7 @@ from automation.errors import page_errors
 from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
-from runs import services as run_services
+from runs.services import manual as run_manual
 from runs.api import get_run_for  # the API's run lookup: the same visibility rule
 from schedules import permissions
 from schedules.permissions import READ, RUN
@@ -62,5 +62,5 @@ def schedule_runs(request, pk):
 @page_errors
 def run_retry(request, pk):
     run = get_run_for(request.user, pk, RUN)
-    run_services.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
+    run_manual.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())
     return done(request, reverse("automation:schedule", args=[run.schedule_id]), RUNS_CHANGED)

@@ -32,7 +32,7 @@ from automation.views.common import (
 from automation.views.runs import runs_context
 from automation.workspace import workspace_for
 from config import clock
-from runs import services as run_services
+from runs.services import manual as run_manual
 from schedules import permissions, services
 from schedules.permissions import DELETE, READ, RUN, WRITE
 
@@ -111,7 +111,7 @@ def schedule_set_enabled(request, pk, enabled: bool):
 def schedule_run_now(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, RUN)
     key = request.POST.get("idempotency_key", "")[:64] or None
-    run_services.run_now(actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key)
+    run_manual.run_now(actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key)
     return done(request, reverse("automation:schedule", args=[schedule.pk]), RUNS_CHANGED)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from runs.plane.base import ErrorCode, PlaneClient, PlaneError, PlaneResult, PlaneStatus, StartResult
+from runs.plane.base import PlaneClient, PlaneError, PlaneResult, PlaneStatus, StartResult
 
 
 def get_client() -> PlaneClient:
@@ -20,4 +20,4 @@ def get_client() -> PlaneClient:
     raise ValueError(f"EXECUTION_PLANE must be 'http' or 'local', got {kind!r}")
 
 
-__all__ = ["ErrorCode", "PlaneClient", "PlaneError", "PlaneResult", "PlaneStatus", "StartResult", "get_client"]
+__all__ = ["PlaneClient", "PlaneError", "PlaneResult", "PlaneStatus", "StartResult", "get_client"]

@@ -1,6 +1,6 @@
 """What every execution-plane client speaks: start a session, poll it, cancel it.
 
-Two implementations (DESIGN.md section 7): `http` (the production plane, a separate system)
+Two implementations (docs/design.md section 6): `http` (the production plane, a separate system)
 and `local` (subprocesses named in settings). The dispatcher and reconcile only see this
 interface, so tests can drive either against real processes.
 """
@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from runs.models import PERMANENT_ERRORS, RunErrorCode
+
 
 class PlaneStatus:
     """The plane's vocabulary for a session (the contract, docs/execution-plane.md)."""
@@ -20,37 +22,17 @@ class PlaneStatus:
     SUCCESS = "success"
     FAILED = "failed"
     CANCELED = "canceled"
-    # Only the local plane reports this: it enforces the timeout itself.
+    # Only the local plane reports this: it runs the agent and enforces the schedule's timeout
+    # itself. It is not part of the HTTP contract: a remote plane never sends it (the control
+    # plane times runs out on its side, reconcile.time_out_runs), and an answer carrying it is
+    # a bad response.
     TIMEOUT = "timeout"
 
     ACTIVE = (QUEUED, RUNNING)
     TERMINAL = (SUCCESS, FAILED, CANCELED, TIMEOUT)
-    ALL = ACTIVE + TERMINAL
+    # What the HTTP contract lets a plane answer (create, poll, callback).
+    CONTRACT = (QUEUED, RUNNING, SUCCESS, FAILED, CANCELED)
 
-
-class ErrorCode:
-    """`error_code` values the control plane writes for plane trouble (documented in the contract)."""
-
-    UNREACHABLE = "plane_unreachable"  # connection refused, DNS, reset before an answer
-    TIMEOUT = "plane_timeout"  # no answer within EXECUTION_PLANE_TIMEOUT_SECONDS
-    BAD_RESPONSE = "plane_bad_response"  # an answer that is not the contract's JSON
-    REJECTED = "plane_rejected"  # a 4xx: the request itself is wrong, retrying cannot help
-    SESSION_NOT_FOUND = "plane_session_not_found"  # the plane forgot a session it gave us
-    AGENT_NOT_CONFIGURED = "agent_not_configured"  # local: slug not in LOCAL_AGENTS
-    AGENT_START_FAILED = "agent_start_failed"  # local: the command could not be executed
-    AGENT_FAILED = "agent_failed"  # the agent ran and reported failure (non-zero exit)
-    AGENT_OUTPUT_TOO_LARGE = "agent_output_too_large"  # local: more stdout than LOCAL_AGENT_MAX_OUTPUT_BYTES
-    RUN_TIMEOUT = "timeout"  # the run was still running after the schedule's timeout_seconds
-
-    @staticmethod
-    def http(status: int) -> str:
-        """`plane_http_500`, `plane_http_503`, ...: a 5xx names its status."""
-        return f"plane_http_{status}"
-
-
-# Errors that the same request would meet again: retrying only burns attempts (an agent that
-# wrote too much once writes too much again, and each attempt costs a full run).
-PERMANENT_ERRORS = frozenset({ErrorCode.REJECTED, ErrorCode.AGENT_NOT_CONFIGURED, ErrorCode.AGENT_OUTPUT_TOO_LARGE})
 
 # `scheme://user:password@` or `scheme://token@` in any text; up to the last `@` before the
 # host, so a password with an unescaped `@` is masked whole.
@@ -70,7 +52,7 @@ def redact_credentials(text: str) -> str:
 
 
 class PlaneError(Exception):
-    """A plane call that did not produce the contract's answer; `code` is an ErrorCode value.
+    """A plane call that did not produce the contract's answer; `code` is a RunErrorCode value.
 
     The message is stored on the run and shown to its org, so credentials are masked here, once,
     whatever text the transport put in it (a URL, an exception's words).
@@ -144,24 +126,24 @@ def result_from_body(body) -> PlaneResult:
     on the run, not as garbage in the run log.
     """
     if not isinstance(body, dict):
-        raise PlaneError(ErrorCode.BAD_RESPONSE, "expected a JSON object")
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "expected a JSON object")
     status = body.get("status")
-    if status not in (PlaneStatus.QUEUED, PlaneStatus.RUNNING, PlaneStatus.SUCCESS, PlaneStatus.FAILED, PlaneStatus.CANCELED):
-        raise PlaneError(ErrorCode.BAD_RESPONSE, f"unknown status {status!r}")
+    if status not in PlaneStatus.CONTRACT:
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"unknown status {status!r}")
     outputs = body.get("outputs") or []
     if not isinstance(outputs, list) or len(outputs) > MAX_OUTPUTS:
-        raise PlaneError(ErrorCode.BAD_RESPONSE, f"outputs must be a list of at most {MAX_OUTPUTS} items")
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"outputs must be a list of at most {MAX_OUTPUTS} items")
     clean = []
     for item in outputs:
         if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("type", "name", "url"))):
-            raise PlaneError(ErrorCode.BAD_RESPONSE, "each output must be {type, name, url} strings")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "each output must be {type, name, url} strings")
         clean.append({"type": item["type"][:32], "name": item["name"][:255], "url": item["url"]})
     error = body.get("error") or {}
     if not isinstance(error, dict):
-        raise PlaneError(ErrorCode.BAD_RESPONSE, "error must be an object {code, message}")
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "error must be an object {code, message}")
     error_code = str(error.get("code") or "")[:64]
     if status == PlaneStatus.FAILED and not error_code:
-        error_code = ErrorCode.AGENT_FAILED
+        error_code = RunErrorCode.AGENT_FAILED
     return PlaneResult(
         status=status,
         session_id=_text(body.get("session_id"), "session_id"),
@@ -176,7 +158,7 @@ def _text(value, name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > 128:
-        raise PlaneError(ErrorCode.BAD_RESPONSE, f"{name} must be a string of at most 128 characters")
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{name} must be a string of at most 128 characters")
     return value
 
 

@@ -23,8 +23,8 @@ from urllib.parse import quote, unquote, urlsplit
 from django.conf import settings
 from django.urls import reverse
 
+from runs.models import RunErrorCode, plane_http_error
 from runs.plane.base import (
-    ErrorCode,
     PlaneError,
     PlaneResult,
     PlaneStatus,
@@ -155,13 +155,13 @@ class HttpPlaneClient:
         # get the session the first call created, never a second one.
         answer = self._call("POST", "/sessions", body, headers={"Idempotency-Key": run.job_run_id}, timeout=timeout)
         if not isinstance(answer, dict) or not isinstance(answer.get("session_id"), str) or not answer["session_id"]:
-            raise PlaneError(ErrorCode.BAD_RESPONSE, "the create answer has no session_id")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "the create answer has no session_id")
         status = answer.get("status") or PlaneStatus.QUEUED
-        if status not in PlaneStatus.ALL:
-            raise PlaneError(ErrorCode.BAD_RESPONSE, f"the create answer has an unknown status {status!r}")
+        if status not in PlaneStatus.CONTRACT:
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"the create answer has an unknown status {status!r}")
         message_id = answer.get("message_id") or ""
         if not isinstance(message_id, str) or len(answer["session_id"]) > 128 or len(message_id) > 128:
-            raise PlaneError(ErrorCode.BAD_RESPONSE, "session_id and message_id must be strings of at most 128 characters")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "session_id and message_id must be strings of at most 128 characters")
         return StartResult(session_id=answer["session_id"], message_id=message_id, status=status)
 
     def poll(self, run) -> PlaneResult:
@@ -173,7 +173,7 @@ class HttpPlaneClient:
             self._call("POST", f"/sessions/{quote(run.session_id, safe='')}/cancel", {})
         except PlaneError as exc:
             # Already finished or unknown: nothing left to stop.
-            if exc.code not in (ErrorCode.SESSION_NOT_FOUND, ErrorCode.REJECTED):
+            if exc.code not in (RunErrorCode.PLANE_SESSION_NOT_FOUND, RunErrorCode.PLANE_REJECTED):
                 raise
 
     # --- transport -------------------------------------------------------------------------
@@ -233,22 +233,22 @@ class HttpPlaneClient:
                 response, data = self._exchange(method, path, raw if body is not None else None, all_headers, deadline)
         except (socket.timeout, TimeoutError):
             self.close()
-            raise PlaneError(ErrorCode.TIMEOUT, f"{where}: no complete answer within {round(limit, 1):g} s") from None
+            raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: no complete answer within {round(limit, 1):g} s") from None
         except (ConnectionError, OSError, http.client.HTTPException) as exc:
             self.close()
-            raise PlaneError(ErrorCode.UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}") from None
+            raise PlaneError(RunErrorCode.PLANE_UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}") from None
         snippet = data[:300].decode("utf-8", "replace")
         if response.status >= 500:
-            raise PlaneError(ErrorCode.http(response.status), f"{where} answered {response.status}: {snippet}")
+            raise PlaneError(plane_http_error(response.status), f"{where} answered {response.status}: {snippet}")
         if response.status == 404 and (method == "GET" or path.endswith("/cancel")):
-            raise PlaneError(ErrorCode.SESSION_NOT_FOUND, f"{where} answered 404: {snippet}")
+            raise PlaneError(RunErrorCode.PLANE_SESSION_NOT_FOUND, f"{where} answered 404: {snippet}")
         if response.status >= 400:
-            raise PlaneError(ErrorCode.REJECTED, f"{where} answered {response.status}: {snippet}")
+            raise PlaneError(RunErrorCode.PLANE_REJECTED, f"{where} answered {response.status}: {snippet}")
         if not 200 <= response.status < 300:
-            raise PlaneError(ErrorCode.BAD_RESPONSE, f"{where} answered {response.status}")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where} answered {response.status}")
         if len(data) > MAX_ANSWER_BYTES:
-            raise PlaneError(ErrorCode.BAD_RESPONSE, f"{where}: answer larger than {MAX_ANSWER_BYTES} bytes")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer larger than {MAX_ANSWER_BYTES} bytes")
         try:
             return json.loads(data or b"{}")
         except ValueError:
-            raise PlaneError(ErrorCode.BAD_RESPONSE, f"{where}: answer is not JSON: {snippet}") from None
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer is not JSON: {snippet}") from None

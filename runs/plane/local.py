@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import structlog
 from django.conf import settings
 
-from runs.plane.base import ErrorCode, PlaneError, PlaneResult, PlaneStatus, StartResult, session_request
+from runs.models import RunErrorCode
+from runs.plane.base import PlaneError, PlaneResult, PlaneStatus, StartResult, session_request
 
 log = structlog.get_logger("runs.plane.local")
 
@@ -137,7 +138,7 @@ class LocalPlaneClient:
             # The org reads the run's error: it learns nothing of what else this host runs.
             log.warning("local_plane.agent_not_configured", agent=run.agent_slug, configured=sorted(self.agents))
             raise PlaneError(
-                ErrorCode.AGENT_NOT_CONFIGURED,
+                RunErrorCode.AGENT_NOT_CONFIGURED,
                 f"agent '{run.agent_slug}' is not configured on this execution plane; ask the operator to add it",
             )
         workdir = tempfile.mkdtemp(prefix="agent-run-")
@@ -171,7 +172,7 @@ class LocalPlaneClient:
             # The command line and the reason are the operator's; the org gets a plain sentence.
             log.error("local_plane.agent_start_failed", agent=run.agent_slug, argv0=argv[0], run_as=self.run_as_name, error=str(exc))
             raise PlaneError(
-                ErrorCode.AGENT_START_FAILED,
+                RunErrorCode.AGENT_START_FAILED,
                 f"agent '{run.agent_slug}' could not be started on this execution plane; the operator's log says why",
             ) from None
         session_id = f"local-{proc.pid}-{run.job_run_id[-12:]}"
@@ -190,14 +191,14 @@ class LocalPlaneClient:
                 self._running.pop(session_id, None)
         if ended == _TIMEOUT:
             message = f"the agent was still running after {timeout} s and was killed"
-            return _failed(session_id, PlaneStatus.TIMEOUT, ErrorCode.RUN_TIMEOUT, message)
+            return _failed(session_id, PlaneStatus.TIMEOUT, RunErrorCode.TIMEOUT, message)
         if ended == _OVERFLOW:
             log.warning("local_plane.output_too_large", agent=run.agent_slug, job_run_id=run.job_run_id, limit=self.max_output)
             message = (
                 f"the agent wrote more than {self.max_output:,} bytes of output, the most this execution plane keeps, "
                 "and was stopped; make its output smaller (this is not retried)"
             )
-            return _failed(session_id, PlaneStatus.FAILED, ErrorCode.AGENT_OUTPUT_TOO_LARGE, message)
+            return _failed(session_id, PlaneStatus.FAILED, RunErrorCode.AGENT_OUTPUT_TOO_LARGE, message)
         result = _result(run, session_id, proc.returncode, bytes(out), bytes(err))
         return StartResult(session_id=session_id, status=result.status, result=result)
 
@@ -309,7 +310,7 @@ def _result(run, session_id: str, returncode: int, out: bytes, err: bytes) -> Pl
         return PlaneResult(
             status=PlaneStatus.FAILED,
             session_id=session_id,
-            error_code=ErrorCode.AGENT_FAILED,
+            error_code=RunErrorCode.AGENT_FAILED,
             error_message=f"the agent ended with {how}" + (f": {tail}" if tail else ""),
         )
     return PlaneResult(status=PlaneStatus.SUCCESS, session_id=session_id, outputs=output_for(run.output_type, out))

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from audit.services import Actor
 from config import clock, throttling
 from config.api_errors import errors
-from runs import services as run_services
+from runs.services import manual as run_services
 from schedules import permissions, services, timing
 from schedules.api.filters import ScheduleFilter
 from schedules.api.pagination import KeysetPagination

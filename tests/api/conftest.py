@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from runs.models import RunStatus
-from runs.services import build_run
+from runs.services.create import build_run
 from tests.conftest import T0
 from tests.factories import make_schedule
 

@@ -51,7 +51,7 @@ def raw_sql_cycle(now: datetime, batch: int) -> tuple[int, float]:
     from django.db import connection, transaction
     from zoneinfo import ZoneInfo
 
-    from runs.services import scheduled_job_run_id
+    from runs.services.ids import scheduled_job_run_id
 
     total, started = 0, time.perf_counter()
     while True:

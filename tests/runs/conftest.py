@@ -70,7 +70,7 @@ def queue_run(schedule, *, at, **fields):
     """A queued run of `schedule` for the occurrence `at`, written as firing writes it."""
     from runs.models import ScheduleRun
     from runs.bulk import insert_runs
-    from runs.services import build_run
+    from runs.services.create import build_run
     from schedules.models import Schedule
 
     schedule = Schedule.objects.select_related("agent").get(pk=schedule.pk)

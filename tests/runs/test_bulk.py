@@ -14,7 +14,8 @@ import pytest
 
 from runs.bulk import insert_run_values, insert_runs, run_values
 from runs.models import RunStatus, ScheduleRun, TriggerType
-from runs.services import build_run, scheduled_job_run_id
+from runs.services.create import build_run
+from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
 from tests.factories import T0, make_schedule
 
@@ -54,13 +55,14 @@ def test_the_orm_and_the_batch_statement_store_the_same_run(schedule, alice, fie
     first = build_run(schedule=schedule, scheduled_for=FIRE - timedelta(days=1), now=NOW)
     assert insert_runs([first])
     inputs = dict(schedule=schedule, scheduled_for=FIRE, now=NOW, retry_of=first, triggered_by=alice, **fields)
-    job_run_id = scheduled_job_run_id(schedule.pk, FIRE, fields.get("attempt", 1))
-    expected = run_values(job_run_id=job_run_id, **inputs)
+    expected = run_values(**inputs)
+    job_run_id = expected["job_run_id"]
+    assert job_run_id == scheduled_job_run_id(schedule.pk, FIRE, fields.get("attempt", 1))
 
     assert insert_runs([build_run(**inputs)]) == {job_run_id}
     by_orm = stored(job_run_id)
     ScheduleRun.objects.filter(job_run_id=job_run_id).delete()
-    assert insert_run_values([run_values(job_run_id=job_run_id, **inputs)]) == {job_run_id}
+    assert insert_run_values([run_values(**inputs)]) == {job_run_id}
     by_batch = stored(job_run_id)
 
     for name, value in expected.items():

@@ -18,8 +18,10 @@ import pytest
 from django.db import connections
 
 from audit.services import Actor
-from runs import services as run_services
-from runs.dispatch import Dispatcher, busy_q
+from runs.services import lifecycle as run_lifecycle
+from runs.services import manual as run_manual
+from runs.admission import busy_q
+from runs.dispatch import Dispatcher
 from runs.models import RunStatus, ScheduleRun
 from schedules import services as schedule_services
 from tests.factories import T0, make_agent, make_org, make_schedule, make_user
@@ -53,7 +55,7 @@ def test_patch_create_run_now_and_admission_in_one_org_never_deadlock(plane):
         schedule_services.schedule_create(actor=actor, org=org, data=data, now=NINE)
 
     def run_now(rng, i):
-        run_services.run_now(actor=actor, schedule=rng.choice(schedules), now=NINE)
+        run_manual.run_now(actor=actor, schedule=rng.choice(schedules), now=NINE)
 
     def admit_with(replica):
         dispatcher = Dispatcher(replica_id=replica, workers=0)
@@ -68,7 +70,7 @@ def test_patch_create_run_now_and_admission_in_one_org_never_deadlock(plane):
         # The plane's answers, for as long as the others write: running runs end, freeing
         # their org slots for the next admissions.
         for run_id in ScheduleRun.objects.filter(org=org, status=RunStatus.RUNNING).values_list("id", flat=True):
-            run_services.run_finish(run_id=run_id, status=RunStatus.SUCCESS, now=NINE)
+            run_lifecycle.run_finish(run_id=run_id, status=RunStatus.SUCCESS, now=NINE)
 
     writers = {
         "patch": patch,

@@ -12,7 +12,8 @@ import pytest
 
 from audit.services import Actor
 from runs.models import RunStatus, ScheduleRun
-from runs.services import run_finish, run_now
+from runs.services.lifecycle import run_finish
+from runs.services.manual import run_now
 from schedules.services import schedule_disable
 from tests.factories import T0, make_schedule
 from tests.runs.conftest import inline_dispatcher, queue_run, reload

@@ -14,7 +14,7 @@ from audit.services import Actor
 from runs.firing import fire_due
 from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
-from runs.services import run_now
+from runs.services.manual import run_now
 from tests.factories import T0, make_agent, make_org, make_schedule
 from tests.runs.conftest import inline_dispatcher, queue_run, reload
 
@@ -192,7 +192,7 @@ def test_runs_waiting_behind_busy_schedules_do_not_starve_a_ready_run_behind_the
     import uuid
 
     from runs.bulk import insert_runs
-    from runs.services import build_run
+    from runs.services.create import build_run
     from schedules.models import Schedule
 
     settings.SCHEDULER_BATCH_SIZE = 10  # a pass looks at 100 candidates at most

@@ -16,7 +16,7 @@ from audit.services import Actor
 from config.clock import SystemClock
 from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
-from runs.services import run_now
+from runs.services.manual import run_now
 from tests import polling
 from tests.factories import T0, make_schedule
 from tests.runs.conftest import inline_dispatcher, queue_run, reload

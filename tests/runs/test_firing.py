@@ -14,7 +14,8 @@ from django.db import connection, transaction
 from runs.bulk import insert_runs
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from runs.services import build_run, scheduled_job_run_id
+from runs.services.create import build_run
+from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
 from tests.factories import T0, make_schedule

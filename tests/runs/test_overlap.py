@@ -12,7 +12,7 @@ from django.db.models import Count
 from audit.services import Actor
 from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
-from runs.services import run_now
+from runs.services.manual import run_now
 from tests.factories import T0, make_schedule
 from tests.runs.conftest import queue_run
 

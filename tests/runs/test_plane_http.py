@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from runs.plane import ErrorCode, PlaneError, PlaneStatus, get_client
+from runs.models import RunErrorCode
+from runs.plane import PlaneError, PlaneStatus, get_client
 from runs.plane.http import HttpPlaneClient, sign
 from tests.factories import T0, make_schedule
 from tests.plane_server import PlaneServer
@@ -65,7 +66,7 @@ def test_connection_refused_is_plane_unreachable(plane, run):
     plane.down()
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
-    assert err.value.code == ErrorCode.UNREACHABLE == "plane_unreachable"
+    assert err.value.code == RunErrorCode.PLANE_UNREACHABLE == "plane_unreachable"
     assert "Connection" in err.value.message and err.value.retryable
 
 
@@ -82,7 +83,7 @@ def test_no_answer_within_the_timeout_is_plane_timeout(plane, run, settings):
     plane.delay_seconds = 10  # held until the fixture releases it
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
-    assert err.value.code == ErrorCode.TIMEOUT == "plane_timeout"
+    assert err.value.code == RunErrorCode.PLANE_TIMEOUT == "plane_timeout"
     assert "0.5 s" in err.value.message
 
 
@@ -90,7 +91,7 @@ def test_an_answer_that_is_not_json_is_plane_bad_response(plane, run):
     plane.malformed = True
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
-    assert err.value.code == ErrorCode.BAD_RESPONSE == "plane_bad_response"
+    assert err.value.code == RunErrorCode.PLANE_BAD_RESPONSE == "plane_bad_response"
 
 
 def test_a_create_answer_without_session_id_is_plane_bad_response(run):
@@ -103,14 +104,14 @@ def test_a_create_answer_without_session_id_is_plane_bad_response(run):
             client.start(run)
     finally:
         server.stop()
-    assert err.value.code == ErrorCode.BAD_RESPONSE and "session_id" in err.value.message
+    assert err.value.code == RunErrorCode.PLANE_BAD_RESPONSE and "session_id" in err.value.message
 
 
 def test_4xx_is_plane_rejected_and_not_retryable(plane, run):
     plane.fail_with = 422
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
-    assert err.value.code == ErrorCode.REJECTED == "plane_rejected"
+    assert err.value.code == RunErrorCode.PLANE_REJECTED == "plane_rejected"
     assert "422" in err.value.message and not err.value.retryable
 
 
@@ -137,7 +138,7 @@ def test_poll_of_a_session_the_plane_does_not_know_is_session_not_found(plane, r
     run.session_id = "sess-unknown"
     with pytest.raises(PlaneError) as err:
         get_client().poll(run)
-    assert err.value.code == ErrorCode.SESSION_NOT_FOUND
+    assert err.value.code == RunErrorCode.PLANE_SESSION_NOT_FOUND
 
 
 def test_cancel_asks_the_plane_to_stop_the_session(plane, run):
@@ -178,7 +179,7 @@ def test_an_answer_dripping_a_byte_at_a_time_is_cut_at_the_call_deadline(plane, 
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
     assert time.monotonic() - started < 2.5
-    assert err.value.code == ErrorCode.TIMEOUT
+    assert err.value.code == RunErrorCode.PLANE_TIMEOUT
     assert "no complete answer within 0.5 s" in err.value.message
     assert plane.create_calls == 1
 

@@ -10,7 +10,7 @@ import pytest
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneResult
 from runs.reconcile import reconcile
-from runs.services import run_apply_plane_result
+from runs.services.lifecycle import run_apply_plane_result
 from tests.factories import T0, make_schedule
 from tests.runs.conftest import inline_dispatcher, queue_run, reload
 
@@ -71,7 +71,7 @@ def test_callback_and_poll_store_the_same_outcome_for_the_same_answer(acme, agen
 
 
 def test_accepted_answers_are_written_as_running_in_one_batch(acme, agent, settings):
-    from runs.services import run_mark_running_many
+    from runs.services.lifecycle import run_mark_running_many
 
     settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
     schedule = make_schedule(acme, agent)

@@ -11,7 +11,9 @@ from audit.services import Actor
 from config.errors import InvalidState
 from runs.models import RunStatus, ScheduleRun, TriggerType
 from runs.reconcile import reconcile
-from runs.services import retry_job_run_id, run_finish, run_retry, scheduled_job_run_id
+from runs.services.ids import retry_job_run_id, scheduled_job_run_id
+from runs.services.lifecycle import run_finish
+from runs.services.manual import run_retry
 from schedules.services import schedule_disable, schedule_update
 from tests.factories import T0, make_schedule
 from tests.runs.conftest import inline_dispatcher, queue_run, reload
@@ -238,7 +240,7 @@ def test_manual_retry_numbers_after_the_latest_attempt_of_the_occurrence(acme, a
 
 
 def test_manual_retry_of_a_manual_run_keeps_its_id_family(acme, agent, plane, alice):
-    from runs.services import run_now
+    from runs.services.manual import run_now
 
     schedule = make_schedule(acme, agent, max_retries=0)
     manual, _ = run_now(actor=Actor(user=alice), schedule=schedule, now=NINE, idempotency_key="k-1")

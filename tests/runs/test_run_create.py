@@ -12,7 +12,8 @@ from django.db import connection, connections, transaction
 
 from runs.bulk import insert_runs
 from runs.models import RunStatus, ScheduleRun, TriggerType
-from runs.services import build_run, manual_job_run_id, run_create, scheduled_job_run_id
+from runs.services.create import build_run, run_create
+from runs.services.ids import manual_job_run_id, scheduled_job_run_id
 from tests.conftest import T0
 from tests.factories import make_schedule
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from audit.services import Actor
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.scheduler import BEAT_EVERY_SECONDS
-from runs.services import run_now
+from runs.services.manual import run_now
 from schedules.models import Schedule
 from tests.factories import T0, make_schedule
 from tests.polling import wait_until

@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from runs.services import scheduled_job_run_id
+from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
 from tests import polling
 from tests.factories import make_schedule

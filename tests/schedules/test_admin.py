@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from runs.models import ScheduleRun, SchedulerHeartbeat
-from runs.services import run_create
+from runs.services.create import run_create
 from schedules.models import Agent, Membership, Organization, Schedule
 from tests.conftest import T0
 from tests.factories import make_agent, make_schedule

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from runs.bulk import insert_runs
 from runs.models import ScheduleRun
-from runs.services import build_run
+from runs.services.create import build_run
 from schedules.models import Agent, Membership, Organization, Schedule
 from tests.conftest import T0
 from tests.factories import make_schedule

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from audit.models import AuditEvent
 from audit.services import Actor
 from runs.models import ScheduleRun
-from runs.services import run_create
+from runs.services.create import run_create
 from schedules import services
 from schedules.models import Schedule
 from tests.conftest import T0

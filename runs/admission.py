@@ -1,0 +1,203 @@
+"""Admission: which ready runs may start now, under the limits, and leasing them.
+
+A run is ready when it is `queued`, its `not_before` has passed, and no live lease holds it.
+Admission is serialised per org by a row lock on the Organization, so replicas never
+exceed `max_concurrent_runs` together: under that lock we count the org's *busy* runs
+(`running`, plus `queued` ones under a live lease: admitted, plane call in flight), take
+what still fits the org limit and each schedule's `max_concurrency`, and lease them. A ready
+run whose schedule or agent was disabled meanwhile is canceled there instead of started
+(runs/eligibility.py).
+
+Plain functions of (database, `now`): the dispatcher's worker pool (runs/dispatch.py) asks
+`candidates_by_org` and `admit` for work and knows nothing of the policy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import structlog
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, RowNumber
+
+from runs import eligibility
+from runs.bulk import pg_array
+from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
+from schedules.models import Organization
+
+log = structlog.get_logger("runs.dispatch")
+
+
+def ready_q(now: datetime) -> Q:
+    """Queued, past `not_before`, and not held by a live lease."""
+    return (
+        Q(status=RunStatus.QUEUED)
+        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+        & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+    )
+
+
+def busy_q(now: datetime) -> Q:
+    """Runs that hold a concurrency slot: running, or admitted and on their way to the plane."""
+    return Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)
+
+
+def org_busy_counts(now: datetime, *, org_id=None) -> dict:
+    """{org_id: busy runs}, one row per org whatever the number of runs.
+
+    Two grouped queries rather than one with OR, so each is served by its partial index
+    (`run_running_idx`, `run_queued_idx`) instead of scanning the whole run history.
+    """
+    counts: dict = defaultdict(int)
+    for q in (Q(status=RunStatus.RUNNING), Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)):
+        runs = ScheduleRun.objects.filter(q)
+        if org_id is not None:
+            runs = runs.filter(org_id=org_id)
+        for org, n in runs.order_by().values_list("org_id").annotate(n=Count("id")):
+            counts[org] += n
+    return dict(counts)
+
+
+def schedule_busy_counts(now: datetime, schedule_ids) -> dict:
+    """{schedule_id: busy runs} for these schedules only (the candidates of one admission).
+
+    Served by `run_active_by_schedule`. Counting every busy run of every schedule instead
+    cost a row per running schedule per pass: the more runs were running, the slower the
+    next ones were admitted.
+    """
+    if not schedule_ids:
+        return {}
+    rows = (
+        ScheduleRun.objects.filter(id_in("schedule_id", schedule_ids), status__in=ACTIVE_STATUSES)
+        .filter(busy_q(now))
+        .order_by()
+        .values_list("schedule_id")
+        .annotate(n=Count("id"))
+    )
+    return dict(rows)
+
+
+def id_in(field: str, ids) -> Q:
+    """`field IN ids`, bound on PostgreSQL as one array parameter: binding hundreds of UUIDs
+    one by one cost more than the query itself."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::uuid[])", [pg_array(ids)])})
+    return Q(**{f"{field}__in": ids})
+
+
+def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
+    """Ready runs, oldest first, no more per schedule than its free slots.
+
+    The per-schedule cut is in the database (a window over the schedule's ready runs, plus
+    its busy ones), so neither a schedule with a long backlog nor many runs waiting behind
+    busy schedules (the `queue` policy's one waiting run each) can fill the batch and starve
+    everyone behind them. `schedule_busy` is counted only for schedules with ready runs,
+    through `run_active_by_schedule`.
+    """
+    busy = (
+        ScheduleRun.objects.filter(schedule_id=OuterRef("schedule_id"), status__in=ACTIVE_STATUSES)
+        .filter(busy_q(now))
+        .order_by()
+        .values("schedule_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    ranked = (
+        ScheduleRun.objects.filter(ready_q(now))
+        .exclude(org_id__in=list(exclude_orgs))
+        .annotate(
+            schedule_rank=Window(RowNumber(), partition_by=[F("schedule_id")], order_by=[F("created_at").asc(), F("id").asc()]),
+            schedule_limit=F("schedule__max_concurrency"),
+            schedule_busy=Coalesce(Subquery(busy), 0),
+            org_limit=F("org__max_concurrent_runs"),
+        )
+        .filter(schedule_rank__lte=F("schedule_limit") - F("schedule_busy"))
+        .order_by("created_at", "id")
+        .values("id", "org_id", "schedule_id", "schedule_limit", "org_limit")
+    )
+    return list(ranked[:limit])
+
+
+_RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
+# What a plane call reads beyond the run's own snapshot (session_request: the org's slug; the
+# local plane: the schedule's timeout). Loading whole schedules cost as much as the rest of
+# an admission.
+_FOR_THE_PLANE = ("org__slug", "schedule__timeout_seconds")
+
+
+def candidates_by_org(now: datetime, *, room: int) -> dict:
+    """{org_id: ready runs to try}, at most a little more than `room` in all, oldest first.
+
+    Orgs at their limit are left out, and each org's list is pre-cut by its limit with the
+    unlocked counts (that saves a locked transaction for nothing); per schedule, the query
+    already cut each to its free slots. The locked recount in `admit` decides both.
+    """
+    org_busy = org_busy_counts(now)
+    full_orgs = [
+        org_id
+        for org_id, limit in Organization.objects.filter(pk__in=list(org_busy)).values_list("id", "max_concurrent_runs")
+        if org_busy[org_id] >= limit
+    ]
+    # A little more than the room: the pre-cut below, and the locked recount in admit, may
+    # drop some. Every candidate costs a row to read, so no more than that.
+    candidates = ready_candidates(now, limit=room + min(room, 100), exclude_orgs=full_orgs)
+    by_org: dict = defaultdict(list)
+    for row in candidates:
+        taken = by_org[row["org_id"]]
+        if org_busy.get(row["org_id"], 0) + len(taken) < row["org_limit"]:
+            taken.append(row)
+    return by_org
+
+
+def admit(org_id, rows: list[dict], *, now: datetime, limit: int, replica_id: str, lease_seconds: float) -> list[ScheduleRun]:
+    """Under the org's row lock: recount, take what fits of `rows` (one org's candidates, from
+    `candidates_by_org`), lease it to `replica_id`; returns the leased runs, ready for the plane.
+
+    A chosen run whose schedule or agent may not run (eligibility) is canceled here instead.
+    """
+    lease_until = now + timedelta(seconds=lease_seconds)
+    with transaction.atomic():
+        # FOR NO KEY UPDATE: serialises admissions in the org, while the foreign-key checks of
+        # inserts that point at the org (schedules, runs, audit events: FOR KEY SHARE) go on.
+        # A plain FOR UPDATE made every such insert wait here, and closed deadlock cycles
+        # with the schedule writes.
+        org = Organization.objects.select_for_update(no_key=True).only("id", "max_concurrent_runs").get(pk=org_id)
+        free = org.max_concurrent_runs - sum(org_busy_counts(now, org_id=org_id).values())
+        if free <= 0:
+            return []
+        per_schedule = schedule_busy_counts(now, {row["schedule_id"] for row in rows})
+        chosen = []
+        for row in rows:
+            if free <= 0 or len(chosen) >= limit:
+                break
+            if per_schedule.get(row["schedule_id"], 0) >= row["schedule_limit"]:
+                continue
+            chosen.append(row["id"])
+            per_schedule[row["schedule_id"]] = per_schedule.get(row["schedule_id"], 0) + 1
+            free -= 1
+        if not chosen:
+            return []
+        # Conditional on still being ready (a cancel or a finish may have landed meanwhile)
+        # and on being allowed to run: the schedule and the agent enabled.
+        ScheduleRun.objects.filter(ready_q(now), eligibility.runnable_q(), id_in("id", chosen)).update(
+            lease_owner=replica_id, lease_expires_at=lease_until
+        )
+        leased = list(
+            ScheduleRun.objects.select_related("schedule", "org")
+            .only(*_RUN_FIELDS, *_FOR_THE_PLANE)
+            .filter(id_in("id", chosen), status=RunStatus.QUEUED, lease_owner=replica_id, lease_expires_at=lease_until)
+            .order_by("created_at", "id")
+        )
+        if len(leased) < len(chosen):
+            # A run that may not run is ended here, under the org lock (no other dispatcher
+            # can lease it meanwhile), not left queued to be looked at every pass.
+            left = set(chosen) - {run.pk for run in leased}
+            eligibility.run_cancel_unrunnable(runs=ScheduleRun.objects.filter(ready_q(now), id_in("id", left)), now=now)
+    if leased:
+        log.info("runs.admitted", org_id=org_id, count=len(leased), replica=replica_id)
+    return leased
+
