@@ -1,6 +1,6 @@
 """Who may run: a queued run starts only while its schedule and its agent are enabled.
 
-The dispatcher applies this when it admits runs (runs/dispatch.py), so that nothing queued
+The dispatcher applies this when it admits runs (runs/admission.py), so that nothing queued
 before a disable (an automatic retry, a manual retry, a run whose lease lapsed) reaches the
 plane afterwards.
 """
