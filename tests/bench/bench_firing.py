@@ -51,7 +51,7 @@ def raw_sql_cycle(now: datetime, batch: int) -> tuple[int, float]:
     from django.db import connection, transaction
     from zoneinfo import ZoneInfo
 
-    from runs.services.ids import scheduled_job_run_id
+    from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
 
     total, started = 0, time.perf_counter()
     while True:
@@ -70,16 +70,17 @@ def raw_sql_cycle(now: datetime, batch: int) -> tuple[int, float]:
             for sid, org_id, expr, tz, due, slug, prompt, output_type, params in rows:
                 zone = ZoneInfo(tz)
                 nxt = croniter(expr, now.astimezone(zone)).get_next(datetime).astimezone(UTC)
+                key = scheduled_occurrence_key(sid, due)
                 runs.append((
-                    scheduled_job_run_id(sid, due, 1), sid, org_id, due, now, slug, prompt, output_type, params,
+                    attempt_job_run_id(key, 1), key, sid, org_id, due, now, slug, prompt, output_type, params,
                 ))
                 ids.append(sid)
                 nexts.append(nxt)
             cur.executemany(
-                "INSERT INTO schedule_runs (id, job_run_id, schedule_id, org_id, trigger_type, attempt,"
+                "INSERT INTO schedule_runs (id, job_run_id, occurrence_key, schedule_id, org_id, trigger_type, attempt,"
                 " scheduled_for, status, queued_at, outputs, error_code, error_message, missed_count,"
                 " agent_slug, prompt, output_type, params, session_id, message_id, lease_owner, created_at)"
-                " VALUES (gen_random_uuid(), %s, %s, %s, 'scheduled', 1, %s, 'queued', %s, '[]', '', '', 0,"
+                " VALUES (gen_random_uuid(), %s, %s, %s, %s, 'scheduled', 1, %s, 'queued', %s, '[]', '', '', 0,"
                 " %s, %s, %s, %s::jsonb, '', '', '', now()) ON CONFLICT (job_run_id) DO NOTHING",
                 runs,
             )
