@@ -7,7 +7,8 @@ import pytest
 
 from audit.models import AuditEvent
 from runs.models import RunStatus, ScheduleRun, TriggerType
-from tests.api.conftest import API, VALID_SCHEDULE, assert_error, make_run
+from tests.api.conftest import API, VALID_SCHEDULE, assert_error
+from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 

@@ -78,13 +78,11 @@ def test_a_group_object_grant_counts(acme, agent, schedule):
 
 
 def test_permitted_orgs(personas, acme, globex):
-    from django.contrib.auth import get_user_model
-
     from schedules.permissions import RUN, permitted_orgs
 
     assert list(permitted_orgs(personas["operator"], RUN)) == [acme]
     assert list(permitted_orgs(personas["viewer"], RUN)) == []
-    root = get_user_model().objects.create_superuser("root", password="pw")
+    root = make_user("root", superuser=True, password="pw")
     assert set(permitted_orgs(root, RUN)) == {acme, globex}
 
 

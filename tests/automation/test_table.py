@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from automation.models import ViewerPreference
 from schedules.models import Schedule
 from tests.automation.pages import hx, names, run_of
-from tests.factories import make_agent, make_org, make_schedule, make_user
+from tests.factories import make_agent, make_membership, make_org, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -219,9 +219,7 @@ def test_an_outsider_never_sees_another_orgs_schedules(signed_in, mallory, acme,
 
 
 def test_a_member_of_two_orgs_switches_org_and_the_choice_is_remembered(signed_in, alice, acme, globex, agent, now):
-    from schedules.models import Membership
-
-    Membership.objects.create(user=alice, org=globex, role="viewer")
+    make_membership(alice, globex, "viewer")
     make_schedule(acme, agent, name="acme one", now=now)
     make_schedule(globex, make_agent(globex), name="globex one", now=now)
     client = signed_in(alice)

@@ -5,22 +5,19 @@ from __future__ import annotations
 import functools
 
 import threading
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
 
-from runs.bulk import insert_runs
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.services import build_run, scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
-from tests.factories import T0, make_schedule
+from tests.constants import UTC, T0
+from tests.factories import clone_schedules, make_run, make_schedule
 from tests.polling import wait_until
-
-UTC = timezone.utc
 
 
 def at(hour, minute=0, day=1):
@@ -29,22 +26,6 @@ def at(hour, minute=0, day=1):
 
 def fire(now, batch_size=100):
     return fire_due(now=now, batch_size=batch_size, replica_id="test")
-
-
-def clone_schedules(template: Schedule, count: int, **fields) -> list[Schedule]:
-    """Raw copies of a service-built schedule, for tests that need many rows fast."""
-    values = {f.attname: getattr(template, f.attname) for f in Schedule._meta.concrete_fields}
-    rows = [
-        Schedule(**{**values, **fields, "id": uuid.uuid4(), "name": f"{template.name} {i}"}) for i in range(count)
-    ]
-    return Schedule.objects.bulk_create(rows)
-
-
-def add_active_run(schedule, scheduled_for, status=RunStatus.QUEUED):
-    schedule = Schedule.objects.select_related("agent").get(pk=schedule.pk)
-    run = build_run(schedule=schedule, scheduled_for=scheduled_for, now=scheduled_for, status=status)
-    assert insert_runs([run])
-    return run
 
 
 @pytest.mark.django_db
@@ -127,7 +108,7 @@ class TestFiring:
 
     def test_overlap_policy_skip_records_skipped_run_while_one_is_active(self, acme, agent):
         schedule = make_schedule(acme, agent, cron_expression="0 * * * *", overlap_policy="skip")
-        add_active_run(schedule, at(0), status=RunStatus.RUNNING)
+        make_run(schedule, at=at(0), status=RunStatus.RUNNING)
         fire(at(1))
         run = ScheduleRun.objects.get(scheduled_for=at(1))
         assert (run.status, run.error_code) == (RunStatus.SKIPPED, "overlap")
@@ -135,7 +116,7 @@ class TestFiring:
 
     def test_overlap_policy_queue_lets_one_wait_then_skips_the_next(self, acme, agent):
         schedule = make_schedule(acme, agent, cron_expression="0 * * * *", overlap_policy="queue")
-        add_active_run(schedule, at(0), status=RunStatus.RUNNING)
+        make_run(schedule, at=at(0), status=RunStatus.RUNNING)
         fire(at(1))
         fire(at(2))
         first, second = ScheduleRun.objects.filter(scheduled_for__in=[at(1), at(2)]).order_by("scheduled_for")
@@ -144,7 +125,7 @@ class TestFiring:
 
     def test_no_overlap_when_previous_runs_are_finished(self, acme, agent):
         schedule = make_schedule(acme, agent, cron_expression="0 * * * *", max_concurrency=2)
-        add_active_run(schedule, at(0), status=RunStatus.RUNNING)
+        make_run(schedule, at=at(0), status=RunStatus.RUNNING)
         fire(at(1))
         assert ScheduleRun.objects.get(scheduled_for=at(1)).status == RunStatus.QUEUED
 

@@ -9,7 +9,7 @@ import pytest
 
 from schedules.models import Schedule, ScheduleStatus
 from schedules.selectors import schedule_get, schedule_status_filter, schedules_for_org
-from tests.conftest import T0
+from tests.constants import T0
 from tests.factories import make_agent, make_schedule
 
 pytestmark = pytest.mark.django_db

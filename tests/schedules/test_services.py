@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,15 +10,12 @@ from django.core.exceptions import ValidationError
 from audit.models import AuditEvent
 from audit.services import Actor
 from runs.models import ScheduleRun
-from runs.services import run_create
 from schedules import services
 from schedules.models import Schedule
-from tests.conftest import T0
-from tests.factories import make_agent, make_org, make_schedule
+from tests.constants import UTC, T0
+from tests.factories import make_agent, make_org, make_run, make_schedule
 
 pytestmark = pytest.mark.django_db
-
-UTC = timezone.utc
 
 
 @pytest.fixture
@@ -276,9 +273,9 @@ def test_disable_clears_next_run_and_audits(nightly, actor):
 
 
 def test_disable_cancels_waiting_runs_but_not_running_or_leased_ones(nightly, actor):
-    waiting, _ = run_create(schedule=nightly, scheduled_for=T0, now=T0, trigger_type="retry", attempt=2)
-    leased, _ = run_create(schedule=nightly, scheduled_for=T0 + timedelta(days=1), now=T0)
-    running, _ = run_create(schedule=nightly, scheduled_for=T0 + timedelta(days=2), now=T0)
+    waiting = make_run(nightly, at=T0, trigger_type="retry", attempt=2)
+    leased = make_run(nightly, at=T0 + timedelta(days=1), now=T0)
+    running = make_run(nightly, at=T0 + timedelta(days=2), now=T0)
     ScheduleRun.objects.filter(pk=leased.pk).update(lease_owner="replica-a", lease_expires_at=T0 + timedelta(minutes=1))
     ScheduleRun.objects.filter(pk=running.pk).update(status="running", started_at=T0)
 
