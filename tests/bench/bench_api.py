@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, percentile, section  # noqa: E402
+from tests.bench.common import figure, percentile, section  # noqa: E402
+from tests.constants import UTC  # noqa: E402
 
 N_SCHEDULES = int(os.environ.get("BENCH_API_N", "10000"))
 # p99 of a few hundred samples is its few slowest requests, i.e. scheduler noise; a
@@ -71,9 +72,10 @@ def _population():
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE agent_schedules")
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(username="bench-api-admin")
-    Membership.objects.get_or_create(user=user, org=org, defaults={"role": "admin"})
+    from tests.factories import make_user
+
+    # The user outlives reset() (which empties schedules and runs only): made once per database.
+    user = get_user_model().objects.filter(username="bench-api-admin").first() or make_user("bench-api-admin", org, "admin")
     token, _ = Token.objects.get_or_create(user=user)
     return org, token.key
 

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, section  # noqa: E402
+from tests.bench.common import figure, section  # noqa: E402
+from tests.constants import UTC  # noqa: E402
 
 N_FIRE = int(os.environ.get("BENCH_FIRE_N", "20000"))
 BATCH = int(os.environ.get("BENCH_BATCH", "500"))

@@ -11,11 +11,12 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from tests.constants import UTC
+
 ROOT = Path(__file__).resolve().parents[2]
-UTC = timezone.utc
 RESULTS: list[dict] = []
 
 
