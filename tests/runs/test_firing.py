@@ -310,3 +310,27 @@ class TestConcurrentFiringOnPostgres:
         assert not loop.is_alive()
 
 
+
+    def test_disabling_a_schedule_cancels_its_waiting_retry_within_a_pass(self, acme, agent, scheduler_at):
+        from audit.services import Actor
+        from schedules.services import schedule_disable
+        from tests.runs.conftest import queue_run
+
+        schedule = make_schedule(acme, agent, cron_expression="0 9 * * *")
+        waiting = queue_run(schedule, at=T0, not_before=T0 + timedelta(hours=1))  # a retry's back-off
+        scheduler = scheduler_at(T0, poll_seconds=60)
+        stop = threading.Event()
+        loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
+        loop.start()
+        try:
+            wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id="r1").exists())
+            assert scheduler.listening.wait(10)
+            schedule_disable(actor=Actor.system(), schedule=schedule, now=T0)
+            # Reconcile ran in the first pass and the poll interval is a minute: only the
+            # disable's NOTIFY can make the next pass cancel it now.
+            wait_until(lambda: ScheduleRun.objects.get(pk=waiting.pk).status == RunStatus.CANCELED)
+            assert ScheduleRun.objects.get(pk=waiting.pk).error_code == "schedule_disabled"
+        finally:
+            stop.set()
+            loop.join(10)
+        assert not loop.is_alive()
