@@ -11,7 +11,6 @@ from rest_framework.response import Response
 
 from audit.services import Actor
 from config import clock
-from config.api import throttling
 from config.api.errors import errors
 from schedules import permissions, services, timing
 from schedules.api.filters import ScheduleFilter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from schedules.models import Schedule, ScheduleStatus
 from schedules.selectors import schedule_status_filter
 from tests.conftest import T0
-from tests.factories import make_agent, make_schedule
+from tests.factories import make_schedule
 
 pytestmark = pytest.mark.django_db
 
