@@ -13,7 +13,6 @@ import pytest
 from audit.services import Actor
 from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
-from runs.scheduler import Scheduler
 from runs.services import run_finish, run_now
 from schedules.services import schedule_disable
 from tests.factories import T0, make_schedule
@@ -110,12 +109,13 @@ def test_reconcile_cancels_a_waiting_retry_once_its_agent_is_disabled(acme, agen
     assert plane.create_calls == 0
 
 
-def test_a_scheduler_pass_cancels_a_disabled_schedules_waiting_retry(acme, agent, plane):
+def test_reconcile_cancels_a_disabled_schedules_waiting_retry(acme, agent, plane):
     schedule = make_schedule(acme, agent, max_retries=3)
     retry = failed_with_a_queued_retry(schedule)
     schedule_disable(actor=Actor.system(), schedule=schedule, now=NINE)
+    assert reload(retry).status == RunStatus.QUEUED  # the schedules app leaves runs to runs
 
-    Scheduler(workers=0).run_once(NINE + timedelta(seconds=1))
+    reconcile(now=NINE + timedelta(seconds=1), replica_id="test")
 
     retry = reload(retry)
     assert (retry.status, retry.error_code) == (RunStatus.CANCELED, "schedule_disabled")
