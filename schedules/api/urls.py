@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from audit.api import AuditEventViewSet
 from runs.api import RunViewSet, ScheduleRunsView
+from schedules.api.drafts import ScheduleDraftViewSet
 from schedules.api.views import ScheduleViewSet
 
 router = SimpleRouter()
@@ -12,6 +13,7 @@ router.register("schedules", ScheduleViewSet, basename="schedule")
 # The run detail route only matches UUIDs, so `runs/callback/` (the execution plane's) never
 # reaches it whatever the include order.
 router.register("runs", RunViewSet, basename="run")
+router.register("schedule-drafts", ScheduleDraftViewSet, basename="schedule-draft")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
