@@ -31,7 +31,9 @@ from automation import queries
 from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import error_response, page_errors
 from automation.templatetags.automation import chat_url, offset_label
-from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, render_page
+from automation.views import schedules as schedules_view
+from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, fragment_request, render_page
+from automation.views.schedules import table_context
 from automation.workspace import viewer_zone, workspace_for
 from config import clock
 from config.errors import NotVisible
@@ -172,6 +174,10 @@ def _editor(request, workspace, schedule=None, draft=None):
         "zones": zone_names(),
         **preview,
     }
+    if draft is not None and request.method == "GET" and not fragment_request(request):
+        # From chat, the browser opens this URL itself: the table, with the drawer over it.
+        context = {**table_context(request, workspace), **context, "over_table": True}
+        return render_page(request, schedules_view.TEMPLATE, context)
     # htmx swaps only 2xx answers: the form with its errors comes as 200 to it, 400 to a browser.
     status = 400 if show_errors and form.errors and not request.htmx else 200
     return render_page(request, TEMPLATE, context, fragments=FRAGMENTS, status=status)

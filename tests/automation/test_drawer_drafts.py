@@ -40,6 +40,10 @@ def test_the_editor_opens_filled_from_the_draft_with_its_chat_linked(signed_in, 
     assert "From chat:" in html and 'href="https://chat.example.com/chat/sess-42?m=msg-7"' in html
     assert "Weekdays at 09:00" in names(html, "button")
     assert f'action="/automation/schedules/new/?org=acme&amp;draft={draft.pk}"' in html
+    # The table behind, the drawer over it (app.js opens it as a modal; it is open without JS too).
+    assert "<h1>Schedules</h1>" in html
+    assert '<div id="drawer"><dialog data-modal id="schedule-drawer"' in " ".join(html.split()).replace("> <", "><")
+    assert "data-open-modal" in html
 
 
 def test_the_drawer_fragment_is_filled_too(signed_in, eddie, draft, fake_clock):

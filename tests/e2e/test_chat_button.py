@@ -56,6 +56,7 @@ def test_three_actions_turn_a_chat_answer_into_a_saved_schedule(page: Page, live
     actions += 1
     drawer = page.get_by_role("dialog", name=words["dialog"])
     expect(drawer).to_be_visible()
+    assert drawer.evaluate("dialog => dialog.matches(':modal')")  # over the table, as from "New schedule"
     expect(drawer.get_by_role("link", name=SESSION)).to_have_attribute("href", re.compile(f"/demo/chat/{SESSION}/$"))
     drawer.get_by_role("button", name=words["preset"]).click()
     actions += 1
