@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -136,3 +138,52 @@ def test_a_400_shows_the_apis_reason(page: Page, live_server, eddie, acme):
     expect(page.locator("make-schedule-button").get_by_role("alert")).to_have_text(
         "This answer cannot become a schedule: agent 'echo' is disabled"
     )
+
+
+@pytest.fixture
+def chat_app():
+    """A stand-in chat app on its own origin (another loopback port): serves one page, set later."""
+    pages = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get("html", "").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", pages
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_chat_app_on_another_origin_uses_a_token(page: Page, live_server, eddie, settings, chat_app):
+    from rest_framework.authtoken.models import Token
+
+    chat_origin, pages = chat_app
+    settings.CORS_ALLOWED_ORIGINS = [chat_origin]
+    key = Token.objects.create(user=eddie).key
+    sign_in(page, live_server)  # the person is signed in to the schedules site, where the editor opens
+    pages["html"] = f"""<!doctype html><html lang="en"><body>
+      <p id="q">Count yesterday's orders</p>
+      <script src="{live_server.url}/static/schedules/make-schedule-button.js"></script>
+      <make-schedule-button agent="echo" session-id="sess-x" output-type="csv" prompt-from="#q" token="{key}">
+      </make-schedule-button></body></html>"""
+    page.goto(f"{chat_origin}/answer")
+
+    page.get_by_role("button", name="Make this a schedule").click()
+
+    expect(page.get_by_role("dialog", name="New schedule")).to_be_visible()
+    assert page.url.startswith(f"{live_server.url}/automation/schedules/new/?draft=")
+    draft = ScheduleDraft.objects.get()
+    assert (draft.created_by, draft.prompt, draft.output_type) == (eddie, "Count yesterday's orders", "csv")
