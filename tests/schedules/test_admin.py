@@ -14,7 +14,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from runs.models import ScheduleRun, SchedulerHeartbeat
 from runs.services import run_create
-from schedules.models import Agent, Membership, Organization, Schedule
+from schedules import drafts
+from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
 from tests.conftest import T0
 from tests.factories import make_agent, make_schedule
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 UTC = timezone.utc
 OUR_APPS = {"schedules", "runs", "audit"}
-READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent}
+READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft}
 
 
 def url(model, view, *args):
@@ -57,6 +58,9 @@ def objects(acme, agent, alice, schedule):
         ScheduleRun: run,
         SchedulerHeartbeat: heartbeat,
         AuditEvent: AuditEvent.objects.first(),
+        ScheduleDraft: drafts.draft_create(
+            user=alice, org=acme, data={"agent": agent.slug, "prompt": "Sum up sales", "session_id": "sess-1"}, now=T0
+        ),
     }
 
 
@@ -69,7 +73,7 @@ def test_every_model_of_our_apps_is_in_the_admin(objects):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
     ids=lambda m: m._meta.model_name,
 )
 def test_superuser_opens_changelist_add_and_change(su_client, objects, model):
@@ -275,7 +279,7 @@ def staff(db):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
     ids=lambda m: m._meta.model_name,
 )
 def test_staff_without_model_permission_gets_403(client, staff, objects, model):
