@@ -48,12 +48,6 @@ def table_page(user, org: Organization, *, cursor: str = "", size: int = TABLE_P
     return page, qs.count()
 
 
-def table_row(user, schedule: Schedule) -> Schedule:
-    """One schedule as a table row shows it (after an action changed it)."""
-    qs = permissions.schedules_visible_to(user).select_related("agent", "org").filter(pk=schedule.pk)
-    return _attach_last_runs([_newest_run_id(qs).get()])[0]
-
-
 def org_agents(org: Organization) -> list[Agent]:
     return list(Agent.objects.filter(org=org).order_by("name", "slug"))
 

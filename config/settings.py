@@ -146,13 +146,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # JSON bounded in size (DATA_UPLOAD_MAX_MEMORY_SIZE) and depth: never a RecursionError.
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     # Throttles that key on the address peel the same proxies as the audit trail.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     # Per-user limits on writes (run-now and retry have their own); rates below.
-    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.WriteThrottle"],
 }
 # Requests per period per user ("120/min", "10/s", "5000/day"); empty: no limit.
 API_THROTTLE_WRITE = env("API_THROTTLE_WRITE", default="120/min")
@@ -177,7 +177,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api_errors.add_common_errors",
+        "config.api.errors.add_common_errors",
     ],
 }
 

@@ -14,7 +14,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -24,7 +24,6 @@ from guardian.admin import ReinforcedGuardedModelAdminMixin
 
 from audit.services import Actor
 from config import clock
-from runs.models import ScheduleRun
 from schedules import services, tenancy, timing
 from schedules.models import Agent, Membership, Organization, Schedule, ScheduleStatus, ScheduleType
 from schedules.selectors import schedule_status_filter
@@ -342,9 +341,11 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Runs are read-only in the admin, yet deleting a schedule deletes its runs by design
-        # (schedule_delete); without this no one could delete a schedule that ever ran.
-        perms_needed.discard(ScheduleRun._meta.verbose_name)
+        # What cascades with a schedule (its runs) is read-only in the admin, yet goes with it
+        # by design (schedule_delete); without this no one could delete a schedule that ever ran.
+        for relation in Schedule._meta.related_objects:
+            if relation.on_delete is models.CASCADE:
+                perms_needed.discard(relation.related_model._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
     @admin.action(description=_("Enable selected schedules"), permissions=["change"])

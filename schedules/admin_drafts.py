@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from audit.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin
 from schedules.models import ScheduleDraft
 
 

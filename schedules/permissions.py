@@ -135,27 +135,6 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def org_permissions(user, org: Organization) -> set[str]:
-    """The permissions the user holds on every schedule of `org` (object grants excluded)."""
-    return set(grants_for(user).for_org(org.pk))
-
-
-def has_schedule_perm(user, schedule: Schedule, perm: str) -> bool:
-    return perm in grants_for(user).for_schedule(schedule)
-
-
-def schedule_permissions(user, schedule: Schedule) -> set[str]:
-    return set(grants_for(user).for_schedule(schedule))
-
-
-def permitted_orgs(user, perm: str = READ) -> QuerySet[Organization]:
-    """Orgs where the user holds `perm` on every schedule (role or model permission)."""
-    grants = grants_for(user)
-    if perm in grants.everywhere:
-        return Organization.objects.all()
-    return Organization.objects.filter(pk__in=grants.org_ids(perm))
-
-
 def _visible_filter(grants: Grants, perm: str, *, org_field: str, schedule_field: str) -> Q | None:
     """A Q selecting rows the grants allow, or None when everything is allowed."""
     if perm in grants.everywhere:

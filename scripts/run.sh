@@ -27,10 +27,8 @@ trap stop INT TERM EXIT
 
 "$PY" manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
-if "$PY" manage.py help run_scheduler >/dev/null 2>&1; then
-  "$PY" manage.py run_scheduler &
-  pids+=($!)
-fi
+"$PY" manage.py run_scheduler &
+pids+=($!)
 
 cat <<MSG
 

@@ -12,7 +12,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from config import clock
-from config.api_errors import errors
+from config.api.errors import errors
 from config.errors import NotVisible
 from schedules import drafts, permissions
 from schedules.api.serializers import ParamsSchemaField, StrictFieldsMixin

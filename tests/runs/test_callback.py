@@ -116,6 +116,8 @@ def test_malformed_bodies_are_400(client, running, body, detail):
     response = post(client, body)
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert response.json()["detail"].startswith(detail)
+    # The API's one error shape: a 400 lists what is wrong under `errors`.
+    assert response.json()["errors"] == {"non_field_errors": [response.json()["detail"]]}
     assert reload(running).status == RunStatus.RUNNING
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from audit.services import Actor
 from runs.models import RunStatus, ScheduleRun
+from runs.reconcile import reconcile
 from runs.services import run_finish, run_now
 from schedules.services import schedule_disable
 from tests.factories import T0, make_schedule
@@ -90,3 +91,31 @@ def test_run_now_of_a_disabled_schedule_still_runs(acme, agent, plane, alice):
 
     assert reload(run).status == RunStatus.RUNNING
     assert plane.create_calls == 1
+
+
+def test_reconcile_cancels_a_waiting_retry_once_its_agent_is_disabled(acme, agent, plane):
+    schedule = make_schedule(acme, agent, max_retries=3)
+    retry = failed_with_a_queued_retry(schedule)
+    agent.enabled = False
+    agent.save()
+
+    # Long before the retry's back-off ends, the next reconcile pass ends it: it would never
+    # start, and the pages would show it waiting meanwhile.
+    reconcile(now=NINE + timedelta(seconds=1), replica_id="test")
+
+    retry = reload(retry)
+    assert (retry.status, retry.error_code) == (RunStatus.CANCELED, "agent_disabled")
+    assert retry.finished_at == NINE + timedelta(seconds=1)
+    assert plane.create_calls == 0
+
+
+def test_reconcile_cancels_a_disabled_schedules_waiting_retry(acme, agent, plane):
+    schedule = make_schedule(acme, agent, max_retries=3)
+    retry = failed_with_a_queued_retry(schedule)
+    schedule_disable(actor=Actor.system(), schedule=schedule, now=NINE)
+    assert reload(retry).status == RunStatus.QUEUED  # the schedules app leaves runs to runs
+
+    reconcile(now=NINE + timedelta(seconds=1), replica_id="test")
+
+    retry = reload(retry)
+    assert (retry.status, retry.error_code) == (RunStatus.CANCELED, "schedule_disabled")

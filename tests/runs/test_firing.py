@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import threading
@@ -232,6 +233,22 @@ class TestSchedulerPasses:
         assert schedule.runs.count() == 1
 
 
+@contextlib.contextmanager
+def listening_loop(scheduler):
+    """`scheduler.run_forever` in a thread, once it has beaten and LISTENs; stopped after."""
+    stop = threading.Event()
+    loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
+    loop.start()
+    try:
+        wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id=scheduler.replica_id).exists())
+        assert scheduler.listening.wait(10)
+        yield
+    finally:
+        stop.set()
+        loop.join(10)
+    assert not loop.is_alive()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 class TestConcurrentFiringOnPostgres:
@@ -291,12 +308,7 @@ class TestConcurrentFiringOnPostgres:
 
     def test_notify_wakes_the_loop_before_the_poll_interval(self, acme, agent, scheduler_at):
         scheduler = scheduler_at(T0, poll_seconds=60)
-        stop = threading.Event()
-        loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
-        loop.start()
-        try:
-            wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id="r1").exists())
-            assert scheduler.listening.wait(10)
+        with listening_loop(scheduler):
             passes = scheduler.passes
             schedule = make_schedule(acme, agent, cron_expression="0 9 * * *")
             Schedule.objects.filter(pk=schedule.pk).update(next_run_at=T0)
@@ -304,9 +316,20 @@ class TestConcurrentFiringOnPostgres:
             # Poll interval is a minute: only the NOTIFY can make this pass happen now.
             wait_until(lambda: schedule.runs.exists())
             assert scheduler.passes > passes
-        finally:
-            stop.set()
-            loop.join(10)
-        assert not loop.is_alive()
 
 
+
+    def test_disabling_a_schedule_cancels_its_waiting_retry_within_a_pass(self, acme, agent, scheduler_at):
+        from audit.services import Actor
+        from schedules.services import schedule_disable
+        from tests.runs.conftest import queue_run
+
+        schedule = make_schedule(acme, agent, cron_expression="0 9 * * *")
+        waiting = queue_run(schedule, at=T0, not_before=T0 + timedelta(hours=1))  # a retry's back-off
+        scheduler = scheduler_at(T0, poll_seconds=60)
+        with listening_loop(scheduler):
+            schedule_disable(actor=Actor.system(), schedule=schedule, now=T0)
+            # Reconcile ran in the first pass and the poll interval is a minute: only the
+            # disable's NOTIFY can make the next pass cancel it now.
+            wait_until(lambda: ScheduleRun.objects.get(pk=waiting.pk).status == RunStatus.CANCELED)
+            assert ScheduleRun.objects.get(pk=waiting.pk).error_code == "schedule_disabled"
