@@ -7,6 +7,8 @@ urlpatterns = [
     # The pages are the main entrance; the table asks for a login when there is none.
     path("", RedirectView.as_view(pattern_name="automation:schedules", permanent=False)),
     path("automation/", include("automation.urls")),
+    # The demo chat page (off unless DEBUG or DEMO_CHAT): it stands in for the chat app.
+    path("demo/", include("automation.demo")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the "Language" control

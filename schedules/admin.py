@@ -405,3 +405,6 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
             return "-"
         url = reverse("admin:runs_schedulerun_changelist") + f"?schedule__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, _("Runs of this schedule"))
+
+
+from schedules import admin_drafts  # noqa: E402,F401  (registers ScheduleDraft; kept apart for size)

@@ -62,6 +62,15 @@ def _read_local_times(schedule: Schedule) -> None:
     schedule.run_at, schedule.start_at, schedule.end_at = spec.run_at, spec.start_at, spec.end_at
 
 
+def prompt_problem(prompt: str | None) -> str:
+    """What is wrong with a prompt (a schedule's or a draft's), or ""."""
+    if not (prompt or "").strip():
+        return "prompt must not be empty"
+    if len(prompt) > settings.SCHEDULE_PROMPT_MAX_LENGTH:
+        return f"prompt is {len(prompt)} characters; the limit is {settings.SCHEDULE_PROMPT_MAX_LENGTH}"
+    return ""
+
+
 def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
     """Raise ValidationError({field: message}) for anything that must not be stored."""
     errors = {}
@@ -69,12 +78,8 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         errors["agent"] = f"agent '{schedule.agent.slug}' does not belong to org '{schedule.org.slug}'"
     elif schedule.agent_id and not schedule.agent.enabled and schedule.enabled:
         errors["agent"] = f"agent '{schedule.agent.slug}' is disabled"
-    if len(schedule.prompt or "") > settings.SCHEDULE_PROMPT_MAX_LENGTH:
-        errors["prompt"] = (
-            f"prompt is {len(schedule.prompt)} characters; the limit is {settings.SCHEDULE_PROMPT_MAX_LENGTH}"
-        )
-    if not (schedule.prompt or "").strip():
-        errors["prompt"] = "prompt must not be empty"
+    if problem := prompt_problem(schedule.prompt):
+        errors["prompt"] = problem
     if not 0 <= schedule.max_retries <= 10:
         errors["max_retries"] = f"max_retries must be between 0 and 10, got {schedule.max_retries}"
     backoff = schedule.retry_backoff_seconds

@@ -19,7 +19,8 @@ from automation.models import ViewerPreference
 from runs.bulk import insert_runs
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.services import build_run
-from schedules.models import Agent, Membership, Organization, Schedule
+from schedules.drafts import draft_create
+from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
 from schedules.services import schedule_create
 from tests.constants import T0
 
@@ -64,6 +65,11 @@ def make_schedule(org: Organization, agent: Agent | None = None, *, now: datetim
         data.setdefault("cron_expression", "0 9 * * *")
     data["agent"] = agent or make_agent(org)
     return schedule_create(actor=actor or Actor.system(), org=org, data=data, now=now)
+
+
+def make_draft(user, org: Organization, *, now: datetime = T0, **data) -> ScheduleDraft:
+    """A schedule draft (as the chat makes one) through the real service."""
+    return draft_create(user=user, org=org, data=data, now=now)
 
 
 def clone_schedules(template: Schedule, count: int, *, name: str | None = None, **fields) -> list[Schedule]:

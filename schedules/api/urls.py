@@ -2,9 +2,11 @@
 
 from rest_framework.routers import SimpleRouter
 
+from schedules.api.drafts import ScheduleDraftViewSet
 from schedules.api.views import ScheduleViewSet
 
 router = SimpleRouter()
 router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("schedule-drafts", ScheduleDraftViewSet, basename="schedule-draft")
 
 urlpatterns = router.urls

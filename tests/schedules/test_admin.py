@@ -12,14 +12,14 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from runs.models import ScheduleRun, SchedulerHeartbeat
-from schedules.models import Agent, Membership, Organization, Schedule
+from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
 from tests.constants import UTC, T0, NINE
-from tests.factories import make_agent, make_heartbeat, make_run, make_schedule, make_user
+from tests.factories import make_agent, make_draft, make_heartbeat, make_run, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db
 
 OUR_APPS = {"schedules", "runs", "audit"}
-READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent}
+READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft}
 
 
 def url(model, view, *args):
@@ -54,6 +54,9 @@ def objects(acme, agent, alice, schedule):
         ScheduleRun: run,
         SchedulerHeartbeat: heartbeat,
         AuditEvent: AuditEvent.objects.first(),
+        ScheduleDraft: make_draft(
+            alice, acme, agent=agent.slug, prompt="Sum up sales", session_id="sess-1"
+        ),
     }
 
 
@@ -66,7 +69,7 @@ def test_every_model_of_our_apps_is_in_the_admin(objects):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
     ids=lambda m: m._meta.model_name,
 )
 def test_superuser_opens_changelist_add_and_change(su_client, objects, model):
@@ -272,7 +275,7 @@ def staff(db):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
     ids=lambda m: m._meta.model_name,
 )
 def test_staff_without_model_permission_gets_403(client, staff, objects, model):
