@@ -61,6 +61,9 @@ class Session:
     error: dict | None = None
     cancel_requested: bool = False
     callback_sent: bool = False
+    # The sessions open when this one started (itself included), taken under the server's
+    # lock: a hook that looked later could see a session another thread finished meanwhile.
+    open_at_start: list = field(default_factory=list)
 
     def body(self) -> dict:
         out = {
@@ -257,7 +260,8 @@ class PlaneServer:
             )
             self.sessions[session.session_id] = session
             self.by_key[key] = session.session_id
-            self.max_open = max(self.max_open, sum(1 for s in self.sessions.values() if s.status in ACTIVE))
+            session.open_at_start = [s for s in self.sessions.values() if s.status in ACTIVE]
+            self.max_open = max(self.max_open, len(session.open_at_start))
         if self.on_session_start is not None:
             self.on_session_start(session)
         return 201, self._create_answer(session)
