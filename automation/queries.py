@@ -13,13 +13,16 @@ from runs import services as run_services
 from runs.models import ScheduleRun
 from schedules import permissions, selectors
 from schedules.models import Agent, Organization, Schedule
+from schedules.permissions import Grants
 
 TABLE_PAGE_SIZE = 50
 RUNS_PAGE_SIZE = 20
 
 
-def table_queryset(user, org: Organization, *, status: str = "", agent: str = "", q: str = "") -> QuerySet[Schedule]:
-    qs = permissions.schedules_visible_to(user).filter(org=org).select_related("agent", "org")
+def table_queryset(
+    user, org: Organization, *, grants: Grants | None = None, status: str = "", agent: str = "", q: str = ""
+) -> QuerySet[Schedule]:
+    qs = permissions.schedules_visible_to(user, grants=grants).filter(org=org).select_related("agent", "org")
     qs = selectors.schedule_status_filter(qs, status)
     if agent:
         qs = qs.filter(agent__slug=agent)

@@ -158,9 +158,13 @@ def restrict(queryset: QuerySet, user, perm: str = READ, *, org_field="org_id", 
     return queryset if q is None else queryset.filter(q)
 
 
-def schedules_visible_to(user, perm: str = READ) -> QuerySet[Schedule]:
-    """Schedules the user may read (or hold `perm` on), in one query."""
-    return restrict(Schedule.objects.all(), user, perm)
+def schedules_visible_to(user, perm: str = READ, *, grants: Grants | None = None) -> QuerySet[Schedule]:
+    """Schedules the user may read (or hold `perm` on), in one query.
+
+    `grants`: the user's, when the caller read them already this request (a page's
+    workspace does), so they are not read twice."""
+    q = _visible_filter(grants if grants is not None else grants_for(user), perm, org_field="org_id", schedule_field="pk")
+    return Schedule.objects.all() if q is None else Schedule.objects.filter(q)
 
 
 def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet | None = None) -> Schedule:

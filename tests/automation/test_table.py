@@ -251,7 +251,8 @@ def test_language_follows_accept_language_and_the_language_control(client, alice
     assert "New schedule" in names(html, "button"), "the chosen language wins over the browser's"
 
 
-def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acme, agent, now):
+@pytest.mark.parametrize("headers", [{}, hx("schedules-table")], ids=["page", "htmx-partial"])
+def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acme, agent, now, headers):
     client = signed_in(alice)
 
     def queries_for(count):
@@ -261,12 +262,24 @@ def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acm
             run_of(schedule, "failed", at=now - timedelta(hours=1), error_code="plane_unreachable")
         client.get(TABLE)  # the first visit also stores the chosen org in the session
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(TABLE)
+            response = client.get(TABLE, **headers)
         assert response.status_code == 200
         assert response.content.decode().count('role="switch"') == count
         return len(captured)
 
     assert queries_for(5) == queries_for(50)
+
+
+def test_the_table_reads_the_persons_grants_once_per_request(signed_in, alice, acme, agent, now):
+    """Memberships and object grants are read for the workspace; the rows reuse them."""
+    make_schedule(acme, agent, name="healthy", now=now)
+    client = signed_in(alice)
+    client.get(TABLE)
+    for headers in ({}, hx("schedules-table")):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(TABLE, **headers).status_code == 200
+        memberships = [q["sql"] for q in captured if 'FROM "schedules_membership"' in q["sql"]]
+        assert len(memberships) == 1, memberships
 
 
 def test_an_unknown_address_is_a_readable_404_page(signed_in, alice, settings):

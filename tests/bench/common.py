@@ -124,6 +124,43 @@ def create_schedules(
             cursor.execute("ANALYZE agent_schedules")
 
 
+def run(*benches) -> int:
+    """A bench script's main: Django on the bench database, each bench, the missed targets.
+    Exits 0 when a target is missed: benchmarks report; only a crash fails."""
+    setup_django()
+    for bench in benches:
+        bench()
+    summary()
+    return 0
+
+
+def admin_with_two_orgs(slug: str, n: int, *, tz: str = "UTC", cron_expression: str = "0 9 * * 1-5"):
+    """`n` schedules in org `slug` and as many in `<slug>-other` (so the org filter has to
+    work), one a minute back in time (distinct created_at, as rows written by people are),
+    and an admin of `slug` with an API token. Returns (org, user, token key)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    reset()
+    org, agent = bench_org(slug)
+    other, other_agent = bench_org(f"{slug}-other")
+    now = datetime.now(UTC)
+    for o, a in ((org, agent), (other, other_agent)):
+        create_schedules(
+            n, org=o, agent=a, next_run_at=now + timedelta(hours=1), spread_seconds=1,
+            cron_expression=cron_expression, tz=tz, created_at=now, created_step_seconds=60, analyze=False,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE agent_schedules")
+    from tests.factories import make_user
+
+    # The user outlives reset() (which empties schedules and runs only): made once per database.
+    user = get_user_model().objects.filter(username=f"{slug}-admin").first() or make_user(f"{slug}-admin", org, "admin")
+    token, _ = Token.objects.get_or_create(user=user)
+    return org, user, token.key
+
+
 def percentile(values, p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
     ordered = sorted(values)
