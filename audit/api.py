@@ -10,10 +10,10 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import NotFound
 
 from audit.models import AuditAction, AuditEvent
-from config.api_errors import errors
+from config.api.errors import errors
+from config.api.fields import EARLIEST, LATEST
+from config.api.pagination import NewestFirstPagination
 from schedules import permissions
-from schedules.api.pagination import NewestFirstPagination
-from schedules.api.serializers import EARLIEST, LATEST
 
 EVENT_EXAMPLE = {
     "id": 812,

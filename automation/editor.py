@@ -44,19 +44,6 @@ CRON_PRESETS = [
 ]
 
 
-def local_instant(wall: datetime | None, zone: str) -> datetime | None:
-    """A date-time typed in the form (local to the schedule's zone) as an aware instant.
-
-    A time skipped by daylight saving means the first instant after the gap, a repeated
-    one its first occurrence (`timing.wall_to_utc`, the rule of docs/design.md). The only
-    place the pages do this: once the services read naive values as local themselves, the
-    form can hand the wall time over unchanged.
-    """
-    if wall is None or wall.tzinfo is not None:
-        return wall
-    return timing.wall_to_utc(wall, timing.validate_timezone(zone))
-
-
 def _shown(wall: datetime) -> str:
     return wall.strftime(LOCAL_FORMAT + (":%S" if wall.second else ""))
 
@@ -252,20 +239,22 @@ class ScheduleForm(forms.Form):
         return cleaned
 
     def _instant(self, name: str) -> datetime | None:
-        """The instant of a typed date-time; an untouched one keeps its stored value, so a
-        second-precise or second-occurrence time is not rounded by being shown."""
+        """A typed date-time as typed (naive: the services read it as local to the schedule's
+        zone); an untouched one keeps its stored instant, so a second-precise or
+        second-occurrence time is not rounded by being shown."""
         wall, zone = self.cleaned_data.get(name), self.cleaned_data.get("timezone")
         if wall is None or not zone:
             return None
         stored = getattr(self.schedule, name, None)
         if stored is not None and zone == self.schedule.timezone and wall_time(stored, zone) == _shown(wall):
             return stored
-        return local_instant(wall, zone)
+        return wall
 
     def timing_spec(self) -> timing.Spec:
-        """The timing typed so far, for the preview (valid fields only)."""
+        """The timing typed so far, for the preview (valid fields only), its date-times read
+        as local to its zone the way the services read them when saving."""
         data = self.cleaned_data
-        return timing.Spec(
+        return timing.read_local_times(timing.Spec(
             schedule_type=data.get("schedule_type") or ScheduleType.CRON,
             timezone=data.get("timezone") or "UTC",
             cron_expression=data.get("cron_expression") or "",
@@ -273,7 +262,7 @@ class ScheduleForm(forms.Form):
             run_at=self._instant("run_at"),
             start_at=self._instant("start_at"),
             end_at=self._instant("end_at"),
-        )
+        ))
 
     def interval_seconds(self) -> int | None:
         every, unit = self.cleaned_data.get("every"), self.cleaned_data.get("every_unit") or "hours"

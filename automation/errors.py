@@ -1,4 +1,4 @@
-"""Domain errors as pages, mapped once (as `config/api_errors.py` maps them for the API).
+"""Domain errors as pages, mapped once (as `config/api/errors.py` maps them for the API).
 
 Every page view is wrapped in `page_errors`: a service or selector raises
 NotVisible -> 404, MissingPermission -> 403 naming the permission, InvalidState -> 409, and

@@ -13,13 +13,16 @@ from runs.services import queries as run_queries
 from runs.models import ScheduleRun
 from schedules import permissions, selectors
 from schedules.models import Agent, Organization, Schedule
+from schedules.permissions import Grants
 
 TABLE_PAGE_SIZE = 50
 RUNS_PAGE_SIZE = 20
 
 
-def table_queryset(user, org: Organization, *, status: str = "", agent: str = "", q: str = "") -> QuerySet[Schedule]:
-    qs = permissions.schedules_visible_to(user).filter(org=org).select_related("agent", "org")
+def table_queryset(
+    user, org: Organization, *, grants: Grants | None = None, status: str = "", agent: str = "", q: str = ""
+) -> QuerySet[Schedule]:
+    qs = permissions.schedules_visible_to(user, grants=grants).filter(org=org).select_related("agent", "org")
     qs = selectors.schedule_status_filter(qs, status)
     if agent:
         qs = qs.filter(agent__slug=agent)
@@ -46,12 +49,6 @@ def table_page(user, org: Organization, *, cursor: str = "", size: int = TABLE_P
     page = page_of(_newest_run_id(qs), cursor, size)
     _attach_last_runs(page.rows)
     return page, qs.count()
-
-
-def table_row(user, schedule: Schedule) -> Schedule:
-    """One schedule as a table row shows it (after an action changed it)."""
-    qs = permissions.schedules_visible_to(user).select_related("agent", "org").filter(pk=schedule.pk)
-    return _attach_last_runs([_newest_run_id(qs).get()])[0]
 
 
 def org_agents(org: Organization) -> list[Agent]:

@@ -1,14 +1,19 @@
 """Domain errors: what services and selectors raise, whoever called them.
 
 Services know nothing of HTTP. They raise one of these, and each front end maps them once:
-the API in `config/api_errors.py` (404, 403, 409), the pages in their own error handling,
+the API in `config/api/errors.py` (404, 403, 409), the pages in their own error handling,
 management commands by printing the message.
 
 Invalid input is Django's own `ValidationError` with a {field: message} dict: forms and the
 admin already show it beside each field, and the API maps it to a 400 naming the fields.
+`InvalidInput` is the one-field form a lower layer raises (the timing functions'
+`ScheduleError`): still a Django ValidationError, so form and serializer field validators
+show it beside their field as is, and the API maps it to a 400 naming `field`.
 """
 
 from __future__ import annotations
+
+from django.core.exceptions import ValidationError
 
 
 class DomainError(Exception):
@@ -40,3 +45,19 @@ class InvalidState(DomainError):
     run that succeeded, running a schedule whose agent is disabled)."""
 
     default_message = "the object's state does not allow this"
+
+
+class InvalidInput(ValidationError):
+    """One input field's value is wrong: `message` says what to change, `field` where."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message, code="invalid")
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        # Exceptions pickle as cls(*args); ValidationError's args are not this __init__'s.
+        return self.__class__, (self.field, self.message)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "corsheaders",
     "django_htmx",
     "template_partials",
     "schedules",
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before CommonMiddleware, so a preflight is answered before anything else looks at it.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,6 +132,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- API ------------------------------------------------------------------------------
+# A chat app on another origin may call the API (with a token: cookies are never sent
+# cross-origin, CORS_ALLOW_CREDENTIALS stays off), e.g. "https://chat.example.com".
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/v1/.*$"
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes a missing credential a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -139,13 +146,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # JSON bounded in size (DATA_UPLOAD_MAX_MEMORY_SIZE) and depth: never a RecursionError.
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     # Throttles that key on the address peel the same proxies as the audit trail.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     # Per-user limits on writes (run-now and retry have their own); rates below.
-    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.WriteThrottle"],
 }
 # Requests per period per user ("120/min", "10/s", "5000/day"); empty: no limit.
 API_THROTTLE_WRITE = env("API_THROTTLE_WRITE", default="120/min")
@@ -170,7 +177,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api_errors.add_common_errors",
+        "config.api.errors.add_common_errors",
     ],
 }
 
@@ -178,6 +185,11 @@ SPECTACULAR_SETTINGS = {
 SCHEDULE_MIN_INTERVAL_SECONDS = env.int("SCHEDULE_MIN_INTERVAL_SECONDS", default=60)
 SCHEDULE_MAX_INTERVAL_SECONDS = env.int("SCHEDULE_MAX_INTERVAL_SECONDS", default=366 * 86400)
 SCHEDULE_PROMPT_MAX_LENGTH = env.int("SCHEDULE_PROMPT_MAX_LENGTH", default=20_000)
+# How long a draft from chat (POST /api/v1/schedule-drafts/) waits to be saved, in seconds.
+SCHEDULE_DRAFT_TTL = env.int("SCHEDULE_DRAFT_TTL", default=24 * 3600)
+# The demo chat page (/demo/chat/<session_id>/) stands in for the chat app locally; never in
+# production unless asked for.
+DEMO_CHAT = env.bool("DEMO_CHAT", default=False)
 SCHEDULER_POLL_SECONDS = env.float("SCHEDULER_POLL_SECONDS", default=1.0)
 SCHEDULER_BATCH_SIZE = env.int("SCHEDULER_BATCH_SIZE", default=500)
 SCHEDULER_WORKERS = env.int("SCHEDULER_WORKERS", default=8)

@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from audit.admin import ReadOnlyAdmin, pretty_json
+from config.admin import ReadOnlyAdmin, pretty_json
 from runs.models import ScheduleRun, SchedulerHeartbeat
 
 

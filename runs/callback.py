@@ -7,7 +7,8 @@ answered 200 "ignored" (the plane must not retry it forever) and changes nothing
 terminal states never change, so a late success after a timeout stays a timeout.
 Replaying a signed body is harmless for the same reason.
 
-The body is read like every API body (`config.parsers`): over the size limit is a 413,
+Errors are raised, and answered in the API's one error shape by its exception handler
+(config/api/errors.py). The body is read like every API body (`config.api.parsers`): over the size limit is a 413,
 nested too deeply a 400. NUL characters are removed from every string of a signed body
 before it is used: PostgreSQL's text and jsonb cannot store them, and a 500 here would make
 the plane retry the same report forever.
@@ -19,15 +20,17 @@ import hmac
 
 import structlog
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import clock
-from config.parsers import JSONInputError, parse_json, read_bounded
+from config.api.errors import error_response
+from config.api.parsers import JSONInputError, parse_json, read_bounded
 from runs.services import lifecycle
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneResult, PlaneStatus
@@ -83,7 +86,15 @@ def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
     return {"status": Outcome.APPLIED}
 
 
-_ERROR = inline_serializer("CallbackError", {"code": serializers.CharField(), "detail": serializers.CharField()})
+class BadSignature(APIException):
+    """401 in the API's one error shape. Not DRF's AuthenticationFailed: with no authenticator
+    to name in WWW-Authenticate, DRF would turn that into a 403."""
+
+    status_code = 401
+    default_code = "invalid_signature"
+    default_detail = "missing or wrong X-Signature"
+
+
 _ANSWER = inline_serializer(
     "CallbackAnswer",
     {
@@ -131,8 +142,10 @@ class RunCallbackView(APIView):
         request=_BODY,
         responses={
             200: _ANSWER,
-            400: OpenApiResponse(_ERROR, description="Signed, but not a callback body."),
-            401: OpenApiResponse(_ERROR, description="Missing or wrong X-Signature; nothing changed."),
+            400: error_response(400, "Signed, but not a callback body.", "job_run_id is required"),
+            401: error_response(
+                401, "Missing or wrong X-Signature; nothing changed.", "missing or wrong X-Signature", code="invalid_signature"
+            ),
         },
         examples=[
             OpenApiExample(
@@ -157,18 +170,18 @@ class RunCallbackView(APIView):
         raw = read_bounded(request)
         if not signature_ok(raw, request.headers.get("X-Signature", "")):
             log.warning("callback.bad_signature", signed="X-Signature" in request.headers)
-            return Response({"code": "invalid_signature", "detail": "missing or wrong X-Signature"}, status=401)
+            raise BadSignature()
         try:
             body = without_nul(parse_json(raw))
         except JSONInputError as exc:
-            return Response({"code": "invalid", "detail": str(exc)}, status=400)
+            raise ValidationError(str(exc)) from None
         job_run_id = body.get("job_run_id") if isinstance(body, dict) else None
         if not isinstance(job_run_id, str) or not job_run_id:
-            return Response({"code": "invalid", "detail": "job_run_id is required"}, status=400)
+            raise ValidationError("job_run_id is required")
         try:
             result = result_from_body(body)
         except PlaneError as exc:
-            return Response({"code": "invalid", "detail": exc.message}, status=400)
+            raise ValidationError(exc.message) from None
         answer = apply_callback(job_run_id=job_run_id, result=result, now=clock.now())
         log.info("callback.received", job_run_id=job_run_id, plane_status=result.status, **answer)
         return Response(answer)

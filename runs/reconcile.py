@@ -6,6 +6,10 @@ Each pass, with `now` as an argument:
 - **expired leases**: a `queued` run whose dispatcher lease ran out (the dispatcher died
   between admitting it and hearing the plane's answer) is released, so the next dispatch
   starts it again with the same `job_run_id`: the plane dedupes on that key;
+- **waiting runs that may not start**: a `queued` run without a live lease whose schedule or
+  agent is disabled is canceled (`run_cancel_unrunnable`: `schedule_disabled` or
+  `agent_disabled`). Disabling a schedule wakes the scheduler (NOTIFY), so on PostgreSQL its
+  waiting retries end within a pass; runs already handed to the plane finish as usual;
 - **polling**: a `running` run whose lease ran out (its first lease is `started_at +
   SCHEDULER_POLL_PLANE_AFTER_SECONDS`; each poll renews it) has had no callback for that
   long: this replica claims the poll by renewing the lease, asks the plane, and applies a
@@ -23,9 +27,10 @@ import structlog
 from django.conf import settings
 from django.db.models import Q
 
-from runs.services import lifecycle
+from runs import eligibility
 from runs.models import RunErrorCode, RunStatus, ScheduleRun
 from runs.plane import PlaneError, get_client
+from runs.services import lifecycle
 
 log = structlog.get_logger("runs.reconcile")
 
@@ -40,6 +45,7 @@ def reconcile(*, now: datetime, replica_id: str, client=None, submit=None) -> in
     return (
         time_out_runs(now=now, client=client, submit=submit)
         + release_expired_leases(now=now)
+        + cancel_unrunnable_waiting(now=now)
         + poll_silent_runs(now=now, replica_id=replica_id, client=client, submit=submit)
     )
 
@@ -83,6 +89,19 @@ def release_expired_leases(*, now: datetime) -> int:
     for job_run_id, owner in stale:
         log.warning("run.lease_expired", job_run_id=job_run_id, lease_owner=owner)
     return released
+
+
+def cancel_unrunnable_waiting(*, now: datetime) -> int:
+    """Cancel queued runs of a disabled schedule or agent that no dispatcher holds.
+
+    A waiting retry is not dispatch-ready until its `not_before`; without this it would sit
+    queued (shown as waiting) long after its schedule was disabled. A run under a live lease
+    is left alone: its plane call may be in flight.
+    """
+    waiting = ScheduleRun.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    )
+    return eligibility.run_cancel_unrunnable(runs=waiting, now=now)
 
 
 def poll_silent_runs(*, now: datetime, replica_id: str, client, submit) -> int:

@@ -103,6 +103,9 @@ class Scheduler:
         self._last_beat: datetime | None = None
         self._beat_totals: tuple[int, int] | None = None
         self._wake = threading.Event()
+        # Set by a NOTIFY: a schedule changed (e.g. was disabled), so the next reconcile runs
+        # whatever the poll interval says and cancels its waiting runs within a pass.
+        self._schedules_changed = threading.Event()
         self._stop: threading.Event | None = None
         # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
         self.listening = threading.Event()
@@ -164,9 +167,12 @@ class Scheduler:
         return submitted
 
     def reconcile(self, now: datetime) -> int:
-        """Timeouts, expired leases, polling the plane, retries (at most once per poll interval)."""
-        if self._last_reconcile is not None and (now - self._last_reconcile).total_seconds() < self.poll_seconds:
+        """Timeouts, expired leases, waiting runs that may not start, polling the plane (at most
+        once per poll interval, or at once after a NOTIFY)."""
+        recent = self._last_reconcile is not None and (now - self._last_reconcile).total_seconds() < self.poll_seconds
+        if recent and not self._schedules_changed.is_set():
             return 0
+        self._schedules_changed.clear()
         self._last_reconcile = now
         dispatcher = self._get_dispatcher()
         # Cancels and polls are plane calls: on the pool, so a slow plane never holds the loop.
@@ -353,6 +359,7 @@ class Scheduler:
                     while not self._stop.is_set():
                         # A timeout, so a stop request is noticed within a second.
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._schedules_changed.set()
                             self._wake.set()
             except psycopg.Error as exc:
                 self.listening.clear()

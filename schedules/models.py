@@ -317,3 +317,40 @@ class Schedule(models.Model):
         """Wait before the retry that follows `attempt` (1-based); the last value repeats."""
         steps = self.retry_backoff_seconds or default_retry_backoff()
         return int(steps[min(attempt, len(steps)) - 1])
+
+
+class ScheduleDraft(models.Model):
+    """What a chat result hands the editor: the agent, prompt and output type of a good answer,
+    waiting for a person to pick when it runs. It belongs to the person who made it (nobody
+    else can open it) and expires after SCHEDULE_DRAFT_TTL; the first save stores the schedule
+    here, so saving the same draft again returns that schedule instead of making a second."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=200, blank=True, help_text=_("Suggested name, e.g. 'Sales summary'"))
+    prompt = models.TextField(_("prompt"), help_text=_("The chat question, e.g. 'Summarise yesterday's sales as a PDF.'"))
+    output_type = models.CharField(
+        _("output type"), max_length=16, choices=OutputType.choices, default=OutputType.MARKDOWN
+    )
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    session_id = models.CharField(_("chat session"), max_length=128, help_text=_("e.g. 'sess-42'"))
+    message_id = models.CharField(_("chat message"), max_length=128, blank=True)
+    schedule = models.ForeignKey(
+        Schedule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The schedule this draft was saved as; set once."),
+    )
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("schedule draft")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"draft {self.pk} ({self.agent.slug})" if self.agent_id else f"draft {self.pk}"

@@ -135,27 +135,6 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def org_permissions(user, org: Organization) -> set[str]:
-    """The permissions the user holds on every schedule of `org` (object grants excluded)."""
-    return set(grants_for(user).for_org(org.pk))
-
-
-def has_schedule_perm(user, schedule: Schedule, perm: str) -> bool:
-    return perm in grants_for(user).for_schedule(schedule)
-
-
-def schedule_permissions(user, schedule: Schedule) -> set[str]:
-    return set(grants_for(user).for_schedule(schedule))
-
-
-def permitted_orgs(user, perm: str = READ) -> QuerySet[Organization]:
-    """Orgs where the user holds `perm` on every schedule (role or model permission)."""
-    grants = grants_for(user)
-    if perm in grants.everywhere:
-        return Organization.objects.all()
-    return Organization.objects.filter(pk__in=grants.org_ids(perm))
-
-
 def _visible_filter(grants: Grants, perm: str, *, org_field: str, schedule_field: str) -> Q | None:
     """A Q selecting rows the grants allow, or None when everything is allowed."""
     if perm in grants.everywhere:
@@ -179,9 +158,13 @@ def restrict(queryset: QuerySet, user, perm: str = READ, *, org_field="org_id", 
     return queryset if q is None else queryset.filter(q)
 
 
-def schedules_visible_to(user, perm: str = READ) -> QuerySet[Schedule]:
-    """Schedules the user may read (or hold `perm` on), in one query."""
-    return restrict(Schedule.objects.all(), user, perm)
+def schedules_visible_to(user, perm: str = READ, *, grants: Grants | None = None) -> QuerySet[Schedule]:
+    """Schedules the user may read (or hold `perm` on), in one query.
+
+    `grants`: the user's, when the caller read them already this request (a page's
+    workspace does), so they are not read twice."""
+    q = _visible_filter(grants if grants is not None else grants_for(user), perm, org_field="org_id", schedule_field="pk")
+    return Schedule.objects.all() if q is None else Schedule.objects.filter(q)
 
 
 def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet | None = None) -> Schedule:

@@ -5,11 +5,9 @@ Permission-aware selection lives in `schedules.permissions`, on top of these.
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Q, QuerySet
 
-from schedules.models import Organization, Schedule, ScheduleStatus
+from schedules.models import Schedule, ScheduleStatus
 
 # The derived statuses as filters; they must agree with `Schedule.status`, which checks them
 # in this order (disabled wins over finished, finished over failing).
@@ -19,24 +17,6 @@ _STATUS_FILTERS = {
     ScheduleStatus.FAILING: Q(enabled=True, next_run_at__isnull=False, consecutive_failures__gt=0),
     ScheduleStatus.OK: Q(enabled=True, next_run_at__isnull=False, consecutive_failures=0),
 }
-
-
-def schedules_for_org(org: Organization) -> QuerySet[Schedule]:
-    """The org's schedules, newest first, with agent and org joined (lists show both)."""
-    return Schedule.objects.filter(org=org).select_related("agent", "org").order_by("-created_at", "id")
-
-
-def schedule_get(org: Organization, id) -> Schedule:
-    """One schedule of the org, or Schedule.DoesNotExist.
-
-    A malformed id and another org's id both raise DoesNotExist, so callers answer 404 and
-    never reveal that another org's schedule exists (or crash on a bad UUID).
-    """
-    try:
-        pk = id if isinstance(id, uuid.UUID) else uuid.UUID(str(id))
-    except (ValueError, TypeError, AttributeError):
-        raise Schedule.DoesNotExist(f"no schedule {id!r}") from None
-    return schedules_for_org(org).get(pk=pk)
 
 
 def schedule_status_filter(qs: QuerySet[Schedule], status: str | None) -> QuerySet[Schedule]:

@@ -11,12 +11,10 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from runs.models import SCHEDULE_DISABLED_MESSAGE, RunErrorCode, RunStatus, ScheduleRun
 from schedules import timing
 from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
@@ -64,6 +62,15 @@ def _read_local_times(schedule: Schedule) -> None:
     schedule.run_at, schedule.start_at, schedule.end_at = spec.run_at, spec.start_at, spec.end_at
 
 
+def prompt_problem(prompt: str | None) -> str:
+    """What is wrong with a prompt (a schedule's or a draft's), or ""."""
+    if not (prompt or "").strip():
+        return "prompt must not be empty"
+    if len(prompt) > settings.SCHEDULE_PROMPT_MAX_LENGTH:
+        return f"prompt is {len(prompt)} characters; the limit is {settings.SCHEDULE_PROMPT_MAX_LENGTH}"
+    return ""
+
+
 def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
     """Raise ValidationError({field: message}) for anything that must not be stored."""
     errors = {}
@@ -71,12 +78,8 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         errors["agent"] = f"agent '{schedule.agent.slug}' does not belong to org '{schedule.org.slug}'"
     elif schedule.agent_id and not schedule.agent.enabled and schedule.enabled:
         errors["agent"] = f"agent '{schedule.agent.slug}' is disabled"
-    if len(schedule.prompt or "") > settings.SCHEDULE_PROMPT_MAX_LENGTH:
-        errors["prompt"] = (
-            f"prompt is {len(schedule.prompt)} characters; the limit is {settings.SCHEDULE_PROMPT_MAX_LENGTH}"
-        )
-    if not (schedule.prompt or "").strip():
-        errors["prompt"] = "prompt must not be empty"
+    if problem := prompt_problem(schedule.prompt):
+        errors["prompt"] = problem
     if not 0 <= schedule.max_retries <= 10:
         errors["max_retries"] = f"max_retries must be between 0 and 10, got {schedule.max_retries}"
     backoff = schedule.retry_backoff_seconds
@@ -97,7 +100,7 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
             max_interval=settings.SCHEDULE_MAX_INTERVAL_SECONDS,
         )
     except timing.ScheduleError as exc:
-        errors.setdefault(exc.field, exc.message)
+        errors.setdefault(exc.field, exc.message)  # beside the other fields' errors
     if errors:
         raise ValidationError(errors)
     # The type decides which timing fields mean anything; clear the others so that a
@@ -194,8 +197,8 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
             after={k: after[k] for k in edited},
         )
     if "enabled" in changed:
-        # `{"enabled": false}` in a PATCH is a disable: the same waiting runs are canceled and
-        # the same audit action says so, or a queued retry outlives the switch and runs.
+        # `{"enabled": false}` in a PATCH is a disable: the same audit action says so, and the
+        # scheduler is woken the same way to cancel the waiting runs.
         _enabled_changed(actor=actor, schedule=schedule, now=now)
     return schedule
 
@@ -220,9 +223,12 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
 
 def _enabled_changed(*, actor: Actor, schedule: Schedule, now: datetime) -> None:
     """What switching `enabled` means beyond the flag, whichever write switched it (enable,
-    disable, update): disabling cancels the waiting runs; the audit action is enable/disable."""
+    disable, update): the audit action is enable/disable, and a disable wakes the scheduler,
+    whose reconcile cancels the schedule's waiting runs (runs/reconcile.py: the runs app ends
+    runs, this one does not reach into them)."""
     enabled = schedule.enabled
-    canceled = 0 if enabled else _cancel_waiting_runs(schedule, now=now)
+    if not enabled:
+        transaction.on_commit(notify_schedules_changed)
     audit.record(
         actor=actor,
         org=schedule.org,
@@ -230,23 +236,7 @@ def _enabled_changed(*, actor: Actor, schedule: Schedule, now: datetime) -> None
         target=schedule,
         now=now,
         before={"enabled": not enabled},
-        after={"enabled": enabled, **({"canceled_waiting_runs": canceled} if canceled else {})},
-    )
-
-
-def _cancel_waiting_runs(schedule: Schedule, *, now: datetime) -> int:
-    """Disabling stops what has not started yet: queued runs (waiting retries, a queued
-    overlap) are canceled. Runs a dispatcher holds a live lease on are left alone, since their
-    plane call may be in flight; they and running runs finish or time out as usual."""
-    return (
-        ScheduleRun.objects.filter(schedule=schedule, status=RunStatus.QUEUED)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-        .update(
-            status=RunStatus.CANCELED,
-            finished_at=now,
-            error_code=RunErrorCode.SCHEDULE_DISABLED,
-            error_message=SCHEDULE_DISABLED_MESSAGE,
-        )
+        after={"enabled": enabled},
     )
 
 

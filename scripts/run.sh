@@ -10,6 +10,9 @@ export DEBUG="${DEBUG:-true}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 export SITE_URL="${SITE_URL:-http://$HOST:$PORT}"
+# The demo chat page stands in for the chat app; schedules made from it link back to it.
+export DEMO_CHAT="${DEMO_CHAT:-true}"
+export EXECUTION_PLANE_SESSION_URL="${EXECUTION_PLANE_SESSION_URL:-$SITE_URL/demo/chat/{session_id}/}"
 
 "$PY" manage.py migrate --no-input
 "$PY" manage.py seed_demo
@@ -24,10 +27,8 @@ trap stop INT TERM EXIT
 
 "$PY" manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
-if "$PY" manage.py help run_scheduler >/dev/null 2>&1; then
-  "$PY" manage.py run_scheduler &
-  pids+=($!)
-fi
+"$PY" manage.py run_scheduler &
+pids+=($!)
 
 cat <<MSG
 
@@ -35,6 +36,8 @@ cat <<MSG
     Pages:     $SITE_URL/automation/schedules/
                sign in as demo / demo (admin of org demo)
     API docs:  $SITE_URL/api/v1/docs/   (the same demo login)
+    Demo chat: $SITE_URL/demo/chat/demo-session-1/
+               "Make this a schedule" under the answer (the same demo login)
     Admin:     $SITE_URL/admin/
                sign in as support / support (support staff; demo cannot use the admin)
   Press Ctrl-C to stop.

@@ -7,7 +7,6 @@ olga operator, victor viewer; mallory is admin of another org, `globex`.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -16,8 +15,8 @@ from django.db import connection
 from config import clock as clock_module
 from config.clock import FakeClock
 from tests import factories
+from tests.constants import T0
 
-T0 = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
 
 # In CI the property tests replay the same examples every run, so a red build always means a
 # change broke something, never that a new random example turned up; locally they explore.

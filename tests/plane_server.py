@@ -96,6 +96,9 @@ class PlaneServer:
         self.fail_with: int | None = None
         self.delay_seconds: float = 0.0
         self.drip_seconds: float = 0.0
+        # What the last dripped answer sent before the client hung up, out of its whole length.
+        self.dripped_bytes = 0
+        self.drip_answer_bytes = 0
         self.malformed = False
         self.on_session_start = None
         # Standalone mode: sessions finish by themselves after `complete_after` seconds.
@@ -322,10 +325,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _drip(self, status: int, data: bytes) -> None:
         head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\nContent-Type: application/json\r\n"
         answer = head.encode() + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+        self.plane.dripped_bytes, self.plane.drip_answer_bytes = 0, len(answer)
         try:
             for i in range(len(answer)):
                 self.plane._release.wait(self.plane.drip_seconds)
                 self.wfile.write(answer[i : i + 1])
+                self.plane.dripped_bytes += 1
         except OSError:
             pass  # the client gave up: its deadline passed
 

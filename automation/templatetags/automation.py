@@ -124,10 +124,20 @@ def web_url(url) -> str:
 @register.filter
 def session_url(run) -> str:
     """The run's chat session on the execution plane (EXECUTION_PLANE_SESSION_URL), or ""."""
+    return chat_url(run.session_id, run.message_id)
+
+
+@register.filter
+def source_chat_url(schedule) -> str:
+    """The chat session a schedule was made from (EXECUTION_PLANE_SESSION_URL), or ""."""
+    return chat_url(schedule.source_session_id, schedule.source_message_id)
+
+
+def chat_url(session_id: str, message_id: str = "") -> str:
     pattern = getattr(settings, "EXECUTION_PLANE_SESSION_URL", "")
-    if not pattern or not run.session_id:
+    if not pattern or not session_id:
         return ""
-    values = {"session_id": quote(run.session_id, safe=""), "message_id": quote(run.message_id or "", safe="")}
+    values = {"session_id": quote(session_id, safe=""), "message_id": quote(message_id or "", safe="")}
     try:
         return web_url(pattern.format_map(values))
     except (KeyError, IndexError, ValueError):

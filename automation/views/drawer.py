@@ -20,6 +20,7 @@ from zoneinfo import available_timezones
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -28,13 +29,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.services import Actor
 from automation import queries
 from automation.editor import CRON_PRESETS, ScheduleForm
-from automation.errors import page_errors
-from automation.templatetags.automation import offset_label
-from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, render_page
+from automation.errors import error_response, page_errors
+from automation.templatetags.automation import chat_url, offset_label
+from automation.views import schedules as schedules_view
+from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, fragment_request, render_page
+from automation.views.schedules import table_context
 from automation.workspace import viewer_zone, workspace_for
 from config import clock
 from config.errors import NotVisible
-from schedules import permissions, services, timing
+from schedules import drafts, permissions, services, timing
 from schedules.models import ScheduleType
 from schedules.permissions import WRITE
 from schedules.previews import timing_preview
@@ -101,14 +104,22 @@ def preview_context(form: ScheduleForm, *, viewer: str, now: datetime) -> dict:
     }
 
 
-def _save(request, form: ScheduleForm, workspace, schedule):
+def _save(request, form: ScheduleForm, workspace, schedule, draft=None):
     actor, now = Actor.from_request(request), clock.now()
+    if draft is not None:
+        saved, _created = drafts.draft_save(actor=actor, draft=draft, data=form.service_data(), now=now)
+        return saved
     if schedule is None:
         return services.schedule_create(actor=actor, org=workspace.org, data=form.service_data(), now=now)
     return services.schedule_update(actor=actor, schedule=schedule, data=form.service_data(), now=now)
 
 
-def _editor(request, workspace, schedule=None):
+def draft_initial(draft) -> dict:
+    """What a draft from chat fills in the editor; the person picks when."""
+    return {"name": draft.name, "agent": draft.agent.slug, "prompt": draft.prompt, "output_type": draft.output_type}
+
+
+def _editor(request, workspace, schedule=None, draft=None):
     """GET: the empty (or the schedule's) form. POST: save, or answer the form with errors.
 
     Without JavaScript a preset button or "Preview" posts the form too: it is shown again
@@ -126,7 +137,7 @@ def _editor(request, workspace, schedule=None):
         if show_errors and form.is_valid():
             form_only = False  # the services' errors come with the answer
             try:
-                saved = _save(request, form, workspace, schedule)
+                saved = _save(request, form, workspace, schedule, draft)
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
@@ -135,6 +146,8 @@ def _editor(request, workspace, schedule=None):
                 return done(request, url, SCHEDULE_SAVED, DIALOG_CLOSE, location=url)
     else:
         form = ScheduleForm(agents=agents, schedule=schedule, zone=zone)
+        if draft is not None:
+            form.initial.update(draft_initial(draft))
         form.fields["name"].widget.attrs["autofocus"] = True  # where focus lands when the drawer opens
         if schedule is None and not workspace.viewer_zone:
             form.fields["timezone"].widget.attrs["data-browser-default"] = True  # app.js: this browser's zone
@@ -147,6 +160,8 @@ def _editor(request, workspace, schedule=None):
     if show_errors:
         form.mark_invalid_fields()
     action = request.path + (f"?org={workspace.org.slug}" if schedule is None else "")
+    if draft is not None:
+        action += f"&draft={draft.pk}"
     context = {
         "workspace": workspace,
         "schedule": schedule,
@@ -154,9 +169,15 @@ def _editor(request, workspace, schedule=None):
         "show_errors": show_errors,
         "action": action,
         "presets": CRON_PRESETS,
+        "draft": draft,
+        "draft_chat_url": chat_url(draft.session_id, draft.message_id) if draft is not None else "",
         "zones": zone_names(),
         **preview,
     }
+    if draft is not None and request.method == "GET" and not fragment_request(request):
+        # From chat, the browser opens this URL itself: the table, with the drawer over it.
+        context = {**table_context(request, workspace), **context, "over_table": True}
+        return render_page(request, schedules_view.TEMPLATE, context)
     # htmx swaps only 2xx answers: the form with its errors comes as 200 to it, 400 to a browser.
     status = 400 if show_errors and form.errors and not request.htmx else 200
     return render_page(request, TEMPLATE, context, fragments=FRAGMENTS, status=status)
@@ -166,11 +187,23 @@ def _editor(request, workspace, schedule=None):
 @login_required
 @page_errors
 def schedule_new(request):
-    workspace = workspace_for(request)
+    draft = None
+    if draft_id := request.GET.get("draft"):
+        try:
+            draft = drafts.draft_get(user=request.user, draft_id=draft_id, now=clock.now())
+        except NotVisible:
+            message = _("This schedule draft from chat has expired or belongs to someone else. "
+                        "Go back to the chat and choose “Make this a schedule” again.")
+            return error_response(request, 404, message)
+    workspace = workspace_for(request, org=draft.org if draft else None)
     if workspace.org is None:
         raise NotVisible("no org")
     permissions.check_org_perm(request.user, workspace.org, WRITE)
-    return _editor(request, workspace)
+    if draft is not None and draft.schedule_id is not None and request.method == "GET":
+        # Already saved (another tab, the back button): show that schedule, not a second editor.
+        messages.info(request, _("This chat result is already a schedule."))
+        return redirect("automation:schedule", draft.schedule_id)
+    return _editor(request, workspace, draft=draft)
 
 
 @require_http_methods(["GET", "POST"])

@@ -16,7 +16,7 @@ from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_r
 from automation.workspace import workspace_for
 from config import clock
 from runs.services import manual as run_manual
-from runs.api import get_run_for  # the API's run lookup: the same visibility rule
+from runs.selectors import get_run_for  # the API's run lookup: the same visibility rule
 from schedules import permissions
 from schedules.permissions import READ, RUN
 

@@ -7,7 +7,7 @@ write, `page_errors` turns their domain errors into readable answers.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -48,19 +48,22 @@ def table_context(request, workspace, *, selected=None) -> dict:
     filters = TableFilters(request.GET, agents=queries.org_agents(workspace.org), org_slug=workspace.org.slug)
     values = filters.values()
     page, total = queries.table_page(
-        request.user, workspace.org, cursor=values["cursor"], status=values["status"], agent=values["agent"], q=values["q"]
+        request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
+        status=values["status"], agent=values["agent"], q=values["q"],
     )
     for schedule in page.rows:
         decorate_schedule(schedule, workspace)
         # A fresh key per render: a double-submitted "Run now" form starts one run, not two.
         schedule.run_key = uuid.uuid4().hex
     query = filters.query()
+    here = f"{request.path}?{query}" if query else request.path
     context.update(
         filters=filters,
         page=page,
         total=total,
         query=query,
-        here=f"{request.path}?{query}" if query else request.path,
+        here=here,
+        here_param=quote(here, safe="/"),  # as the `urlencode` filter writes it, once for all rows
         list_url=reverse("automation:schedules") + (f"?{query}" if query else ""),
         next_page_url=f"{request.path}?{filters.query(cursor=page.next_cursor)}" if page.next_cursor else "",
         first_page_url=f"{request.path}?{query}" if values["cursor"] else "",

@@ -167,8 +167,12 @@ def session_request(run) -> dict:
 
     Built from the run's snapshot (agent, prompt, output_type, params), never from the live
     schedule, so a retry sends exactly what the first attempt sent. `run.org` should be loaded.
+    A schedule made from a chat result also names that chat (`source_session_id`), so the
+    plane can link a scheduled answer to the conversation it came from; the dispatcher loads
+    `run.schedule` with the run.
     """
-    return {
+    source = getattr(run.schedule, "source_session_id", "") if run.schedule_id else ""
+    body = {
         "agent": run.agent_slug,
         "prompt": run.prompt,
         "output_type": run.output_type,
@@ -182,3 +186,6 @@ def session_request(run) -> dict:
             "org": run.org.slug,
         },
     }
+    if source:
+        body["metadata"]["source_session_id"] = source
+    return body

@@ -1,4 +1,4 @@
-"""Query-string filters of the schedule list (and the run list of a schedule)."""
+"""Query-string filters of the schedule list."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from django_filters import rest_framework as filters
 
-from runs.models import RunStatus, ScheduleRun
 from schedules.models import Schedule, ScheduleStatus
 from schedules.selectors import schedule_status_filter
 
@@ -58,11 +57,3 @@ class ScheduleFilter(filters.FilterSet):
         return queryset.filter(
             Q(name__icontains=value) | Q(description__icontains=value) | Q(agent__slug__icontains=value)
         )
-
-
-class RunFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=RunStatus.choices, help_text="Only runs in this state.")
-
-    class Meta:
-        model = ScheduleRun
-        fields = ["status"]

@@ -19,14 +19,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from runs.models import ScheduleRun
+from config.api.fields import BoundedDateTimeField
 from schedules import timing
 from schedules.models import OutputType, OverlapPolicy, Schedule, ScheduleType
 
 INT32_MAX = 2**31 - 1
-# Stored datetimes stay in a range every calendar computation handles (no year-9999 overflow).
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_PARAMS_BYTES = 64_000
 
@@ -45,14 +42,6 @@ class StrictFieldsMixin:
             if unknown:
                 raise serializers.ValidationError(unknown)
         return super().to_internal_value(data)
-
-
-class BoundedDateTimeField(serializers.DateTimeField):
-    def to_internal_value(self, value):
-        parsed = super().to_internal_value(value)
-        if not EARLIEST <= parsed.replace(tzinfo=parsed.tzinfo or timezone.utc) <= LATEST:
-            raise serializers.ValidationError(f"must be between {EARLIEST.year} and {LATEST.year}")
-        return parsed
 
 
 class LocalDateTimeField(BoundedDateTimeField):
@@ -176,20 +165,14 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     source_session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     source_message_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
 
+    # The timing checks raise ScheduleError, a Django ValidationError: DRF reports it as this
+    # field's error beside the others.
     def validate_timezone(self, value):
-        try:
-            timing.validate_timezone(value)
-        except timing.ScheduleError as exc:
-            raise serializers.ValidationError(exc.message) from None
+        timing.validate_timezone(value)
         return value
 
     def validate_cron_expression(self, value):
-        if not value:
-            return value
-        try:
-            return timing.validate_cron(value)
-        except timing.ScheduleError as exc:
-            raise serializers.ValidationError(exc.message) from None
+        return timing.validate_cron(value) if value else value
 
 
 class PreviewInputSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -357,36 +340,3 @@ class ScheduleSerializer(serializers.Serializer):
     @extend_schema_field({"type": "string", "nullable": True, "description": "Username."})
     def get_updated_by(self, schedule):
         return _username(schedule, "updated_by")
-
-
-class RunSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    job_run_id = serializers.CharField(help_text="The idempotency key sent to the execution plane.")
-    schedule = serializers.UUIDField(source="schedule_id")
-    org = serializers.SlugField(source="org.slug")
-    trigger_type = serializers.CharField(help_text="scheduled, manual, retry or backfill.")
-    attempt = serializers.IntegerField()
-    retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
-    scheduled_for = serializers.DateTimeField()
-    status = serializers.CharField(help_text="queued, running, success, failed, timeout, skipped or canceled.")
-    not_before = serializers.DateTimeField(allow_null=True)
-    queued_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-    duration_seconds = serializers.FloatField(allow_null=True)
-    session_id = serializers.CharField()
-    message_id = serializers.CharField()
-    outputs = serializers.JSONField(help_text='e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://..."}]')
-    error_code = serializers.CharField()
-    error_message = serializers.CharField()
-    missed_count = serializers.IntegerField()
-    agent = serializers.CharField(source="agent_slug", help_text="What was sent (a snapshot).")
-    prompt = serializers.CharField()
-    output_type = serializers.CharField()
-    params = serializers.JSONField()
-    triggered_by = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-
-    @extend_schema_field({"type": "string", "nullable": True, "description": "Username, for manual runs."})
-    def get_triggered_by(self, run: ScheduleRun):
-        return run.triggered_by.get_username() if run.triggered_by_id else None

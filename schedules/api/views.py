@@ -4,32 +4,27 @@ serializer answers; every lookup goes through `schedules.permissions`."""
 from __future__ import annotations
 
 from django.utils import translation
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.services import Actor
-from config import clock, throttling
-from config.api_errors import errors
-from runs.services import manual as run_services
+from config import clock
+from config.api.errors import errors
 from schedules import permissions, services, timing
 from schedules.api.filters import ScheduleFilter
-from schedules.api.pagination import KeysetPagination
+from config.api.pagination import KeysetPagination
 from schedules.previews import timing_preview
 from schedules.api.serializers import (
     PreviewInputSerializer,
     PreviewSerializer,
-    RunSerializer,
     ScheduleInputSerializer,
     ScheduleSerializer,
     for_list,
 )
 from schedules.models import Membership, Organization, Schedule
-from schedules.permissions import DELETE, READ, RUN, WRITE
-
-UUID_RE = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
-IDEMPOTENCY_KEY_MAX = 128
+from schedules.permissions import DELETE, READ, WRITE
 
 EXAMPLE_ID = "3f2a9c1e-8b7d-4e6f-a5b4-c3d2e1f0a9b8"
 SCHEDULE_EXAMPLE = {
@@ -68,34 +63,6 @@ SCHEDULE_EXAMPLE = {
     "updated_by": "alice",
     "created_at": "2026-11-30T08:00:00Z",
     "updated_at": "2026-11-30T08:00:00Z",
-}
-RUN_EXAMPLE = {
-    "id": "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
-    "job_run_id": "3f2a9c1e8b7d4e6fa5b4c3d2e1f0a9b8-manual-5d41402abc4b2a76b9719d91",
-    "schedule": EXAMPLE_ID,
-    "org": "demo",
-    "trigger_type": "manual",
-    "attempt": 1,
-    "retry_of": None,
-    "scheduled_for": "2026-11-30T08:05:00Z",
-    "status": "queued",
-    "not_before": None,
-    "queued_at": "2026-11-30T08:05:00Z",
-    "started_at": None,
-    "finished_at": None,
-    "duration_seconds": None,
-    "session_id": "",
-    "message_id": "",
-    "outputs": [],
-    "error_code": "",
-    "error_message": "",
-    "missed_count": 0,
-    "agent": "sales-analyst",
-    "prompt": "Summarise yesterday's sales as a PDF.",
-    "output_type": "pdf",
-    "params": {"region": "APAC"},
-    "triggered_by": "alice",
-    "created_at": "2026-11-30T08:05:00Z",
 }
 CREATE_EXAMPLE = {
     "org": "demo",
@@ -245,7 +212,8 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         summary="Disable a schedule",
         description="Needs `schedules:write`. Waiting runs (queued retries, a queued overlap) are canceled with "
-        "error `schedule_disabled`; runs already handed to the execution plane finish or time out as usual.",
+        "error `schedule_disabled` by the scheduler's next pass; runs already handed to the execution plane "
+        "finish or time out as usual.",
         request=None,
         responses={200: ScheduleSerializer, **errors(403, 404)},
         examples=_examples(response={**SCHEDULE_EXAMPLE, "enabled": False, "status": "disabled", "next_run_at": None}),
@@ -256,38 +224,6 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             actor=Actor.from_request(request), schedule=self.get_object(WRITE), now=clock.now()
         )
         return _schedule_response(schedule)
-
-    @extend_schema(
-        summary="Run a schedule now",
-        description="Needs `schedules:run`. Queues a manual run and answers 202 with it. With an "
-        "`Idempotency-Key` header, repeating the request returns the same run instead of starting another.",
-        request=None,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description=f"Any string of up to {IDEMPOTENCY_KEY_MAX} printable characters, e.g. a UUID.",
-            )
-        ],
-        responses={202: RunSerializer, **errors(400, 403, 404, 409)},
-        examples=_examples(response=RUN_EXAMPLE, status_code="202"),
-    )
-    @action(detail=True, methods=["post"], url_path="run-now", throttle_classes=[throttling.RunThrottle])
-    def run_now(self, request, pk=None):
-        schedule = self.get_object(RUN)
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isprintable()):
-            raise serializers.ValidationError(
-                {"Idempotency-Key": [f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters"]}
-            )
-        run, created = run_services.run_now(
-            actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key or None
-        )
-        response = Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-        if not created:
-            response["Idempotent-Replayed"] = "true"
-        return response
 
     @extend_schema(
         summary="Preview timing",
@@ -324,27 +260,15 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             anchor=None,  # unsaved: timing.preview anchors an interval at `after`
         )
         spec = timing.read_local_times(spec)
-        try:
-            result = timing_preview(
-                spec, now=now, after=after, count=count, language=translation.get_language() or "en"
-            )
-        except timing.ScheduleError as exc:
-            raise serializers.ValidationError({exc.field: [exc.message]}) from None
+        # A timing the service would refuse raises timing.ScheduleError: the exception
+        # handler answers it as this field's 400.
+        result = timing_preview(spec, now=now, after=after, count=count, language=translation.get_language() or "en")
         runs = result["next_runs"]
         return Response(
             {
                 "description": result["description"],
-                "timezone": result.get("timezone", spec.timezone),
-                "next_runs": [_utc_iso(item["utc"]) for item in runs],
-                "next_runs_local": [_iso(item["local"]) for item in runs],
+                "timezone": result["timezone"],
+                "next_runs": [item["utc"] for item in runs],
+                "next_runs_local": [item["local"] for item in runs],
             }
         )
-
-
-def _iso(value) -> str:
-    return value if isinstance(value, str) else value.isoformat()
-
-
-def _utc_iso(value) -> str:
-    text = _iso(value)
-    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text

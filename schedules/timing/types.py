@@ -5,22 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from config.errors import InvalidInput
+
 CRON = "cron"
 INTERVAL = "interval"
 ONCE = "once"
 SCHEDULE_TYPES = (CRON, INTERVAL, ONCE)
 
 
-class ScheduleError(ValueError):
-    """A schedule's timing is invalid; `message` says what to change, `field` where."""
+class ScheduleError(InvalidInput, ValueError):
+    """A schedule's timing is invalid; `message` says what to change, `field` where.
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(field, message)
-        self.field = field
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+    An `InvalidInput` (config/errors.py), so each front end maps it where it maps every
+    invalid input: the API's exception handler, a form's or serializer's field validation.
+    """
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,23 @@
     }
   });
 
+  // A page that arrives with its dialog already open (the editor opened from a chat result)
+  // shows it as a modal: closed and reopened, without the close that removes it.
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog[data-open-modal][open]").forEach(function (dialog) {
+      dialog.dataset.reopening = "true";
+      dialog.close();
+      dialog.showModal();
+    });
+  });
+
   document.addEventListener("close", function (evt) {
     var dialog = evt.target;
     if (!(dialog instanceof HTMLDialogElement) || !dialog.matches("[data-modal]")) return;
+    if (dialog.dataset.reopening) {
+      delete dialog.dataset.reopening;
+      return;
+    }
     dialog.remove();
     if (opener && opener.isConnected) {
       opener.focus();

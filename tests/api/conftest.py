@@ -6,9 +6,6 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from runs.models import RunStatus
-from runs.services.create import build_run
-from tests.conftest import T0
 from tests.factories import make_schedule
 
 API = "/api/v1"
@@ -47,13 +44,6 @@ def schedule(acme, agent, alice):
 @pytest.fixture
 def globex_schedule(globex, mallory):
     return make_schedule(globex, name="Globex nightly")
-
-
-def make_run(schedule, *, status=RunStatus.FAILED, now=T0, attempt=1, **fields):
-    """A stored run of `schedule` (built the way the scheduler builds them)."""
-    run = build_run(schedule=schedule, scheduled_for=now, now=now, attempt=attempt, status=status, **fields)
-    run.save(force_insert=True)
-    return run
 
 
 def assert_error(response, status: int, code: str | None = None, field: str | None = None) -> dict:

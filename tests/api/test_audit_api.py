@@ -8,7 +8,7 @@ import pytest
 
 from audit.models import AuditEvent
 from tests.api.conftest import API, assert_error
-from tests.conftest import T0
+from tests.constants import T0
 from tests.factories import make_schedule
 
 pytestmark = pytest.mark.django_db

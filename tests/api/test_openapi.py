@@ -9,7 +9,7 @@ from tests.api.conftest import API, assert_error
 
 pytestmark = pytest.mark.django_db
 
-OURS = ("/schedules/", "/runs/", "/audit-events/")
+OURS = ("/schedules/", "/schedule-drafts/", "/runs/", "/audit-events/")
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def _our_operations(schema):
 def test_every_operation_has_success_and_error_schemas_and_an_example(schema):
     error_ref = "#/components/schemas/Error"
     operations = list(_our_operations(schema))
-    assert len(operations) == 15
+    assert len(operations) == 17
     for label, method, operation in operations:
         responses = operation["responses"]
         success = [code for code in responses if code.startswith("2")]
@@ -73,3 +73,13 @@ def test_docs_page_loads_its_assets_from_this_server(client):
 def test_unknown_api_paths_answer_the_json_error_shape(api, alice):
     assert_error(api(alice).get(f"{API}/nope/"), 404, "not_found")
     assert_error(api(alice).post(f"{API}/runs/not-a-uuid/retry/"), 404, "not_found")
+
+
+def test_run_status_and_trigger_type_enums_come_from_the_models(schema):
+    from runs.models import RunStatus, TriggerType
+
+    components = schema["components"]["schemas"]
+    run = components["Run"]["properties"]
+    enum_of = lambda prop: components[prop["$ref"].rsplit("/", 1)[-1]]["enum"]  # noqa: E731
+    assert enum_of(run["status"]) == list(RunStatus.values)
+    assert enum_of(run["trigger_type"]) == list(TriggerType.values)

@@ -14,7 +14,8 @@ import pytest
 from audit.models import AuditEvent
 from runs.models import RunStatus
 from schedules.permissions import DELETE, READ, ROLE_PERMISSIONS, RUN, WRITE
-from tests.api.conftest import API, assert_error, make_run
+from tests.api.conftest import API, assert_error
+from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 

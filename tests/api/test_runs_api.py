@@ -8,8 +8,9 @@ import pytest
 
 from audit.models import AuditEvent
 from runs.models import RunStatus, ScheduleRun, TriggerType
-from tests.api.conftest import API, assert_error, make_run
-from tests.conftest import T0
+from tests.api.conftest import API, assert_error
+from tests.constants import T0
+from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def _clock(fake_clock):
 
 
 def test_schedule_runs_newest_first_and_paginated(api, victor, schedule):
-    runs = [make_run(schedule, status=RunStatus.SUCCESS, now=T0 - timedelta(hours=i)) for i in range(5)]
+    runs = [make_run(schedule, status=RunStatus.SUCCESS, at=T0 - timedelta(hours=i)) for i in range(5)]
     client = api(victor)
     first = client.get(f"{API}/schedules/{schedule.pk}/runs/?page_size=3").json()
     assert [r["id"] for r in first["results"]] == [str(r.pk) for r in runs[:3]]
@@ -31,14 +32,14 @@ def test_schedule_runs_newest_first_and_paginated(api, victor, schedule):
 
 def test_schedule_runs_filter_by_status(api, victor, schedule):
     failed = make_run(schedule, status=RunStatus.FAILED)
-    make_run(schedule, status=RunStatus.SUCCESS, now=T0 + timedelta(hours=1))
+    make_run(schedule, status=RunStatus.SUCCESS, at=T0 + timedelta(hours=1))
     body = api(victor).get(f"{API}/schedules/{schedule.pk}/runs/?status=failed").json()
     assert [r["id"] for r in body["results"]] == [str(failed.pk)]
     assert_error(api(victor).get(f"{API}/schedules/{schedule.pk}/runs/?status=lost"), 400, "invalid", "status")
 
 
 def test_schedule_runs_of_another_org_or_a_bad_id_are_404(api, alice, globex_schedule):
-    make_run(globex_schedule)
+    make_run(globex_schedule, status=RunStatus.FAILED)
     assert_error(api(alice).get(f"{API}/schedules/{globex_schedule.pk}/runs/"), 404, "not_found")
     assert_error(api(alice).get(f"{API}/schedules/nope/runs/"), 404, "not_found")
 
@@ -51,7 +52,7 @@ def test_run_detail(api, victor, schedule):
 
 
 def test_run_detail_of_another_org_is_404(api, alice, globex_schedule):
-    run = make_run(globex_schedule)
+    run = make_run(globex_schedule, status=RunStatus.FAILED)
     body = assert_error(api(alice).get(f"{API}/runs/{run.pk}/"), 404, "not_found")
     assert "run" in body["detail"]
 

@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from runs.models import ScheduleRun
-from schedules.models import Membership, Schedule
+from schedules.models import Schedule
 from tests.api.conftest import API, VALID_SCHEDULE, assert_error
-from tests.factories import make_agent
+from tests.factories import make_agent, make_membership
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,7 @@ def test_create_without_org_uses_the_only_membership(api, eddie, agent):
 
 
 def test_create_without_org_is_400_for_a_member_of_two_orgs(api, alice, agent, globex):
-    Membership.objects.create(user=alice, org=globex, role="admin")
+    make_membership(alice, globex, "admin")
     assert_error(_create(api(alice)), 400, "invalid", "org")
 
 

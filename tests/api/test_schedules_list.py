@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from runs.models import ScheduleRun
 from schedules.models import Schedule
 from tests.api.conftest import API, assert_error
-from tests.conftest import T0
-from tests.factories import make_agent, make_schedule
+from tests.constants import T0
+from tests.factories import make_agent, make_run, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ def test_list_shows_only_schedules_of_orgs_the_user_reads(api, alice, mallory, s
 
 
 def test_superuser_lists_every_org(api, schedule, globex_schedule):
-    root = get_user_model().objects.create_superuser("root", password="pw")
+    root = make_user("root", superuser=True, password="pw")
     ids = {row["id"] for row in api(root).get(f"{API}/schedules/").json()["results"]}
     assert ids == {str(schedule.pk), str(globex_schedule.pk)}
 
@@ -149,7 +148,6 @@ def test_lists_cost_the_same_queries_for_5_or_25_rows(api, alice, acme, agent, p
     from django.test.utils import CaptureQueriesContext
 
     from runs.models import RunStatus
-    from tests.api.conftest import make_run
 
     schedule = make_schedule(acme, agent)
     client = api(alice)
@@ -159,7 +157,7 @@ def test_lists_cost_the_same_queries_for_5_or_25_rows(api, alice, acme, agent, p
         while Schedule.objects.count() < rows:
             make_schedule(acme, agent, name=f"s{Schedule.objects.count()}")
         while ScheduleRun.objects.count() < rows:
-            make_run(schedule, status=RunStatus.SUCCESS, now=T0 + timedelta(seconds=ScheduleRun.objects.count()))
+            make_run(schedule, status=RunStatus.SUCCESS, at=T0 + timedelta(seconds=ScheduleRun.objects.count()))
         with CaptureQueriesContext(connection) as queries:
             response = client.get(API + path.format(schedule=schedule.pk))
         assert response.status_code == 200 and len(response.json()["results"]) >= rows

@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from runs.models import RunStatus
-from tests.api.conftest import make_run
+from tests.factories import make_run
 
 MAX_EXAMPLES = 30  # per operation and mode: up to 60 requests per operation
 

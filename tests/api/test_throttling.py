@@ -8,7 +8,8 @@ import pytest
 from django.core.cache import cache
 
 from runs.models import RunStatus
-from tests.api.conftest import API, VALID_SCHEDULE, assert_error, make_run
+from tests.api.conftest import API, VALID_SCHEDULE, assert_error
+from tests.factories import make_run
 from tests.plane_server import sign
 from tests.runs.conftest import PLANE_SECRET
 

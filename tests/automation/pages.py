@@ -52,9 +52,9 @@ def run_of(schedule, status: str = "success", *, at, **fields):
     from datetime import timedelta
 
     from runs.models import ScheduleRun
-    from tests.runs.conftest import queue_run
+    from tests.factories import make_run
 
-    run = queue_run(schedule, at=at, **{k: fields.pop(k) for k in ("trigger_type", "attempt", "job_run_id", "retry_of") if k in fields})
+    run = make_run(schedule, at=at, **{k: fields.pop(k) for k in ("trigger_type", "attempt", "job_run_id", "retry_of") if k in fields})
     if status != "queued":
         changes = {"status": status, "started_at": at, **fields}
         if status not in ("running",):

@@ -4,21 +4,20 @@ fields with the input kept, the live preview, permissions, and the page without 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from html.parser import HTMLParser
 
 import pytest
 
-from automation.models import ViewerPreference
 from schedules.models import Schedule
 from tests.automation.pages import hx, names
-from tests.factories import make_agent, make_schedule
+from tests.constants import UTC
+from tests.factories import make_agent, make_schedule, make_viewer_preference
 
 pytestmark = pytest.mark.django_db
 
 TABLE = "/automation/schedules/"
 NEW = "/automation/schedules/new/?org=acme"
-UTC = timezone.utc
 
 
 class _Fields(HTMLParser):
@@ -130,7 +129,7 @@ def test_new_opens_a_dialog_with_every_labelled_field(signed_in, eddie, acme, ag
 
 
 def test_a_new_schedule_starts_in_the_viewers_time_zone(signed_in, eddie, acme, agent, fake_clock):
-    ViewerPreference.objects.create(user=eddie, timezone="Asia/Shanghai")
+    make_viewer_preference(eddie, "Asia/Shanghai")
     html = signed_in(eddie).get(NEW, **hx("drawer")).content.decode()
     assert fields(html)["Time zone"]["value"] == "Asia/Shanghai"
     assert "data-browser-default" not in html

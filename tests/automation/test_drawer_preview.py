@@ -4,17 +4,17 @@ preview, which shares its code, answering as before."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 
-from automation.models import ViewerPreference
 from tests.automation.pages import hx
+from tests.constants import UTC
+from tests.factories import make_viewer_preference
 
 pytestmark = pytest.mark.django_db
 
 PREVIEW = "/automation/schedules/preview/"
-UTC = timezone.utc
 
 
 def preview(client, **data) -> str:
@@ -24,7 +24,7 @@ def preview(client, **data) -> str:
 
 
 def test_preview_describes_and_lists_the_next_5_runs_in_both_zones(signed_in, eddie, fake_clock):
-    ViewerPreference.objects.create(user=eddie, timezone="Asia/Shanghai")
+    make_viewer_preference(eddie, "Asia/Shanghai")
     html = preview(signed_in(eddie), schedule_type="cron", cron_expression="0 9 * * 1-5", timezone="Europe/London")
 
     assert "At 09:00, Monday through Friday (Europe/London)" in html

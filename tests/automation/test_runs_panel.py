@@ -6,6 +6,8 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from runs.models import ScheduleRun
 from tests.automation.pages import controls, hx, names, run_of
@@ -130,3 +132,20 @@ def test_another_orgs_runs_are_not_found(signed_in, mallory, schedule, now):
 
 def test_an_empty_panel_says_when_runs_appear(signed_in, alice, schedule):
     assert "No runs yet" in panel(signed_in(alice), schedule)
+
+
+def test_the_panel_costs_the_same_queries_for_5_runs_or_a_full_page(signed_in, alice, schedule, now):
+    client = signed_in(alice)
+
+    def queries_for(count):
+        ScheduleRun.objects.all().delete()
+        for i in range(count):
+            failed = run_of(schedule, "failed", at=now - timedelta(hours=i + 1), error_code="plane_unreachable")
+            run_of(schedule, "success", at=failed.scheduled_for, trigger_type="retry", attempt=2, retry_of=failed)
+        panel(client, schedule)  # the first visit also stores the schedule's org in the session
+        with CaptureQueriesContext(connection) as captured:
+            html = panel(client, schedule)
+        assert html.count("<tr id=\"run-") == min(2 * count, 20)
+        return len(captured)
+
+    assert queries_for(2) == queries_for(15)

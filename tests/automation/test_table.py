@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from automation.models import ViewerPreference
 from schedules.models import Schedule
 from tests.automation.pages import hx, names, run_of
-from tests.factories import make_agent, make_org, make_schedule, make_user
+from tests.factories import make_agent, make_membership, make_org, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -219,9 +219,7 @@ def test_an_outsider_never_sees_another_orgs_schedules(signed_in, mallory, acme,
 
 
 def test_a_member_of_two_orgs_switches_org_and_the_choice_is_remembered(signed_in, alice, acme, globex, agent, now):
-    from schedules.models import Membership
-
-    Membership.objects.create(user=alice, org=globex, role="viewer")
+    make_membership(alice, globex, "viewer")
     make_schedule(acme, agent, name="acme one", now=now)
     make_schedule(globex, make_agent(globex), name="globex one", now=now)
     client = signed_in(alice)
@@ -253,7 +251,8 @@ def test_language_follows_accept_language_and_the_language_control(client, alice
     assert "New schedule" in names(html, "button"), "the chosen language wins over the browser's"
 
 
-def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acme, agent, now):
+@pytest.mark.parametrize("headers", [{}, hx("schedules-table")], ids=["page", "htmx-partial"])
+def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acme, agent, now, headers):
     client = signed_in(alice)
 
     def queries_for(count):
@@ -263,12 +262,24 @@ def test_the_table_costs_the_same_queries_for_5_rows_or_50(signed_in, alice, acm
             run_of(schedule, "failed", at=now - timedelta(hours=1), error_code="plane_unreachable")
         client.get(TABLE)  # the first visit also stores the chosen org in the session
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(TABLE)
+            response = client.get(TABLE, **headers)
         assert response.status_code == 200
         assert response.content.decode().count('role="switch"') == count
         return len(captured)
 
     assert queries_for(5) == queries_for(50)
+
+
+def test_the_table_reads_the_persons_grants_once_per_request(signed_in, alice, acme, agent, now):
+    """Memberships and object grants are read for the workspace; the rows reuse them."""
+    make_schedule(acme, agent, name="healthy", now=now)
+    client = signed_in(alice)
+    client.get(TABLE)
+    for headers in ({}, hx("schedules-table")):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(TABLE, **headers).status_code == 200
+        memberships = [q["sql"] for q in captured if 'FROM "schedules_membership"' in q["sql"]]
+        assert len(memberships) == 1, memberships
 
 
 def test_an_unknown_address_is_a_readable_404_page(signed_in, alice, settings):

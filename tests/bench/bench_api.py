@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, percentile, section  # noqa: E402
+from tests.bench.common import figure, percentile, section  # noqa: E402
 
 N_SCHEDULES = int(os.environ.get("BENCH_API_N", "10000"))
 # p99 of a few hundred samples is its few slowest requests, i.e. scheduler noise; a
@@ -50,32 +49,8 @@ KEYSET = "AND s.created_at <= %s AND (s.created_at < %s OR s.id > %s)"
 
 
 def _population():
-    from datetime import datetime
-
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from schedules.models import Membership
-
-    common.reset()
-    org, agent = common.bench_org("bench-api")
-    other, other_agent = common.bench_org("bench-api-other")
-    now = datetime.now(UTC)
-    # One schedule a minute back in time: distinct created_at, as rows written by people are.
-    for o, a in ((org, agent), (other, other_agent)):
-        common.create_schedules(
-            N_SCHEDULES, org=o, agent=a, next_run_at=now + timedelta(hours=1), spread_seconds=1,
-            cron_expression="0 9 * * 1-5", created_at=now, created_step_seconds=60, analyze=False,
-        )
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE agent_schedules")
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(username="bench-api-admin")
-    Membership.objects.get_or_create(user=user, org=org, defaults={"role": "admin"})
-    token, _ = Token.objects.get_or_create(user=user)
-    return org, token.key
+    org, _, key = common.admin_with_two_orgs("bench-api", N_SCHEDULES)
+    return org, key
 
 
 def _time_requests(client, urls, headers, n):
@@ -176,12 +151,5 @@ def bench_list() -> None:
     common.reset()
 
 
-def main(argv: list[str]) -> int:
-    common.setup_django()
-    bench_list()
-    common.summary()
-    return 0  # benchmarks report; a missed target is not a crash
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(common.run(bench_list))

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, section  # noqa: E402
+from tests.bench.common import figure, section  # noqa: E402
+from tests.constants import UTC  # noqa: E402
 
 N_FIRE = int(os.environ.get("BENCH_FIRE_N", "20000"))
 BATCH = int(os.environ.get("BENCH_BATCH", "500"))
@@ -217,15 +218,17 @@ def _rss_mb(pid: int) -> float:
 def _idle_process_figures() -> tuple[float, float]:
     """CPU seconds per minute and RSS of a real run_scheduler process with nothing due."""
     from runs.models import SchedulerHeartbeat
+    from tests.polling import wait_until
 
     SchedulerHeartbeat.objects.filter(replica_id="bench-idle").delete()
     proc = _start_scheduler()
     try:
-        deadline = time.monotonic() + 30
-        while not SchedulerHeartbeat.objects.filter(replica_id="bench-idle").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
+        def beating():
+            if proc.poll() is not None:
                 raise RuntimeError(f"scheduler did not start: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.1)  # polling until the first heartbeat, with a deadline
+            return SchedulerHeartbeat.objects.filter(replica_id="bench-idle").exists()
+
+        wait_until(beating, deadline=30, interval=0.1, what="the idle scheduler's first heartbeat")
         # Measurement windows, not waits for the scheduler: let start-up (imports, first
         # connection) settle, then sample CPU over a fixed stretch of idle wall time.
         time.sleep(2)

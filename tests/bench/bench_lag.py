@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, section  # noqa: E402
+from tests.bench.common import figure, section  # noqa: E402
+from tests.constants import UTC  # noqa: E402
 
 N_TOTAL = int(os.environ.get("BENCH_LAG_TOTAL", "100000"))
 N_DUE = int(os.environ.get("BENCH_LAG_DUE", "1000"))

@@ -11,11 +11,12 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from tests.constants import UTC
+
 ROOT = Path(__file__).resolve().parents[2]
-UTC = timezone.utc
 RESULTS: list[dict] = []
 
 
@@ -40,14 +41,13 @@ def setup_django(migrate: bool = True) -> None:
 
 
 def bench_org(slug: str = "bench", max_concurrent_runs: int = 1_000_000):
-    """An org whose limit never throttles a benchmark, with agent `echo`."""
-    from schedules.models import Agent, Organization
+    """An org whose limit never throttles a benchmark, with agent `echo` (the tests' factories)."""
+    from tests.factories import make_agent, make_org
 
-    org, _ = Organization.objects.update_or_create(
-        slug=slug, defaults={"name": slug.title(), "max_concurrent_runs": max_concurrent_runs}
-    )
-    agent, _ = Agent.objects.get_or_create(org=org, slug="echo", defaults={"name": "Echo"})
-    return org, agent
+    org = make_org(slug)
+    type(org).objects.filter(pk=org.pk).update(max_concurrent_runs=max_concurrent_runs)
+    org.refresh_from_db()
+    return org, make_agent(org, "echo")
 
 
 def reset() -> None:
@@ -75,6 +75,9 @@ def create_schedules(
     analyze: bool = True,
 ) -> None:
     """Insert `n` schedules with one `INSERT ... SELECT generate_series` (1M rows in seconds).
+
+    The one documented exception to tests/factories.py: a million rows cannot go through the
+    Python builders in the time a benchmark allows.
 
     Row g (1..n) gets `next_run_at + g * spread_seconds` and `created_at - g *
     created_step_seconds` (distinct interval anchors when a step is given).
@@ -119,6 +122,43 @@ def create_schedules(
         )
         if analyze:
             cursor.execute("ANALYZE agent_schedules")
+
+
+def run(*benches) -> int:
+    """A bench script's main: Django on the bench database, each bench, the missed targets.
+    Exits 0 when a target is missed: benchmarks report; only a crash fails."""
+    setup_django()
+    for bench in benches:
+        bench()
+    summary()
+    return 0
+
+
+def admin_with_two_orgs(slug: str, n: int, *, tz: str = "UTC", cron_expression: str = "0 9 * * 1-5"):
+    """`n` schedules in org `slug` and as many in `<slug>-other` (so the org filter has to
+    work), one a minute back in time (distinct created_at, as rows written by people are),
+    and an admin of `slug` with an API token. Returns (org, user, token key)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    reset()
+    org, agent = bench_org(slug)
+    other, other_agent = bench_org(f"{slug}-other")
+    now = datetime.now(UTC)
+    for o, a in ((org, agent), (other, other_agent)):
+        create_schedules(
+            n, org=o, agent=a, next_run_at=now + timedelta(hours=1), spread_seconds=1,
+            cron_expression=cron_expression, tz=tz, created_at=now, created_step_seconds=60, analyze=False,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE agent_schedules")
+    from tests.factories import make_user
+
+    # The user outlives reset() (which empties schedules and runs only): made once per database.
+    user = get_user_model().objects.filter(username=f"{slug}-admin").first() or make_user(f"{slug}-admin", org, "admin")
+    token, _ = Token.objects.get_or_create(user=user)
+    return org, user, token.key
 
 
 def percentile(values, p: float) -> float:

@@ -3,11 +3,10 @@
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from schedules.models import Schedule
-from tests.factories import make_agent, make_org, make_schedule
+from tests.factories import make_agent, make_org, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def staff(db):
     # A superuser, as the support staff who run the admin are.
-    return get_user_model().objects.create_superuser("sam", "sam@example.com", "sam-password")
+    return make_user("sam", superuser=True, email="sam@example.com", password="sam-password")
 
 
 def log_in(page: Page, live_server, username="sam", password="sam-password"):

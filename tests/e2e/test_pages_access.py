@@ -171,3 +171,40 @@ def test_a_loading_indicator_shows_while_a_request_is_on_its_way(page: Page, liv
     expect(page).to_have_url(f"{live_server.url}/automation/schedules/?org=acme&status=ok")
     assert page.evaluate("window.loadingWhileSent") == "visible Loading…"
     expect(loading).to_be_hidden()
+
+
+def test_at_1280_px_the_table_fits_the_page_and_dates_and_placeholders_read_whole(browser, live_server, data):
+    schedule, now = data["schedule"], datetime.now(timezone.utc)
+    make_schedule(schedule.org, schedule.agent, name="Weekday morning briefing", cron_expression="0 9 * * 1-5",
+                  timezone="Asia/Shanghai", now=now)
+    run_of(schedule, "success", at=now - timedelta(minutes=30), session_id="local-22643-8e0b41c4df3b",
+           outputs=[{"type": "markdown", "name": "result.md", "url": "https://files.example.com/result.md"}])
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in(page, live_server, next_path=f"/automation/schedules/{schedule.pk}/")
+    expect(page.get_by_role("region", name="Runs").get_by_text("Timed out", exact=True)).to_be_visible()
+    main = page.locator("#main").bounding_box()
+    seen = {
+        # Every row's last control inside the page's content, not past its right edge.
+        "rows past the right edge": [
+            row.inner_text().split("\n")[0]
+            for row in page.get_by_role("table", name="Schedules").get_by_role("row").all()[1:]
+            if (lambda box: box["x"] + box["width"] > main["x"] + main["width"])(
+                row.get_by_role("button", name="Delete").bounding_box())
+        ],
+        # The search box shows its whole hint ("Name, description or agent").
+        "search hint cut by (px)": max(0, round(page.get_by_role("searchbox", name="Search").evaluate("""input => {
+            const style = getComputedStyle(input), ctx = document.createElement('canvas').getContext('2d');
+            ctx.font = style.font;
+            const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+            return ctx.measureText(input.placeholder).width - room;
+        }"""))),
+        # A date such as 2026-11-30 stays on one line in both tables.
+        "dates broken inside": page.evaluate("""() => [...document.querySelectorAll('td time')].filter(time => {
+            const range = document.createRange();
+            range.setStart(time.firstChild, 0); range.setEnd(time.firstChild, 10);
+            return range.getClientRects().length > 1;
+        }).map(time => time.textContent)"""),
+    }
+    assert seen == {"rows past the right edge": [], "search hint cut by (px)": 0, "dates broken inside": []}
+    context.close()

@@ -63,20 +63,7 @@ def scheduler_at():
         scheduler.shutdown(wait=True)
 
 
-# --- small builders shared by the dispatch-side tests ----------------------------------------
-
-
-def queue_run(schedule, *, at, **fields):
-    """A queued run of `schedule` for the occurrence `at`, written as firing writes it."""
-    from runs.models import ScheduleRun
-    from runs.bulk import insert_runs
-    from runs.services.create import build_run
-    from schedules.models import Schedule
-
-    schedule = Schedule.objects.select_related("agent").get(pk=schedule.pk)
-    run = build_run(schedule=schedule, scheduled_for=at, now=at, **fields)
-    assert insert_runs([run])
-    return ScheduleRun.objects.select_related("schedule", "org").get(pk=run.pk)
+# --- small helpers shared by the dispatch-side tests (data comes from tests/factories.py) ------
 
 
 def inline_dispatcher(replica_id: str = "test", **kwargs):

@@ -17,10 +17,10 @@ from runs.models import RunStatus, ScheduleRun, TriggerType
 from runs.services.create import build_run
 from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
-from tests.factories import T0, make_schedule
+from tests.constants import NINE
+from tests.factories import make_schedule
 
-NOW = T0 + timedelta(hours=9, seconds=12)
-FIRE = T0 + timedelta(hours=9)
+NOW = NINE + timedelta(seconds=12)
 # Characters an array literal or a JSON text must carry through as data.
 AWKWARD = 'Quote " backslash \\ comma, {braces} NULL (parens) \n newline, ünïcode'
 
@@ -52,12 +52,12 @@ def schedule(acme, agent):
 @pytest.mark.django_db
 @pytest.mark.parametrize("fields", CASES.values(), ids=CASES.keys())
 def test_the_orm_and_the_batch_statement_store_the_same_run(schedule, alice, fields):
-    first = build_run(schedule=schedule, scheduled_for=FIRE - timedelta(days=1), now=NOW)
+    first = build_run(schedule=schedule, scheduled_for=NINE - timedelta(days=1), now=NOW)
     assert insert_runs([first])
-    inputs = dict(schedule=schedule, scheduled_for=FIRE, now=NOW, retry_of=first, triggered_by=alice, **fields)
+    inputs = dict(schedule=schedule, scheduled_for=NINE, now=NOW, retry_of=first, triggered_by=alice, **fields)
     expected = run_values(**inputs)
     job_run_id = expected["job_run_id"]
-    assert job_run_id == scheduled_job_run_id(schedule.pk, FIRE, fields.get("attempt", 1))
+    assert job_run_id == scheduled_job_run_id(schedule.pk, NINE, fields.get("attempt", 1))
 
     assert insert_runs([build_run(**inputs)]) == {job_run_id}
     by_orm = stored(job_run_id)
@@ -73,7 +73,7 @@ def test_the_orm_and_the_batch_statement_store_the_same_run(schedule, alice, fie
 @pytest.mark.django_db
 def test_a_run_copies_the_schedules_request_and_a_skipped_one_is_finished_when_written(schedule):
     queued, skipped = (
-        run_values(schedule=schedule, job_run_id=f"id-{status}", scheduled_for=FIRE, now=NOW, status=status)
+        run_values(schedule=schedule, job_run_id=f"id-{status}", scheduled_for=NINE, now=NOW, status=status)
         for status in (RunStatus.QUEUED, RunStatus.SKIPPED)
     )
     assert insert_run_values([queued, skipped]) == {"id-queued", "id-skipped"}
@@ -92,7 +92,7 @@ def test_a_run_copies_the_schedules_request_and_a_skipped_one_is_finished_when_w
 def test_the_batch_statement_skips_ids_that_exist_and_returns_only_what_it_wrote(schedule):
     rows = [
         run_values(schedule=schedule, job_run_id=scheduled_job_run_id(schedule.pk, at, 1), scheduled_for=at, now=NOW)
-        for at in (FIRE, FIRE + timedelta(days=1))
+        for at in (NINE, NINE + timedelta(days=1))
     ]
     assert insert_run_values(rows[:1]) == {rows[0]["job_run_id"]}
     assert insert_run_values(rows) == {rows[1]["job_run_id"]}

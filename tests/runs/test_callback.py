@@ -9,13 +9,13 @@ import pytest
 
 from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
-from tests.factories import T0, make_schedule
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
 from tests.plane_server import sign
-from tests.runs.conftest import PLANE_SECRET, inline_dispatcher, queue_run, reload
+from tests.runs.conftest import PLANE_SECRET, inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
 
-NINE = T0.replace(hour=9)
 URL = "/api/v1/runs/callback/"
 
 
@@ -23,7 +23,7 @@ URL = "/api/v1/runs/callback/"
 def running(acme, agent, plane, fake_clock):
     """A run the plane accepted (session sess-000001), at 09:00 on the fake clock."""
     fake_clock.set(NINE)
-    run = queue_run(make_schedule(acme, agent, timeout_seconds=600), at=NINE)
+    run = make_run(make_schedule(acme, agent, timeout_seconds=600), at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     run = reload(run)
     assert run.status == RunStatus.RUNNING
@@ -116,6 +116,8 @@ def test_malformed_bodies_are_400(client, running, body, detail):
     response = post(client, body)
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert response.json()["detail"].startswith(detail)
+    # The API's one error shape: a 400 lists what is wrong under `errors`.
+    assert response.json()["errors"] == {"non_field_errors": [response.json()["detail"]]}
     assert reload(running).status == RunStatus.RUNNING
 
 
@@ -177,7 +179,7 @@ def test_a_callback_from_another_session_is_ignored(client, running):
 
 
 def test_a_running_callback_before_the_create_answer_marks_the_run_running(client, acme, agent, plane):
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     body = {"job_run_id": run.job_run_id, "session_id": "sess-early", "status": "running", "outputs": []}
     assert post(client, body).json() == {"status": "applied"}
     run = reload(run)
@@ -206,7 +208,7 @@ def test_the_callback_is_in_the_openapi_schema(client, alice):
 def test_the_plane_calls_back_over_http_to_the_url_it_was_given(acme, agent, plane, live_server, settings, fake_clock):
     settings.SITE_URL = live_server.url
     fake_clock.set(NINE)
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     session = plane.session_for(run.job_run_id)
     assert session.request["callback_url"] == f"{live_server.url}/api/v1/runs/callback/"

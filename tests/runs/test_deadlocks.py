@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import timedelta
 
 import pytest
 from django.db import connections
@@ -24,9 +23,9 @@ from runs.admission import busy_q
 from runs.dispatch import Dispatcher
 from runs.models import RunStatus, ScheduleRun
 from schedules import services as schedule_services
-from tests.factories import T0, make_agent, make_org, make_schedule, make_user
+from tests.constants import NINE
+from tests.factories import make_agent, make_org, make_schedule, make_user
 
-NINE = T0.replace(hour=9)
 LIMIT = 2
 ITERATIONS = 25
 

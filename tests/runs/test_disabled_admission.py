@@ -12,20 +12,20 @@ import pytest
 
 from audit.services import Actor
 from runs.models import RunStatus, ScheduleRun
+from runs.reconcile import reconcile
 from runs.services.lifecycle import run_finish
 from runs.services.manual import run_now
 from schedules.services import schedule_disable
-from tests.factories import T0, make_schedule
-from tests.runs.conftest import inline_dispatcher, queue_run, reload
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
+from tests.runs.conftest import inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 def failed_with_a_queued_retry(schedule):
     """The first attempt failed (the agent reported it); the automatic retry waits its back-off."""
-    first = queue_run(schedule, at=NINE)
+    first = make_run(schedule, at=NINE)
     run_finish(run_id=first.pk, status=RunStatus.FAILED, error_code="agent_failed", now=NINE)
     return ScheduleRun.objects.get(retry_of=first)
 
@@ -51,7 +51,7 @@ def test_a_queued_retry_is_canceled_not_sent_once_its_agent_is_disabled(acme, ag
 
 def test_a_run_whose_lease_lapsed_after_its_schedule_was_disabled_is_canceled(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    run = queue_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     # A dispatcher admitted it and died before the plane answered: the disable leaves a run
     # under a live lease alone, since its plane call may be in flight.
     ScheduleRun.objects.filter(pk=run.pk).update(lease_owner="dead-replica", lease_expires_at=NINE + timedelta(minutes=1))
@@ -68,10 +68,10 @@ def test_a_run_whose_lease_lapsed_after_its_schedule_was_disabled_is_canceled(ac
 
 def test_runs_that_may_start_are_admitted_beside_one_that_may_not(acme, agent, plane):
     other = make_schedule(acme, agent, name="Other")
-    blocked = queue_run(other, at=NINE)
+    blocked = make_run(other, at=NINE)
     ScheduleRun.objects.filter(pk=blocked.pk).update(lease_owner="dead-replica", lease_expires_at=NINE)
     schedule_disable(actor=Actor.system(), schedule=other, now=NINE - timedelta(minutes=1))
-    fine = queue_run(make_schedule(acme, agent, name="Fine"), at=NINE + timedelta(seconds=1))
+    fine = make_run(make_schedule(acme, agent, name="Fine"), at=NINE + timedelta(seconds=1))
 
     assert inline_dispatcher().dispatch_ready(now=NINE + timedelta(minutes=1)) == 1
 
@@ -91,3 +91,31 @@ def test_run_now_of_a_disabled_schedule_still_runs(acme, agent, plane, alice):
 
     assert reload(run).status == RunStatus.RUNNING
     assert plane.create_calls == 1
+
+
+def test_reconcile_cancels_a_waiting_retry_once_its_agent_is_disabled(acme, agent, plane):
+    schedule = make_schedule(acme, agent, max_retries=3)
+    retry = failed_with_a_queued_retry(schedule)
+    agent.enabled = False
+    agent.save()
+
+    # Long before the retry's back-off ends, the next reconcile pass ends it: it would never
+    # start, and the pages would show it waiting meanwhile.
+    reconcile(now=NINE + timedelta(seconds=1), replica_id="test")
+
+    retry = reload(retry)
+    assert (retry.status, retry.error_code) == (RunStatus.CANCELED, "agent_disabled")
+    assert retry.finished_at == NINE + timedelta(seconds=1)
+    assert plane.create_calls == 0
+
+
+def test_reconcile_cancels_a_disabled_schedules_waiting_retry(acme, agent, plane):
+    schedule = make_schedule(acme, agent, max_retries=3)
+    retry = failed_with_a_queued_retry(schedule)
+    schedule_disable(actor=Actor.system(), schedule=schedule, now=NINE)
+    assert reload(retry).status == RunStatus.QUEUED  # the schedules app leaves runs to runs
+
+    reconcile(now=NINE + timedelta(seconds=1), replica_id="test")
+
+    retry = reload(retry)
+    assert (retry.status, retry.error_code) == (RunStatus.CANCELED, "schedule_disabled")

@@ -15,12 +15,12 @@ from runs.firing import fire_due
 from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
 from runs.services.manual import run_now
-from tests.factories import T0, make_agent, make_org, make_schedule
-from tests.runs.conftest import inline_dispatcher, queue_run, reload
+from tests.constants import NINE
+from tests.factories import clone_schedules, make_agent, make_org, make_run, make_schedule, new_run
+from tests.polling import wait_until
+from tests.runs.conftest import inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 def about(when, expected, tolerance=1.0):
@@ -85,7 +85,7 @@ def test_without_a_callback_the_run_reaches_success_by_polling(acme, agent, plan
 
 def test_a_still_running_session_is_polled_again_one_interval_later(acme, agent, plane, settings):
     settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
 
     assert reconcile(now=NINE + timedelta(seconds=31), replica_id="test") == 1
@@ -98,7 +98,7 @@ def test_a_still_running_session_is_polled_again_one_interval_later(acme, agent,
 
 
 def test_a_run_stays_queued_until_its_not_before(acme, agent, plane):
-    run = queue_run(make_schedule(acme, agent), at=NINE, not_before=NINE + timedelta(seconds=30))
+    run = make_run(make_schedule(acme, agent), at=NINE, not_before=NINE + timedelta(seconds=30))
     dispatcher = inline_dispatcher()
     assert dispatcher.dispatch_ready(now=NINE + timedelta(seconds=29)) == 0
     assert reload(run).status == RunStatus.QUEUED and plane.create_calls == 0
@@ -144,7 +144,7 @@ def test_skip_policy_records_a_skipped_run_instead_of_a_second_active_one(acme, 
 
 def test_never_more_than_max_concurrency_of_one_schedule_running(acme, agent, plane):
     schedule = make_schedule(acme, agent, max_concurrency=2)
-    runs = [queue_run(schedule, at=NINE + timedelta(minutes=i)) for i in range(4)]
+    runs = [make_run(schedule, at=NINE + timedelta(minutes=i)) for i in range(4)]
     dispatcher = inline_dispatcher()
     assert dispatcher.dispatch_ready(now=NINE + timedelta(minutes=5)) == 2
     assert dispatcher.dispatch_ready(now=NINE + timedelta(minutes=5)) == 0
@@ -156,8 +156,8 @@ def test_the_org_limit_holds_runs_queued_and_admits_them_as_slots_free(plane, cl
     org = make_org("tight", max_concurrent_runs=2)
     agent = make_agent(org, "echo")
     schedules = [make_schedule(org, agent, name=f"s{i}") for i in range(3)]
-    runs = [queue_run(s, at=NINE) for s in schedules]
-    other_org_run = queue_run(make_schedule(make_org("roomy"), make_agent(make_org("roomy"))), at=NINE)
+    runs = [make_run(s, at=NINE) for s in schedules]
+    other_org_run = make_run(make_schedule(make_org("roomy"), make_agent(make_org("roomy"))), at=NINE)
     dispatcher = inline_dispatcher()
 
     # Two of tight's three, and roomy's run: a full org does not hold up another.
@@ -177,9 +177,9 @@ def test_a_full_org_backlog_does_not_starve_other_orgs(plane, settings):
     settings.SCHEDULER_BATCH_SIZE = 5
     busy_org = make_org("busy", max_concurrent_runs=1)
     busy_agent = make_agent(busy_org, "echo")
-    busy_runs = [queue_run(make_schedule(busy_org, busy_agent, name=f"b{i}"), at=NINE) for i in range(30)]
+    busy_runs = [make_run(make_schedule(busy_org, busy_agent, name=f"b{i}"), at=NINE) for i in range(30)]
     late_org = make_org("late")
-    late_run = queue_run(make_schedule(late_org, make_agent(late_org)), at=NINE + timedelta(seconds=1))
+    late_run = make_run(make_schedule(late_org, make_agent(late_org)), at=NINE + timedelta(seconds=1))
     dispatcher = inline_dispatcher()
     dispatcher.dispatch_ready(now=NINE + timedelta(seconds=1))
     dispatcher.dispatch_ready(now=NINE + timedelta(seconds=2))
@@ -189,28 +189,19 @@ def test_a_full_org_backlog_does_not_starve_other_orgs(plane, settings):
 
 def test_runs_waiting_behind_busy_schedules_do_not_starve_a_ready_run_behind_them(acme, agent, plane, settings):
     """More `queue`-policy waiting runs than one pass looks at: the ready run still goes."""
-    import uuid
-
     from runs.bulk import insert_runs
-    from runs.services.create import build_run
-    from schedules.models import Schedule
 
     settings.SCHEDULER_BATCH_SIZE = 10  # a pass looks at 100 candidates at most
     type(acme).objects.filter(pk=acme.pk).update(max_concurrent_runs=1000)
-    template = Schedule.objects.select_related("agent").get(
-        pk=make_schedule(acme, agent, overlap_policy="queue", cron_expression="0 12 * * *").pk
-    )
-    values = {f.attname: getattr(template, f.attname) for f in Schedule._meta.concrete_fields}
-    busy = Schedule.objects.bulk_create(
-        [Schedule(**{**values, "id": uuid.uuid4(), "name": f"busy {i}"}) for i in range(120)]
-    )
+    template = make_schedule(acme, agent, overlap_policy="queue", cron_expression="0 12 * * *")
+    busy = clone_schedules(template, 120, name="busy")
     rows = []
     for schedule in busy:
         schedule.agent = agent
-        rows.append(build_run(schedule=schedule, scheduled_for=NINE, now=NINE, status=RunStatus.RUNNING))
-        rows.append(build_run(schedule=schedule, scheduled_for=NINE + timedelta(minutes=1), now=NINE + timedelta(minutes=1)))
+        rows.append(new_run(schedule, at=NINE, status=RunStatus.RUNNING))
+        rows.append(new_run(schedule, at=NINE + timedelta(minutes=1)))
     assert len(insert_runs(rows)) == 240
-    late = queue_run(make_schedule(acme, agent, name="late"), at=NINE + timedelta(minutes=5))
+    late = make_run(make_schedule(acme, agent, name="late"), at=NINE + timedelta(minutes=5))
 
     assert inline_dispatcher().dispatch_ready(now=NINE + timedelta(minutes=5)) == 1
     assert reload(late).status == RunStatus.RUNNING
@@ -219,7 +210,7 @@ def test_runs_waiting_behind_busy_schedules_do_not_starve_a_ready_run_behind_the
 
 def test_expired_lease_is_dispatched_again_with_the_same_job_run_id_and_one_session(acme, agent, plane, settings):
     settings.SCHEDULER_LEASE_SECONDS = 60
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
 
     class DiesAfterThePlaneAnswers:
         """The real http client, in a process that dies right after the plane accepted."""
@@ -261,24 +252,20 @@ def test_expired_lease_is_dispatched_again_with_the_same_job_run_id_and_one_sess
 @pytest.mark.django_db(transaction=True)
 def test_dispatch_with_worker_threads_returns_before_the_plane_answers(acme, agent, plane, settings):
     """A slow plane holds a worker thread, never the caller (the scheduler loop)."""
-    import time
-
     from runs.dispatch import Dispatcher
 
     plane.delay_seconds = 10  # held until released below
     settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 20
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     dispatcher = Dispatcher(replica_id="threads", workers=1)
     try:
-        started = time.monotonic()
         assert dispatcher.dispatch_ready(now=NINE) == 1
-        assert time.monotonic() - started < 2
+        # The call reached the plane, which holds its answer: the caller is back all the same.
+        wait_until(lambda: plane.create_calls == 1, what="the start call to reach the plane")
         assert reload(run).status == RunStatus.QUEUED  # the plane has not answered yet
 
         plane.release()
-        deadline = time.monotonic() + 10
-        while reload(run).status == RunStatus.QUEUED and time.monotonic() < deadline:
-            time.sleep(0.02)  # polling the database for another thread's write, not the scheduler
+        wait_until(lambda: reload(run).status != RunStatus.QUEUED, what="the worker to record the plane's answer")
         assert (run.status, run.session_id) == (RunStatus.RUNNING, "sess-000001")
     finally:
         plane.release()
@@ -338,7 +325,7 @@ def test_an_admission_costs_the_same_queries_for_one_run_or_many(acme, agent, pl
 
     costs = {}
     for count in (1, 5):
-        runs = [queue_run(make_schedule(acme, agent, name=f"n{count}-{i}"), at=NINE) for i in range(count)]
+        runs = [make_run(make_schedule(acme, agent, name=f"n{count}-{i}"), at=NINE) for i in range(count)]
         with CaptureQueriesContext(connection) as ctx:
             assert inline_dispatcher().dispatch_ready(now=NINE) == count
         assert all(reload(r).status == RunStatus.RUNNING for r in runs)

@@ -18,12 +18,11 @@ from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
 from runs.services.manual import run_now
 from tests import polling
-from tests.factories import T0, make_schedule
-from tests.runs.conftest import inline_dispatcher, queue_run, reload
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
+from tests.runs.conftest import inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 @pytest.mark.postgres
@@ -62,7 +61,7 @@ def test_a_plane_dripping_its_answer_gets_one_create_call_per_run(acme, agent, p
 
 def test_a_call_that_outlived_its_lease_does_not_undo_the_dispatch_that_took_over(acme, agent, plane, settings):
     settings.SCHEDULER_LEASE_SECONDS = 60
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     later = NINE + timedelta(seconds=61)
 
     class LeaseLapsesDuringTheCall:

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import threading
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
 
-from runs.bulk import insert_runs
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.services.create import build_run
 from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
 from schedules.notify import notify_schedules_changed
-from tests.factories import T0, make_schedule
+from tests.constants import UTC, T0
+from tests.factories import clone_schedules, make_run, make_schedule
 from tests.polling import wait_until
-
-UTC = timezone.utc
 
 
 def at(hour, minute=0, day=1):
@@ -30,22 +28,6 @@ def at(hour, minute=0, day=1):
 
 def fire(now, batch_size=100):
     return fire_due(now=now, batch_size=batch_size, replica_id="test")
-
-
-def clone_schedules(template: Schedule, count: int, **fields) -> list[Schedule]:
-    """Raw copies of a service-built schedule, for tests that need many rows fast."""
-    values = {f.attname: getattr(template, f.attname) for f in Schedule._meta.concrete_fields}
-    rows = [
-        Schedule(**{**values, **fields, "id": uuid.uuid4(), "name": f"{template.name} {i}"}) for i in range(count)
-    ]
-    return Schedule.objects.bulk_create(rows)
-
-
-def add_active_run(schedule, scheduled_for, status=RunStatus.QUEUED):
-    schedule = Schedule.objects.select_related("agent").get(pk=schedule.pk)
-    run = build_run(schedule=schedule, scheduled_for=scheduled_for, now=scheduled_for, status=status)
-    assert insert_runs([run])
-    return run
 
 
 @pytest.mark.django_db
@@ -128,7 +110,7 @@ class TestFiring:
 
     def test_overlap_policy_skip_records_skipped_run_while_one_is_active(self, acme, agent):
         schedule = make_schedule(acme, agent, cron_expression="0 * * * *", overlap_policy="skip")
-        add_active_run(schedule, at(0), status=RunStatus.RUNNING)
+        make_run(schedule, at=at(0), status=RunStatus.RUNNING)
         fire(at(1))
         run = ScheduleRun.objects.get(scheduled_for=at(1))
         assert (run.status, run.error_code) == (RunStatus.SKIPPED, "overlap")
@@ -136,7 +118,7 @@ class TestFiring:
 
     def test_overlap_policy_queue_lets_one_wait_then_skips_the_next(self, acme, agent):
         schedule = make_schedule(acme, agent, cron_expression="0 * * * *", overlap_policy="queue")
-        add_active_run(schedule, at(0), status=RunStatus.RUNNING)
+        make_run(schedule, at=at(0), status=RunStatus.RUNNING)
         fire(at(1))
         fire(at(2))
         first, second = ScheduleRun.objects.filter(scheduled_for__in=[at(1), at(2)]).order_by("scheduled_for")
@@ -145,7 +127,7 @@ class TestFiring:
 
     def test_no_overlap_when_previous_runs_are_finished(self, acme, agent):
         schedule = make_schedule(acme, agent, cron_expression="0 * * * *", max_concurrency=2)
-        add_active_run(schedule, at(0), status=RunStatus.RUNNING)
+        make_run(schedule, at=at(0), status=RunStatus.RUNNING)
         fire(at(1))
         assert ScheduleRun.objects.get(scheduled_for=at(1)).status == RunStatus.QUEUED
 
@@ -233,6 +215,22 @@ class TestSchedulerPasses:
         assert schedule.runs.count() == 1
 
 
+@contextlib.contextmanager
+def listening_loop(scheduler):
+    """`scheduler.run_forever` in a thread, once it has beaten and LISTENs; stopped after."""
+    stop = threading.Event()
+    loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
+    loop.start()
+    try:
+        wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id=scheduler.replica_id).exists())
+        assert scheduler.listening.wait(10)
+        yield
+    finally:
+        stop.set()
+        loop.join(10)
+    assert not loop.is_alive()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 class TestConcurrentFiringOnPostgres:
@@ -292,12 +290,7 @@ class TestConcurrentFiringOnPostgres:
 
     def test_notify_wakes_the_loop_before_the_poll_interval(self, acme, agent, scheduler_at):
         scheduler = scheduler_at(T0, poll_seconds=60)
-        stop = threading.Event()
-        loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
-        loop.start()
-        try:
-            wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id="r1").exists())
-            assert scheduler.listening.wait(10)
+        with listening_loop(scheduler):
             passes = scheduler.passes
             schedule = make_schedule(acme, agent, cron_expression="0 9 * * *")
             Schedule.objects.filter(pk=schedule.pk).update(next_run_at=T0)
@@ -305,9 +298,17 @@ class TestConcurrentFiringOnPostgres:
             # Poll interval is a minute: only the NOTIFY can make this pass happen now.
             wait_until(lambda: schedule.runs.exists())
             assert scheduler.passes > passes
-        finally:
-            stop.set()
-            loop.join(10)
-        assert not loop.is_alive()
 
+    def test_disabling_a_schedule_cancels_its_waiting_retry_within_a_pass(self, acme, agent, scheduler_at):
+        from audit.services import Actor
+        from schedules.services import schedule_disable
 
+        schedule = make_schedule(acme, agent, cron_expression="0 9 * * *")
+        waiting = make_run(schedule, at=T0, not_before=T0 + timedelta(hours=1))  # a retry's back-off
+        scheduler = scheduler_at(T0, poll_seconds=60)
+        with listening_loop(scheduler):
+            schedule_disable(actor=Actor.system(), schedule=schedule, now=T0)
+            # Reconcile ran in the first pass and the poll interval is a minute: only the
+            # disable's NOTIFY can make the next pass cancel it now.
+            wait_until(lambda: ScheduleRun.objects.get(pk=waiting.pk).status == RunStatus.CANCELED)
+            assert ScheduleRun.objects.get(pk=waiting.pk).error_code == "schedule_disabled"

@@ -17,10 +17,9 @@ from runs.models import RunStatus, ScheduleRun
 from runs.services.lifecycle import run_finish
 from runs.services.manual import run_now, run_retry
 from runs.services.ids import scheduled_job_run_id
-from tests.factories import T0, make_schedule
-from tests.runs.conftest import queue_run
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
 
-NINE = T0.replace(hour=9)
 BEFORE, AFTER = ("runs", "0002_active_by_schedule"), ("runs", "0003_occurrence_key")
 
 
@@ -33,7 +32,7 @@ def migrate_to(target):
 @pytest.mark.django_db
 def test_every_attempt_of_an_occurrence_shares_its_key_and_retries_extend_it(acme, agent, alice):
     schedule = make_schedule(acme, agent, max_retries=3, max_concurrency=3)
-    first = queue_run(schedule, at=NINE)
+    first = make_run(schedule, at=NINE)
     run_finish(run_id=first.pk, status=RunStatus.FAILED, error_code="agent_failed", now=NINE)
     manual, _ = run_now(actor=Actor(user=alice), schedule=schedule, now=NINE, idempotency_key="click-1")
     run_finish(run_id=manual.pk, status=RunStatus.FAILED, now=NINE, retry=False)

@@ -12,11 +12,10 @@ from django.test import Client
 
 from runs.dispatch import Dispatcher
 from runs.models import RunStatus, ScheduleRun
-from tests.factories import T0, make_agent, make_org, make_schedule
+from tests.constants import NINE
+from tests.factories import make_agent, make_org, make_run, make_schedule
 from tests.polling import wait_until
-from tests.runs.conftest import queue_run
 
-NINE = T0.replace(hour=9)
 LIMIT = 3
 
 
@@ -29,7 +28,7 @@ def test_three_dispatchers_never_run_more_than_the_org_limit(plane, settings):
     org = make_org("limited", max_concurrent_runs=LIMIT)
     agent = make_agent(org, "echo")
     schedules = [make_schedule(org, agent, name=f"s{i}", max_concurrency=1, overlap_policy="queue") for i in range(4)]
-    runs = [queue_run(s, at=NINE + timedelta(seconds=i)) for i in range(3) for s in schedules]
+    runs = [make_run(s, at=NINE + timedelta(seconds=i)) for i in range(3) for s in schedules]
     total = len(runs)
 
     samples = []  # (running in the database, open plane sessions, open sessions of that schedule)

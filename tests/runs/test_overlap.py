@@ -13,17 +13,15 @@ from audit.services import Actor
 from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from runs.services.manual import run_now
-from tests.factories import T0, make_schedule
-from tests.runs.conftest import queue_run
+from tests.constants import T0, NINE
+from tests.factories import make_run, make_schedule
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 def with_active_runs(schedule, count: int):
     for i in range(count):
-        queue_run(schedule, at=T0 + timedelta(minutes=i), status=RunStatus.RUNNING if i % 2 == 0 else RunStatus.QUEUED)
+        make_run(schedule, at=T0 + timedelta(minutes=i), status=RunStatus.RUNNING if i % 2 == 0 else RunStatus.QUEUED)
     return schedule
 
 

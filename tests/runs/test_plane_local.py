@@ -5,19 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 
 import pytest
 
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import get_client
 from runs.plane.local import LocalPlaneClient
-from tests.factories import T0, make_agent, make_schedule
-from tests.runs.conftest import PY, inline_dispatcher, queue_run, reload
+from tests.constants import NINE
+from tests.factories import make_agent, make_run, make_schedule
+from tests.runs.conftest import PY, inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 def decode(output: dict) -> str:
@@ -27,7 +25,7 @@ def decode(output: dict) -> str:
 
 
 def dispatch_one(schedule):
-    run = queue_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     assert inline_dispatcher().dispatch_ready(now=NINE) == 1
     return reload(run)
 
@@ -67,9 +65,8 @@ def test_a_failing_agent_fails_the_run_with_its_stderr_and_is_retried(acme, agen
 
 def test_an_agent_still_running_at_the_timeout_is_killed_and_the_run_times_out(acme, local_plane):
     schedule = make_schedule(acme, make_agent(acme, "sleepy"), timeout_seconds=1)
-    started = time.monotonic()
     run = dispatch_one(schedule)
-    assert time.monotonic() - started < 10
+    # A plane that waited for the agent's 60 s would have recorded its exit, not a timeout.
     assert (run.status, run.error_code) == (RunStatus.TIMEOUT, "timeout")
     assert "after 1 s" in run.error_message
     assert run.started_at is not None  # it was running (and counted as such) while the agent ran
@@ -132,7 +129,7 @@ print(json.dumps({"cwd": os.getcwd(), "listing": os.listdir("."), "found": found
 def test_an_agent_works_in_a_fresh_empty_directory_removed_after_the_run(acme, local_plane, settings):
     local_plane["snoop"] = [PY, "-c", SNOOP]
     schedule = make_schedule(acme, make_agent(acme, "snoop"), output_type="json")
-    first, second = dispatch_one(schedule), reload(queue_run(schedule, at=NINE.replace(hour=10)))
+    first, second = dispatch_one(schedule), reload(make_run(schedule, at=NINE.replace(hour=10)))
     inline_dispatcher().dispatch_ready(now=NINE.replace(hour=10))
     seen = [json.loads(decode(reload(run).outputs[0])) for run in (first, second)]
 

@@ -23,8 +23,8 @@ import pytest
 from django.db import connection
 
 from runs.models import RunStatus
-from tests.factories import make_agent, make_schedule
-from tests.runs.conftest import queue_run, reload
+from tests.factories import make_agent, make_run, make_schedule
+from tests.runs.conftest import reload
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -90,7 +90,7 @@ def test_a_local_agent_cannot_read_the_schedulers_environment_or_its_folder(acme
         (home / "db.sqlite3").chmod(0o644)
         now = datetime.now(timezone.utc)
         schedule = make_schedule(acme, make_agent(acme, "snoop"), schedule_type="once", run_at=now + timedelta(days=1), now=now, output_type="json")
-        run = queue_run(schedule, at=now - timedelta(minutes=1))
+        run = make_run(schedule, at=now - timedelta(minutes=1))
 
         db = connection.settings_dict
         env = {

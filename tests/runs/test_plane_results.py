@@ -11,12 +11,11 @@ from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneResult
 from runs.reconcile import reconcile
 from runs.services.lifecycle import run_apply_plane_result
-from tests.factories import T0, make_schedule
-from tests.runs.conftest import inline_dispatcher, queue_run, reload
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
+from tests.runs.conftest import inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 @pytest.mark.parametrize(
@@ -24,7 +23,7 @@ NINE = T0.replace(hour=9)
     [("success", RunStatus.SUCCESS), ("failed", RunStatus.FAILED), ("canceled", RunStatus.CANCELED), ("timeout", RunStatus.TIMEOUT)],
 )
 def test_each_final_plane_status_becomes_its_run_status(acme, agent, plane_status, run_status):
-    run = queue_run(make_schedule(acme, agent, max_retries=0), at=NINE)
+    run = make_run(make_schedule(acme, agent, max_retries=0), at=NINE)
     result = PlaneResult(status=plane_status, session_id="sess-9", message_id="msg-9", outputs=[], error_code="", error_message="")
     stored, moved = run_apply_plane_result(run, result, now=NINE + timedelta(seconds=5))
     assert moved
@@ -34,14 +33,14 @@ def test_each_final_plane_status_becomes_its_run_status(acme, agent, plane_statu
 
 @pytest.mark.parametrize("plane_status", ["queued", "running"])
 def test_a_result_that_is_not_final_is_refused_and_changes_nothing(acme, agent, plane_status):
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     with pytest.raises(ValueError, match="not final"):
         run_apply_plane_result(run, PlaneResult(status=plane_status, session_id="sess-9"), now=NINE)
     assert reload(run).status == RunStatus.QUEUED
 
 
 def test_a_second_final_answer_changes_nothing(acme, agent):
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     run_apply_plane_result(run, PlaneResult(status="success", session_id="s"), now=NINE)
     stored, moved = run_apply_plane_result(run, PlaneResult(status="failed", session_id="s"), now=NINE + timedelta(seconds=1))
     assert not moved and stored.status == RunStatus.SUCCESS
@@ -49,8 +48,8 @@ def test_a_second_final_answer_changes_nothing(acme, agent):
 
 def test_callback_and_poll_store_the_same_outcome_for_the_same_answer(acme, agent, plane, client, fake_clock, settings):
     settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
-    by_callback = queue_run(make_schedule(acme, agent, name="callback"), at=NINE)
-    by_poll = queue_run(make_schedule(acme, agent, name="poll"), at=NINE)
+    by_callback = make_run(make_schedule(acme, agent, name="callback"), at=NINE)
+    by_poll = make_run(make_schedule(acme, agent, name="poll"), at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     outputs = [{"type": "markdown", "name": "partial.md", "url": "https://files.plane.test/partial.md"}]
     for run in (by_callback, by_poll):
@@ -75,7 +74,7 @@ def test_accepted_answers_are_written_as_running_in_one_batch(acme, agent, setti
 
     settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
     schedule = make_schedule(acme, agent)
-    first, second, finished = (queue_run(schedule, at=NINE + timedelta(minutes=i)) for i in range(3))
+    first, second, finished = (make_run(schedule, at=NINE + timedelta(minutes=i)) for i in range(3))
     ScheduleRun.objects.filter(pk=second.pk).update(message_id="msg-kept")
     run_apply_plane_result(finished, PlaneResult(status="success", session_id="sess-done"), now=NINE)
     at = NINE + timedelta(seconds=2)

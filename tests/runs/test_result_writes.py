@@ -13,12 +13,11 @@ import pytest
 from django.db import connection
 
 from runs.models import RunStatus, ScheduleRun
-from tests.factories import T0, make_agent, make_schedule
-from tests.runs.conftest import PY, queue_run, reload
+from tests.constants import NINE
+from tests.factories import make_agent, make_run, make_schedule
+from tests.runs.conftest import PY, reload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-NINE = T0.replace(hour=9)
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def counted(acme, local_plane, tmp_path):
 
 def test_a_result_write_that_fails_once_is_written_again_and_the_agent_runs_once(counted, failing_result_writes, scheduler_at):
     schedule, times_run = counted
-    run = queue_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     failing_result_writes(1)
     scheduler = scheduler_at(NINE)
 
@@ -89,7 +88,7 @@ def test_a_result_the_database_refuses_for_longer_is_kept_and_written_by_the_nex
     counted, failing_result_writes, scheduler_at
 ):
     schedule, times_run = counted
-    run = queue_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     failing_result_writes(100)  # longer than the writes tried at once
     scheduler = scheduler_at(NINE)
 

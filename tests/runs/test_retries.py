@@ -15,12 +15,11 @@ from runs.services.ids import retry_job_run_id, scheduled_job_run_id
 from runs.services.lifecycle import run_finish
 from runs.services.manual import run_retry
 from schedules.services import schedule_disable, schedule_update
-from tests.factories import T0, make_schedule
-from tests.runs.conftest import inline_dispatcher, queue_run, reload
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
+from tests.runs.conftest import inline_dispatcher, reload
 
 pytestmark = pytest.mark.django_db
-
-NINE = T0.replace(hour=9)
 
 
 def attempts(schedule):
@@ -33,7 +32,7 @@ def latest(schedule):
 
 def test_plane_down_fails_then_retries_after_30_60_and_300_seconds_and_recovers(acme, agent, plane, client):
     schedule = make_schedule(acme, agent, max_retries=3)
-    first = queue_run(schedule, at=NINE)
+    first = make_run(schedule, at=NINE)
     dispatcher = inline_dispatcher()
     plane.down()
 
@@ -69,7 +68,7 @@ def test_plane_down_fails_then_retries_after_30_60_and_300_seconds_and_recovers(
 
 def test_http_500_fails_with_plane_http_500_and_is_retried_after_30_seconds(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.fail_with = 500
     inline_dispatcher().dispatch_ready(now=NINE)
     failed, retry = attempts(schedule)
@@ -85,7 +84,7 @@ def test_http_500_fails_with_plane_http_500_and_is_retried_after_30_seconds(acme
 
 def test_too_slow_plane_fails_with_plane_timeout_and_is_retried(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.delay_seconds = 10  # longer than the client's 0.5 s; released by the fixture
     inline_dispatcher().dispatch_ready(now=NINE)
     failed, retry = attempts(schedule)
@@ -95,7 +94,7 @@ def test_too_slow_plane_fails_with_plane_timeout_and_is_retried(acme, agent, pla
 
 def test_a_malformed_plane_answer_fails_with_plane_bad_response(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.malformed = True
     inline_dispatcher().dispatch_ready(now=NINE)
     assert attempts(schedule)[0].error_code == "plane_bad_response"
@@ -103,7 +102,7 @@ def test_a_malformed_plane_answer_fails_with_plane_bad_response(acme, agent, pla
 
 def test_a_4xx_from_the_plane_is_not_retried(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.fail_with = 422
     inline_dispatcher().dispatch_ready(now=NINE)
     [failed] = attempts(schedule)
@@ -114,7 +113,7 @@ def test_a_4xx_from_the_plane_is_not_retried(acme, agent, plane):
 
 def test_no_automatic_retry_beyond_max_retries(acme, agent, plane):
     schedule = make_schedule(acme, agent, max_retries=1)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.down()
     dispatcher = inline_dispatcher()
     dispatcher.dispatch_ready(now=NINE)
@@ -127,7 +126,7 @@ def test_no_automatic_retry_beyond_max_retries(acme, agent, plane):
 
 def test_the_last_backoff_value_repeats(acme, agent, plane):
     schedule = make_schedule(acme, agent, max_retries=4, retry_backoff_seconds=[10, 20])
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.down()
     dispatcher = inline_dispatcher()
     now = NINE
@@ -146,13 +145,13 @@ def test_consecutive_failures_count_across_occurrences_and_reset_on_success(acme
     dispatcher = inline_dispatcher()
     plane.fail_with = 503
     for day in range(3):
-        queue_run(schedule, at=NINE + timedelta(days=day))
+        make_run(schedule, at=NINE + timedelta(days=day))
         dispatcher.dispatch_ready(now=NINE + timedelta(days=day))
     schedule.refresh_from_db()
     assert schedule.consecutive_failures == 3 and schedule.status == "failing"
 
     plane.fail_with = None
-    run = queue_run(schedule, at=NINE + timedelta(days=3))
+    run = make_run(schedule, at=NINE + timedelta(days=3))
     dispatcher.dispatch_ready(now=NINE + timedelta(days=3))
     plane.complete(reload(run).session_id, "success")
     plane.send_callback(run.session_id, client=client)
@@ -163,7 +162,7 @@ def test_consecutive_failures_count_across_occurrences_and_reset_on_success(acme
 
 def test_a_run_past_its_timeout_times_out_the_plane_is_told_to_cancel_and_it_is_retried(acme, agent, plane):
     schedule = make_schedule(acme, agent, timeout_seconds=600)
-    run = queue_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     session_id = reload(run).session_id
 
@@ -183,7 +182,7 @@ def test_a_run_past_its_timeout_times_out_the_plane_is_told_to_cancel_and_it_is_
 
 def test_a_disabled_schedule_gets_no_automatic_retry(acme, agent, plane):
     schedule = make_schedule(acme, agent)
-    run = queue_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     assert reload(run).status == RunStatus.RUNNING
     # Disabled while the plane runs it; the failure that follows must not queue a retry.
@@ -194,7 +193,7 @@ def test_a_disabled_schedule_gets_no_automatic_retry(acme, agent, plane):
 
 def test_an_automatic_retry_sends_what_the_first_attempt_sent(acme, agent, plane):
     schedule = make_schedule(acme, agent, prompt="Old prompt")
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     schedule_update(actor=Actor.system(), schedule=schedule, data={"prompt": "New prompt"}, now=NINE)
     plane.down()
     inline_dispatcher().dispatch_ready(now=NINE)
@@ -206,7 +205,7 @@ def test_an_automatic_retry_sends_what_the_first_attempt_sent(acme, agent, plane
 
 def test_manual_retry_of_a_failed_run_creates_the_next_attempt_and_audits_it(acme, agent, plane, alice):
     schedule = make_schedule(acme, agent, max_retries=0)
-    failed = queue_run(schedule, at=NINE)
+    failed = make_run(schedule, at=NINE)
     plane.down()
     inline_dispatcher().dispatch_ready(now=NINE)
     failed = reload(failed)
@@ -228,7 +227,7 @@ def test_manual_retry_of_a_failed_run_creates_the_next_attempt_and_audits_it(acm
 
 def test_manual_retry_numbers_after_the_latest_attempt_of_the_occurrence(acme, agent, plane, alice):
     schedule = make_schedule(acme, agent, max_retries=1)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.down()
     dispatcher = inline_dispatcher()
     dispatcher.dispatch_ready(now=NINE)
@@ -254,7 +253,7 @@ def test_manual_retry_of_a_manual_run_keeps_its_id_family(acme, agent, plane, al
 
 
 def test_manual_retry_refuses_a_successful_run(acme, agent, plane, alice, client):
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     plane.complete(reload(run).session_id, "success")
     plane.send_callback(run.session_id, client=client)
@@ -266,7 +265,7 @@ def test_manual_retry_refuses_a_successful_run(acme, agent, plane, alice, client
 
 @pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SKIPPED])
 def test_manual_retry_refuses_runs_that_are_not_failed_timed_out_or_canceled(acme, agent, alice, status):
-    run = queue_run(make_schedule(acme, agent), at=NINE, status=status)
+    run = make_run(make_schedule(acme, agent), at=NINE, status=status)
     with pytest.raises(InvalidState) as err:
         run_retry(actor=Actor(user=alice), run=run, now=NINE)
     assert err.value.message == (
@@ -276,7 +275,7 @@ def test_manual_retry_refuses_runs_that_are_not_failed_timed_out_or_canceled(acm
 
 def test_manual_retry_is_refused_while_a_later_attempt_is_waiting(acme, agent, plane, alice):
     schedule = make_schedule(acme, agent, max_retries=3)
-    queue_run(schedule, at=NINE)
+    make_run(schedule, at=NINE)
     plane.down()
     inline_dispatcher().dispatch_ready(now=NINE)
     failed, waiting = attempts(schedule)
@@ -286,7 +285,7 @@ def test_manual_retry_is_refused_while_a_later_attempt_is_waiting(acme, agent, p
 
 
 def test_a_canceled_run_can_be_retried_by_hand(acme, agent, alice):
-    run = queue_run(make_schedule(acme, agent), at=NINE)
+    run = make_run(make_schedule(acme, agent), at=NINE)
     run, moved = run_finish(run_id=run.pk, status=RunStatus.CANCELED, now=NINE)
     assert moved
     retry = run_retry(actor=Actor(user=alice), run=run, now=NINE)

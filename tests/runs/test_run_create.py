@@ -14,10 +14,10 @@ from runs.bulk import insert_runs
 from runs.models import RunStatus, ScheduleRun, TriggerType
 from runs.services.create import build_run, run_create
 from runs.services.ids import manual_job_run_id, scheduled_job_run_id
-from tests.conftest import T0
+from tests.constants import T0, NINE
 from tests.factories import make_schedule
+from tests.polling import wait_until
 
-FIRE = T0 + timedelta(hours=9)
 
 
 @pytest.fixture
@@ -27,11 +27,11 @@ def schedule(acme, agent):
 
 def test_scheduled_job_run_id_is_deterministic_per_occurrence_and_attempt():
     sid = uuid.UUID("3f2a0000-0000-0000-0000-000000000001")
-    assert scheduled_job_run_id(sid, FIRE, 1) == scheduled_job_run_id(sid, FIRE, 1)
-    assert scheduled_job_run_id(sid, FIRE, 1) == f"{sid.hex}-20261201T090000Z-1"
-    assert scheduled_job_run_id(sid, FIRE, 2) != scheduled_job_run_id(sid, FIRE, 1)
-    assert scheduled_job_run_id(sid, FIRE + timedelta(days=1), 1) != scheduled_job_run_id(sid, FIRE, 1)
-    assert len(scheduled_job_run_id(sid, FIRE, 10)) <= ScheduleRun._meta.get_field("job_run_id").max_length
+    assert scheduled_job_run_id(sid, NINE, 1) == scheduled_job_run_id(sid, NINE, 1)
+    assert scheduled_job_run_id(sid, NINE, 1) == f"{sid.hex}-20261201T090000Z-1"
+    assert scheduled_job_run_id(sid, NINE, 2) != scheduled_job_run_id(sid, NINE, 1)
+    assert scheduled_job_run_id(sid, NINE + timedelta(days=1), 1) != scheduled_job_run_id(sid, NINE, 1)
+    assert len(scheduled_job_run_id(sid, NINE, 10)) <= ScheduleRun._meta.get_field("job_run_id").max_length
 
 
 def test_manual_job_run_id_is_stable_for_a_key_and_fresh_without_one():
@@ -45,11 +45,11 @@ def test_manual_job_run_id_is_stable_for_a_key_and_fresh_without_one():
 
 @pytest.mark.django_db
 def test_run_create_twice_returns_the_first_row_and_writes_nothing(schedule):
-    first, created = run_create(schedule=schedule, scheduled_for=FIRE, now=T0)
+    first, created = run_create(schedule=schedule, scheduled_for=NINE, now=T0)
     assert created is True
     # The second caller sees a changed schedule; history must not be rewritten.
     schedule.prompt = "something else"
-    again, created_again = run_create(schedule=schedule, scheduled_for=FIRE, now=T0 + timedelta(seconds=5))
+    again, created_again = run_create(schedule=schedule, scheduled_for=NINE, now=T0 + timedelta(seconds=5))
     assert created_again is False
     assert again.pk == first.pk
     assert (again.prompt, again.created_at) == ("Summarise yesterday's sales", T0)
@@ -58,7 +58,7 @@ def test_run_create_twice_returns_the_first_row_and_writes_nothing(schedule):
 
 @pytest.mark.django_db
 def test_run_create_snapshots_what_is_sent(schedule):
-    run, _ = run_create(schedule=schedule, scheduled_for=FIRE, now=T0)
+    run, _ = run_create(schedule=schedule, scheduled_for=NINE, now=T0)
     run.refresh_from_db()
     assert (run.agent_slug, run.prompt, run.output_type, run.params) == (
         "echo",
@@ -72,20 +72,20 @@ def test_run_create_snapshots_what_is_sent(schedule):
         1,
         schedule.org_id,
     )
-    assert run.job_run_id == scheduled_job_run_id(schedule.pk, FIRE, 1)
+    assert run.job_run_id == scheduled_job_run_id(schedule.pk, NINE, 1)
 
 
 @pytest.mark.django_db
 def test_run_create_of_a_terminal_run_sets_finished_at(schedule):
     run, _ = run_create(
-        schedule=schedule, scheduled_for=FIRE, now=T0, status=RunStatus.SKIPPED, error_code="overlap"
+        schedule=schedule, scheduled_for=NINE, now=T0, status=RunStatus.SKIPPED, error_code="overlap"
     )
     assert run.finished_at == T0 and run.is_terminal
 
 
 @pytest.mark.django_db
 def test_insert_runs_returns_only_the_ids_it_wrote(schedule):
-    fires = [FIRE + timedelta(days=d) for d in range(3)]
+    fires = [NINE + timedelta(days=d) for d in range(3)]
     insert_runs([build_run(schedule=schedule, scheduled_for=fires[0], now=T0)])
     written = insert_runs([build_run(schedule=schedule, scheduled_for=f, now=T0) for f in fires])
     assert written == {scheduled_job_run_id(schedule.pk, f, 1) for f in fires[1:]}
@@ -94,9 +94,9 @@ def test_insert_runs_returns_only_the_ids_it_wrote(schedule):
 
 @pytest.mark.django_db
 def test_insert_runs_with_the_same_id_twice_in_one_batch_writes_one_row(schedule):
-    twins = [build_run(schedule=schedule, scheduled_for=FIRE, now=T0) for _ in range(2)]
+    twins = [build_run(schedule=schedule, scheduled_for=NINE, now=T0) for _ in range(2)]
     written = insert_runs(twins)
-    assert written == {scheduled_job_run_id(schedule.pk, FIRE, 1)}
+    assert written == {scheduled_job_run_id(schedule.pk, NINE, 1)}
     assert ScheduleRun.objects.count() == 1
 
 
@@ -107,11 +107,11 @@ def test_insert_runs_of_nothing_writes_nothing():
 
 @pytest.mark.django_db
 def test_collision_inside_a_transaction_leaves_it_usable(schedule):
-    run_create(schedule=schedule, scheduled_for=FIRE, now=T0)
+    run_create(schedule=schedule, scheduled_for=NINE, now=T0)
     with transaction.atomic():
         # On PostgreSQL a raised IntegrityError would abort the transaction; ON CONFLICT must not.
-        _, created = run_create(schedule=schedule, scheduled_for=FIRE, now=T0)
-        other, other_created = run_create(schedule=schedule, scheduled_for=FIRE + timedelta(days=1), now=T0)
+        _, created = run_create(schedule=schedule, scheduled_for=NINE, now=T0)
+        other, other_created = run_create(schedule=schedule, scheduled_for=NINE + timedelta(days=1), now=T0)
     assert (created, other_created) == (False, True)
     assert ScheduleRun.objects.count() == 2
 
@@ -133,7 +133,7 @@ def _in_own_connection(fn):
 def test_two_connections_racing_on_one_job_run_id_get_one_row(schedule):
     rounds, threads_per_round = 10, 2
     for n in range(rounds):
-        fire = FIRE + timedelta(days=n)
+        fire = NINE + timedelta(days=n)
         barrier = threading.Barrier(threads_per_round)
         results, errors = [], []
 
@@ -163,20 +163,14 @@ def test_two_connections_racing_on_one_job_run_id_get_one_row(schedule):
     assert ScheduleRun.objects.count() == rounds
 
 
-def _wait_for_lock_waiter(deadline_seconds: float = 10) -> bool:
-    """Poll pg_stat_activity until another backend waits on a lock (no fixed sleep)."""
-    import time
-
-    deadline = time.monotonic() + deadline_seconds
+def _lock_waiters() -> int:
+    """Backends of this database waiting on a lock (pg_stat_activity), other than this one."""
     with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-    return False
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
 
 
 @pytest.mark.postgres
@@ -194,7 +188,7 @@ def test_insert_waiting_on_an_uncommitted_twin_returns_the_right_row(schedule, f
     def first():
         def work():
             with transaction.atomic():
-                outcome["a"] = run_create(schedule=schedule, scheduled_for=FIRE, now=T0)
+                outcome["a"] = run_create(schedule=schedule, scheduled_for=NINE, now=T0)
                 a_inserted.set()
                 assert a_may_finish.wait(timeout=20)
                 if not first_commits:
@@ -209,7 +203,7 @@ def test_insert_waiting_on_an_uncommitted_twin_returns_the_right_row(schedule, f
     def second():
         try:
             outcome["b"] = _in_own_connection(
-                lambda: run_create(schedule=schedule, scheduled_for=FIRE, now=T0 + timedelta(seconds=1))
+                lambda: run_create(schedule=schedule, scheduled_for=NINE, now=T0 + timedelta(seconds=1))
             )
         except Exception as exc:
             outcome["b_error"] = exc
@@ -220,7 +214,7 @@ def test_insert_waiting_on_an_uncommitted_twin_returns_the_right_row(schedule, f
     tb = threading.Thread(target=second)
     tb.start()
     try:
-        assert _wait_for_lock_waiter(), "B should be waiting on A's uncommitted row"
+        wait_until(_lock_waiters, what="B to wait on A's uncommitted row")
     finally:
         a_may_finish.set()
         ta.join(timeout=30)

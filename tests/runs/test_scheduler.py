@@ -3,7 +3,6 @@ beats, and that a slow plane never holds the loop that fires schedules."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,11 +14,10 @@ from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.scheduler import BEAT_EVERY_SECONDS
 from runs.services.manual import run_now
 from schedules.models import Schedule
-from tests.factories import T0, make_schedule
+from tests.constants import T0, NINE
+from tests.factories import make_run, make_schedule
 from tests.polling import wait_until
-from tests.runs.conftest import inline_dispatcher, queue_run, reload
-
-NINE = T0.replace(hour=9)
+from tests.runs.conftest import inline_dispatcher, reload
 
 
 def beat_at():
@@ -51,7 +49,7 @@ class TestIdlePass:
     def test_the_idle_cost_does_not_grow_with_finished_runs(self, acme, agent, scheduler_at):
         schedule = make_schedule(acme, agent, cron_expression="0 12 * * *")
         for minute in range(20):
-            queue_run(schedule, at=T0 + timedelta(minutes=minute))
+            make_run(schedule, at=T0 + timedelta(minutes=minute))
         ScheduleRun.objects.update(status=RunStatus.SUCCESS, finished_at=T0 + timedelta(hours=1))
         scheduler = scheduler_at(NINE)
         scheduler.run_once(NINE)
@@ -71,7 +69,7 @@ class TestIdlePass:
 
     def test_active_runs_still_get_reconciled_while_nothing_is_due(self, acme, agent, plane, settings, scheduler_at):
         settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
-        run = queue_run(make_schedule(acme, agent, cron_expression="0 12 * * *"), at=NINE)
+        run = make_run(make_schedule(acme, agent, cron_expression="0 12 * * *"), at=NINE)
         inline_dispatcher().dispatch_ready(now=NINE)
         plane.complete(reload(run).session_id, "success")
         scheduler = scheduler_at(NINE + timedelta(seconds=31))
@@ -144,29 +142,34 @@ def test_a_plane_hanging_on_a_poll_does_not_delay_firing(acme, agent, plane, set
     # Inline, the hung poll would hold the pass for the whole plane timeout.
     settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 20
     settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS = 30
-    silent = queue_run(make_schedule(acme, agent, name="silent", cron_expression="0 12 * * *"), at=NINE)
+    silent = make_run(make_schedule(acme, agent, name="silent", cron_expression="0 12 * * *"), at=NINE)
     inline_dispatcher().dispatch_ready(now=NINE)
     session_id = reload(silent).session_id
     due = make_schedule(acme, agent, name="due", cron_expression="1 9 * * *")
     poll_path = f"/sessions/{session_id}"
 
     plane.delay_seconds = 60  # every answer is held until release()
+    answered = len(plane.requests)
+
+    def still_waiting():
+        """Every plane call made since the answers were held is still on a worker thread."""
+        return scheduler._dispatcher._inflight == len(plane.requests) - answered
+
     scheduler = scheduler_at(NINE + timedelta(seconds=31), workers=2)
     try:
-        started = time.monotonic()
         scheduler.run_once(NINE + timedelta(seconds=31))  # no callback for 31 s: reconcile polls
-        first_pass = time.monotonic() - started
         wait_until(lambda: any(r["path"] == poll_path for r in plane.requests), what="the poll to reach the plane")
+        # The pass is over while the plane holds the poll's answer: the call waits on a worker.
+        wait_until(still_waiting, what="the poll to be the one call in flight")
 
         fire_at = NINE + timedelta(minutes=1)
         scheduler.clock.set(fire_at)
-        started = time.monotonic()
         out = scheduler.run_once(fire_at).steps
-        second_pass = time.monotonic() - started
 
         assert out["fire"] == 1
         assert due.runs.get().status == RunStatus.QUEUED
-        assert first_pass < 5 and second_pass < 5, (first_pass, second_pass)
+        # No pass waited for a call to end: the poll (and any start) is still on its worker.
+        wait_until(still_waiting, what="every held call to be in flight")
         # The poll is still hanging: nothing has come back from the plane yet.
         assert reload(silent).status == RunStatus.RUNNING
     finally:

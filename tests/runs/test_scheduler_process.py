@@ -13,8 +13,7 @@ import signal
 import subprocess
 import sys
 import functools
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,12 @@ from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
 from tests import polling
-from tests.factories import make_schedule
+from tests.constants import UTC
+from tests.factories import clone_schedules, make_schedule
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC = timezone.utc
 
 
 # Processes start Django and PostgreSQL connections: a generous deadline for a loaded CI box.
@@ -109,13 +108,9 @@ def due_once_schedules(org, agent, count: int, *, due_at: datetime) -> list[Sche
     """
     now = datetime.now(UTC)
     template = make_schedule(org, agent, schedule_type="once", run_at=now + timedelta(days=1), now=now)
-    values = {f.attname: getattr(template, f.attname) for f in Schedule._meta.concrete_fields}
-    rows = [
-        Schedule(**{**values, "id": uuid.uuid4(), "name": f"once {i}", "run_at": due_at, "next_run_at": due_at})
-        for i in range(count)
-    ]
+    clones = clone_schedules(template, count, name="once", run_at=due_at, next_run_at=due_at)
     template.delete()
-    return Schedule.objects.bulk_create(rows)
+    return clones
 
 
 def test_three_replicas_fire_500_due_schedules_exactly_once_each(acme, agent, plane, replicas):

@@ -12,9 +12,10 @@ from runs.models import RunErrorCode
 from runs.plane import PlaneError, PlaneStatus
 from runs.plane.base import result_from_body
 from runs.plane.http import HttpPlaneClient
-from tests.factories import T0, make_schedule
+from tests.constants import NINE
+from tests.factories import make_run, make_schedule
 from tests.plane_server import PlaneServer
-from tests.runs.conftest import PLANE_SECRET, queue_run
+from tests.runs.conftest import PLANE_SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def create_answering(run, status: str):
 
 @pytest.fixture
 def run(acme, agent, plane):
-    return queue_run(make_schedule(acme, agent), at=T0.replace(hour=9))
+    return make_run(make_schedule(acme, agent), at=NINE)
 
 
 @pytest.mark.parametrize("status", ["queued", "running", "success", "failed", "canceled"])

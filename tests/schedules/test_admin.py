@@ -3,26 +3,23 @@ through the services, and staff permissions are respected."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from runs.models import ScheduleRun, SchedulerHeartbeat
-from runs.services.create import run_create
-from schedules.models import Agent, Membership, Organization, Schedule
-from tests.conftest import T0
-from tests.factories import make_agent, make_schedule
+from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
+from tests.constants import UTC, T0, NINE
+from tests.factories import make_agent, make_draft, make_heartbeat, make_run, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db
 
-UTC = timezone.utc
 OUR_APPS = {"schedules", "runs", "audit"}
-READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent}
+READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft}
 
 
 def url(model, view, *args):
@@ -31,7 +28,7 @@ def url(model, view, *args):
 
 @pytest.fixture
 def superuser(db):
-    return get_user_model().objects.create_superuser("root", "root@example.com", "pw-root")
+    return make_user("root", superuser=True, email="root@example.com")
 
 
 @pytest.fixture
@@ -47,8 +44,8 @@ def schedule(acme, agent):
 
 @pytest.fixture
 def objects(acme, agent, alice, schedule):
-    run, _ = run_create(schedule=schedule, scheduled_for=T0 + timedelta(hours=9), now=T0)
-    heartbeat = SchedulerHeartbeat.objects.create(replica_id="host-1:42", started_at=T0, last_beat_at=T0)
+    run = make_run(schedule, at=NINE, now=T0)
+    heartbeat = make_heartbeat("host-1:42")
     return {
         Organization: acme,
         Membership: Membership.objects.get(user=alice),
@@ -57,6 +54,9 @@ def objects(acme, agent, alice, schedule):
         ScheduleRun: run,
         SchedulerHeartbeat: heartbeat,
         AuditEvent: AuditEvent.objects.first(),
+        ScheduleDraft: make_draft(
+            alice, acme, agent=agent.slug, prompt="Sum up sales", session_id="sess-1"
+        ),
     }
 
 
@@ -69,7 +69,7 @@ def test_every_model_of_our_apps_is_in_the_admin(objects):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
     ids=lambda m: m._meta.model_name,
 )
 def test_superuser_opens_changelist_add_and_change(su_client, objects, model):
@@ -271,11 +271,11 @@ def test_audit_search_by_schedule_id(su_client, objects, schedule):
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("support", password="pw-support", is_staff=True)
+    return make_user("support", is_staff=True)
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent],
+    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
     ids=lambda m: m._meta.model_name,
 )
 def test_staff_without_model_permission_gets_403(client, staff, objects, model):

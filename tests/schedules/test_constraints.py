@@ -10,10 +10,9 @@ from django.db import IntegrityError, transaction
 
 from runs.bulk import insert_runs
 from runs.models import ScheduleRun
-from runs.services.create import build_run
-from schedules.models import Agent, Membership, Organization, Schedule
-from tests.conftest import T0
-from tests.factories import make_schedule
+from schedules.models import Agent, Organization, Schedule
+from tests.constants import T0, NINE
+from tests.factories import make_agent, make_membership, make_run, make_schedule, new_run
 
 pytestmark = pytest.mark.django_db
 
@@ -88,14 +87,14 @@ def test_org_needs_a_positive_run_limit(acme):
 
 def test_agent_slug_is_unique_per_org(acme, globex, agent):
     with pytest.raises(IntegrityError), transaction.atomic():
-        Agent.objects.create(org=acme, slug="echo", name="Echo again")
+        Agent.objects.create(org=acme, slug="echo", name="Echo again")  # a plain insert, not the get-or-create factory
     # The same slug in another org is fine.
-    Agent.objects.create(org=globex, slug="echo", name="Echo")
+    assert make_agent(globex, "echo").org == globex
 
 
 def test_one_membership_per_user_and_org(acme, alice):
     with pytest.raises(IntegrityError), transaction.atomic():
-        Membership.objects.create(user=alice, org=acme, role="viewer")
+        make_membership(alice, acme, "viewer")
 
 
 # --- runs ---------------------------------------------------------------------------------
@@ -103,9 +102,7 @@ def test_one_membership_per_user_and_org(acme, alice):
 
 @pytest.fixture
 def run(cron_schedule):
-    run = build_run(schedule=cron_schedule, scheduled_for=T0 + timedelta(hours=9), now=T0)
-    run.save(force_insert=True)
-    return run
+    return make_run(cron_schedule, at=NINE, now=T0)
 
 
 def test_run_attempt_must_be_positive(run):
@@ -118,7 +115,7 @@ def test_run_status_must_be_known(run):
 
 def test_job_run_id_is_unique_for_a_plain_insert(run, cron_schedule):
     # The constraint idempotency stands on: a plain INSERT (not insert_runs) is refused.
-    twin = build_run(schedule=cron_schedule, scheduled_for=run.scheduled_for, now=T0)
+    twin = new_run(cron_schedule, at=run.scheduled_for, now=T0)
     with pytest.raises(IntegrityError), transaction.atomic():
         twin.save(force_insert=True)
     assert insert_runs([twin]) == set()

@@ -3,13 +3,13 @@ named local time does not exist or occurs twice, and that it matches what actual
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from schedules import timing
 from schedules.timing import GAP, REPEAT, DaylightNote, Spec
+from tests.constants import UTC
 
-UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
 RIGA = ZoneInfo("Europe/Riga")
 

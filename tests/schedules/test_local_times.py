@@ -5,7 +5,7 @@ them; the services and the API preview call it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -14,9 +14,8 @@ from audit.services import Actor
 from schedules import services, timing
 from schedules.timing import Spec
 from tests.api.conftest import API, client_for
-from tests.conftest import T0
+from tests.constants import UTC, T0
 
-UTC = timezone.utc
 NEW_YORK = "America/New_York"
 # New York in 2027: 02:00-02:59 on March 14 does not exist; 01:00-01:59 on November 7 happens
 # twice (first at UTC-04:00, then at UTC-05:00).

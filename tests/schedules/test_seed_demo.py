@@ -14,6 +14,7 @@ from django.core.management import call_command
 
 from audit.models import AuditEvent
 from schedules.models import Agent, Membership, Organization, Role, Schedule
+from tests.factories import make_user
 
 
 def seed() -> str:
@@ -106,7 +107,7 @@ def test_support_is_staff_with_the_admins_model_permissions_and_no_org(client, f
 @pytest.mark.django_db
 def test_seed_demo_takes_back_the_staff_rights_older_seeds_gave_demo(fake_clock):
     User = get_user_model()
-    old = User.objects.create_user("demo", password="demo", is_staff=True)
+    old = make_user("demo", password="demo", is_staff=True)
     old.user_permissions.add(*Permission.objects.filter(content_type__app_label="schedules"))
     output = seed()
     user = User.objects.get(pk=old.pk)

@@ -1,50 +1,17 @@
-"""Read helpers: org scoping, and the derived status as a queryset filter."""
+"""The derived status as a queryset filter."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 
 from schedules.models import Schedule, ScheduleStatus
-from schedules.selectors import schedule_get, schedule_status_filter, schedules_for_org
-from tests.conftest import T0
-from tests.factories import make_agent, make_schedule
+from schedules.selectors import schedule_status_filter
+from tests.constants import T0
+from tests.factories import make_schedule
 
 pytestmark = pytest.mark.django_db
-
-
-def test_schedule_get_finds_the_orgs_schedule(acme, agent):
-    schedule = make_schedule(acme, agent)
-    assert schedule_get(acme, schedule.pk) == schedule
-    assert schedule_get(acme, str(schedule.pk)) == schedule
-
-
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", "", None, 42])
-def test_schedule_get_treats_a_malformed_id_as_missing(acme, bad_id):
-    with pytest.raises(Schedule.DoesNotExist):
-        schedule_get(acme, bad_id)
-
-
-def test_schedule_get_hides_another_orgs_schedule(acme, globex):
-    foreign = make_schedule(globex, make_agent(globex, "spy"))
-    with pytest.raises(Schedule.DoesNotExist):
-        schedule_get(acme, foreign.pk)
-    with pytest.raises(Schedule.DoesNotExist):
-        schedule_get(acme, uuid.uuid4())
-
-
-def test_schedules_for_org_lists_only_that_org_newest_first_in_one_query(
-    acme, globex, agent, django_assert_num_queries
-):
-    first = make_schedule(acme, agent, name="first", now=T0)
-    second = make_schedule(acme, agent, name="second", now=T0 + timedelta(minutes=1))
-    make_schedule(globex, make_agent(globex, "spy"), name="foreign")
-    with django_assert_num_queries(1):
-        rows = [(s.name, s.agent.slug, s.org.slug) for s in schedules_for_org(acme)]
-    assert rows == [("second", "echo", "acme"), ("first", "echo", "acme")]
-    assert {s.pk for s in schedules_for_org(acme)} == {first.pk, second.pk}
 
 
 @pytest.fixture
@@ -64,7 +31,7 @@ def one_of_each_status(acme, agent):
 
 @pytest.mark.parametrize("status", ScheduleStatus.values)
 def test_status_filter_agrees_with_schedule_status(one_of_each_status, acme, status):
-    everything = schedules_for_org(acme)
+    everything = Schedule.objects.filter(org=acme)
     filtered = {s.name for s in schedule_status_filter(everything, status)}
     by_property = {s.name for s in everything if s.status == status}
     assert filtered == by_property
@@ -72,10 +39,10 @@ def test_status_filter_agrees_with_schedule_status(one_of_each_status, acme, sta
 
 
 def test_status_filter_without_status_returns_everything(one_of_each_status, acme):
-    assert schedule_status_filter(schedules_for_org(acme), "").count() == 5
-    assert schedule_status_filter(schedules_for_org(acme), None).count() == 5
+    assert schedule_status_filter(Schedule.objects.filter(org=acme), "").count() == 5
+    assert schedule_status_filter(Schedule.objects.filter(org=acme), None).count() == 5
 
 
 def test_status_filter_rejects_an_unknown_status_naming_the_choices(acme):
     with pytest.raises(ValueError, match="ok, failing, disabled, finished"):
-        schedule_status_filter(schedules_for_org(acme), "broken")
+        schedule_status_filter(Schedule.objects.filter(org=acme), "broken")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,15 +10,13 @@ from django.core.exceptions import ValidationError
 from audit.models import AuditEvent
 from audit.services import Actor
 from runs.models import ScheduleRun
-from runs.services.create import run_create
+from runs.reconcile import reconcile
 from schedules import services
 from schedules.models import Schedule
-from tests.conftest import T0
-from tests.factories import make_agent, make_org, make_schedule
+from tests.constants import UTC, T0
+from tests.factories import make_agent, make_org, make_run, make_schedule
 
 pytestmark = pytest.mark.django_db
-
-UTC = timezone.utc
 
 
 @pytest.fixture
@@ -276,13 +274,15 @@ def test_disable_clears_next_run_and_audits(nightly, actor):
 
 
 def test_disable_cancels_waiting_runs_but_not_running_or_leased_ones(nightly, actor):
-    waiting, _ = run_create(schedule=nightly, scheduled_for=T0, now=T0, trigger_type="retry", attempt=2)
-    leased, _ = run_create(schedule=nightly, scheduled_for=T0 + timedelta(days=1), now=T0)
-    running, _ = run_create(schedule=nightly, scheduled_for=T0 + timedelta(days=2), now=T0)
+    waiting = make_run(nightly, at=T0, trigger_type="retry", attempt=2)
+    leased = make_run(nightly, at=T0 + timedelta(days=1), now=T0)
+    running = make_run(nightly, at=T0 + timedelta(days=2), now=T0)
     ScheduleRun.objects.filter(pk=leased.pk).update(lease_owner="replica-a", lease_expires_at=T0 + timedelta(minutes=1))
     ScheduleRun.objects.filter(pk=running.pk).update(status="running", started_at=T0)
 
     services.schedule_disable(actor=actor, schedule=nightly, now=T0 + timedelta(seconds=5))
+    # The runs app cancels them, in the scheduler's next pass (which the disable wakes).
+    reconcile(now=T0 + timedelta(seconds=5), replica_id="test")
 
     statuses = dict(ScheduleRun.objects.values_list("pk", "status"))
     assert statuses == {waiting.pk: "canceled", leased.pk: "queued", running.pk: "running"}
@@ -290,7 +290,7 @@ def test_disable_cancels_waiting_runs_but_not_running_or_leased_ones(nightly, ac
     assert waiting.error_code == "schedule_disabled"
     assert waiting.finished_at == T0 + timedelta(seconds=5)
     event = AuditEvent.objects.get(action="disable")
-    assert event.after == {"enabled": False, "canceled_waiting_runs": 1}
+    assert event.after == {"enabled": False}
 
 
 def test_enable_starts_from_now_without_catching_up(nightly, actor):

@@ -5,14 +5,13 @@ Pure functions: no database, no settings."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
 from schedules import timing
 from schedules.timing import CatchUp, Spec
-
-UTC = timezone.utc
+from tests.constants import UTC
 
 
 def z(text: str) -> datetime:

@@ -8,7 +8,7 @@ checked minute by minute instead (see `test_next_fires_agree_with_cronsim`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from schedules import timing
 from schedules.timing import ScheduleError, Spec
+from tests.constants import UTC
 
-UTC = timezone.utc
 ZONES = [
     "America/New_York",
     "Europe/London",

@@ -6,8 +6,9 @@
 `errors` (field -> messages, nested fields dotted: `retry_backoff_seconds.0`) is present on
 400 only; `permission` on a 403 that is about a missing permission. Django's own
 ValidationError (raised by the services for bad input), the domain errors of `config/errors.py`
-(not visible, missing permission, invalid state), Http404 and PermissionDenied are mapped here,
-once, so a service never has to know about HTTP.
+(not visible, missing permission, invalid state, one invalid input field such as the timing
+functions' `ScheduleError`), Http404 and PermissionDenied are mapped here, once, so a service
+never has to know about HTTP and no view converts an exception by hand.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import errors as domain
-from config.parsers import BodyTooLarge
+from config.api.parsers import BodyTooLarge
 
 NON_FIELD = "non_field_errors"
 API_PREFIX = "/api/"
@@ -146,6 +147,8 @@ def exception_handler(exc, context):
     """DRF's handler (headers, rollback), with every error reshaped to the one shape."""
     if isinstance(exc, domain.DomainError):
         exc = _from_domain(exc)
+    elif isinstance(exc, domain.InvalidInput):
+        exc = exceptions.ValidationError(detail={exc.field: [exc.message]})
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=get_error_detail(exc))
     elif isinstance(exc, Http404):
@@ -192,12 +195,15 @@ def bad_request(request, exception=None):
 # --- OpenAPI -----------------------------------------------------------------------------
 
 
-def error_response(status: int, description: str = "", detail: str | None = None) -> OpenApiResponse:
-    code, example_detail = _DEFAULTS[status]
+def error_response(
+    status: int, description: str = "", detail: str | None = None, *, code: str | None = None
+) -> OpenApiResponse:
+    default_code, example_detail = _DEFAULTS[status]
+    code = code or default_code
     value = {"code": code, "detail": detail or example_detail}
     if status == 400:
-        field, _, message = value["detail"].partition(": ")
-        value["errors"] = {field: [message]}
+        field, named, message = value["detail"].partition(": ")
+        value["errors"] = {field: [message]} if named else {NON_FIELD: [value["detail"]]}
     if status == 403 and value["detail"].startswith("missing permission "):
         value["permission"] = value["detail"].removeprefix("missing permission ")
     return OpenApiResponse(
@@ -230,7 +236,7 @@ def errors(*statuses: int, **details: str) -> dict[int, OpenApiResponse]:
 # Every operation may answer these regardless of its own logic.
 COMMON_STATUSES = (401, 405, 406)
 BODY_STATUSES = (413, 415)
-WRITE_STATUSES = (429,)  # every POST, PUT, PATCH and DELETE is rate-limited (config/throttling.py)
+WRITE_STATUSES = (429,)  # every POST, PUT, PATCH and DELETE is rate-limited (config/api/throttling.py)
 
 
 def add_common_errors(result, generator, request, public):

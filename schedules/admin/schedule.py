@@ -1,11 +1,4 @@
-"""Admin for support staff: organizations, memberships, agents and schedules.
-
-Only staff users reach the admin (Django's own rule), and what each may do here is the
-model permissions given to them; an org role never grants any. Schedules are written
-through `schedules.services` here as everywhere, so a save in the admin validates like the
-API, computes `next_run_at` and leaves an audit event; organizations, memberships and
-agents (inlines included) go through `schedules.tenancy`, which audits them the same way.
-"""
+"""Schedules: saved through `schedules.services`, as everywhere."""
 
 from __future__ import annotations
 
@@ -14,8 +7,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Count
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language
@@ -24,114 +16,10 @@ from guardian.admin import ReinforcedGuardedModelAdminMixin
 
 from audit.services import Actor
 from config import clock
-from runs.models import ScheduleRun
-from schedules import services, tenancy, timing
-from schedules.models import Agent, Membership, Organization, Schedule, ScheduleStatus, ScheduleType
+from schedules import services, timing
+from schedules.admin.base import ServiceDeleteMixin
+from schedules.models import Schedule, ScheduleStatus, ScheduleType
 from schedules.selectors import schedule_status_filter
-
-
-class ServiceDeleteMixin:
-    """Deletes, one or many, through an audited service (`delete_one`), never a bare delete."""
-
-    def delete_one(self, *, actor, obj, now) -> None:
-        raise NotImplementedError
-
-    def delete_model(self, request, obj):
-        self.delete_one(actor=Actor.from_request(request), obj=obj, now=clock.now())
-
-    def delete_queryset(self, request, queryset):
-        actor, now = Actor.from_request(request), clock.now()
-        for obj in queryset:
-            self.delete_one(actor=actor, obj=obj, now=now)
-
-
-class AuditedAdminMixin(ServiceDeleteMixin):
-    """Saves and deletes (inline rows included) through `schedules.tenancy`, so each leaves an
-    AuditEvent with the staff user, the request id and the changed fields."""
-
-    def save_model(self, request, obj, form, change):
-        tenancy.tenancy_save(actor=Actor.from_request(request), obj=obj, now=clock.now())
-
-    def delete_one(self, *, actor, obj, now) -> None:
-        tenancy.tenancy_delete(actor=actor, obj=obj, now=now)
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model not in tenancy.AUDITED_MODELS:
-            return super().save_formset(request, form, formset, change)
-        actor, now = Actor.from_request(request), clock.now()
-        instances = formset.save(commit=False)  # fills deleted_objects without deleting
-        for obj in formset.deleted_objects:
-            tenancy.tenancy_delete(actor=actor, obj=obj, now=now)
-        for obj in instances:
-            tenancy.tenancy_save(actor=actor, obj=obj, now=now)
-        formset.save_m2m()
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
-    fields = ["user", "role", "created_at"]
-    readonly_fields = ["created_at"]
-
-
-class AgentInline(admin.TabularInline):
-    model = Agent
-    extra = 0
-    fields = ["slug", "name", "enabled", "description"]
-    show_change_link = True
-
-
-@admin.register(Organization)
-class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["slug", "name", "max_concurrent_runs", "member_count", "agent_count", "schedule_count", "created_at"]
-    search_fields = ["slug", "name"]
-    readonly_fields = ["created_at"]
-    inlines = [MembershipInline, AgentInline]
-
-    def get_queryset(self, request):
-        # distinct: three joins multiply rows otherwise.
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _members=Count("memberships", distinct=True),
-                _agents=Count("agents", distinct=True),
-                _schedules=Count("schedules", distinct=True),
-            )
-        )
-
-    @admin.display(description=_("members"), ordering="_members")
-    def member_count(self, obj):
-        return obj._members
-
-    @admin.display(description=_("agents"), ordering="_agents")
-    def agent_count(self, obj):
-        return obj._agents
-
-    @admin.display(description=_("schedules"), ordering="_schedules")
-    def schedule_count(self, obj):
-        return obj._schedules
-
-
-@admin.register(Membership)
-class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "org", "role", "created_at"]
-    list_filter = ["role", "org"]
-    list_select_related = ["user", "org"]
-    search_fields = ["user__username", "user__email", "org__slug", "org__name"]
-    autocomplete_fields = ["user", "org"]
-    readonly_fields = ["created_at"]
-
-
-@admin.register(Agent)
-class AgentAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["slug", "name", "org", "enabled", "created_at"]
-    list_filter = ["enabled", "org"]
-    list_select_related = ["org"]
-    search_fields = ["slug", "name", "org__slug"]
-    autocomplete_fields = ["org"]
-    readonly_fields = ["created_at"]
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -342,9 +230,11 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Runs are read-only in the admin, yet deleting a schedule deletes its runs by design
-        # (schedule_delete); without this no one could delete a schedule that ever ran.
-        perms_needed.discard(ScheduleRun._meta.verbose_name)
+        # What cascades with a schedule (its runs) is read-only in the admin, yet goes with it
+        # by design (schedule_delete); without this no one could delete a schedule that ever ran.
+        for relation in Schedule._meta.related_objects:
+            if relation.on_delete is models.CASCADE:
+                perms_needed.discard(relation.related_model._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
     @admin.action(description=_("Enable selected schedules"), permissions=["change"])

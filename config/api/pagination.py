@@ -24,7 +24,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from config.parsers import parse_json
+from config.api.parsers import parse_json
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

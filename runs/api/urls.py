@@ -1,0 +1,19 @@
+"""Routes of the run endpoints (included under /api/v1/ by config/api/urls.py)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from runs.api.views import RunNowView, RunViewSet, ScheduleRunsView
+from runs.callback import RunCallbackView
+
+router = SimpleRouter()
+router.register("runs", RunViewSet, basename="run")
+
+urlpatterns = [
+    # First, before the run routes. Today the run detail matches only UUIDs, so `callback`
+    # could not reach it in any order; listing it first keeps that true if the lookup widens.
+    path("runs/callback/", RunCallbackView.as_view(), name="runs-callback"),
+    path("schedules/<str:pk>/run-now/", RunNowView.as_view(), name="schedule-run-now"),
+    path("schedules/<str:pk>/runs/", ScheduleRunsView.as_view(), name="schedule-runs"),
+    *router.urls,
+]

@@ -1,0 +1,26 @@
+"""Run lookups that apply the visibility rule: a run is visible exactly when its schedule is."""
+
+from __future__ import annotations
+
+from config.errors import NotVisible
+from runs.models import ScheduleRun
+from schedules import permissions
+from schedules.permissions import READ
+
+
+def get_run_for(user, run_id, perm: str = READ) -> ScheduleRun:
+    """The run, when the user may `perm` its schedule.
+
+    NotVisible hides other orgs' runs (and malformed ids); MissingPermission names `perm`.
+    """
+    pk = permissions.parse_uuid(run_id)
+    run = (
+        ScheduleRun.objects.select_related("schedule", "org", "triggered_by").filter(pk=pk).first() if pk else None
+    )
+    if run is None:
+        raise NotVisible("run not found")
+    try:
+        permissions.check_schedule_perm(user, run.schedule, perm)
+    except NotVisible:
+        raise NotVisible("run not found") from None
+    return run
