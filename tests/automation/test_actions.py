@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from html import unescape
-from datetime import timedelta
 
 import pytest
 

@@ -166,7 +166,7 @@ def test_without_javascript_new_and_edit_are_whole_pages_with_the_same_form(sign
 def test_every_drawer_opener_on_the_table_is_also_a_link(signed_in, eddie, acme, agent, now):
     schedule = make_schedule(acme, agent, now=now)
     html = signed_in(eddie).get(TABLE).content.decode()
-    assert f'href="/automation/schedules/new/?org=acme"\n     hx-get="/automation/schedules/new/?org=acme"' in html
+    assert 'href="/automation/schedules/new/?org=acme"\n     hx-get="/automation/schedules/new/?org=acme"' in html
     assert f'href="{TABLE}{schedule.pk}/edit/" hx-get="{TABLE}{schedule.pk}/edit/"' in html
 
 

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from automation.models import ViewerPreference
 from schedules.models import Schedule
 from tests.automation.pages import hx, names, run_of
-from tests.factories import make_agent, make_membership, make_org, make_schedule, make_user
+from tests.factories import make_agent, make_membership, make_schedule, make_user
 
 pytestmark = pytest.mark.django_db
 

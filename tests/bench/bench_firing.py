@@ -320,7 +320,7 @@ def bench_idle_and_plan() -> None:
         idle[n] = (cpu, rss, queries, claims)
         if n == 100_000:
             print(f"\nEXPLAIN of the idle pass's one query at {n:,} schedules:\n{_look_plan()}\n", flush=True)
-    (c1, r1, q1, k1), (c2, r2, q2, k2) = idle[1_000], idle[100_000]
+    (c1, r1, q1, _), (c2, r2, q2, k2) = idle[1_000], idle[100_000]
     figure("idle CPU at 100k schedules", c2, "cpu-s/min", baseline=c1, baseline_label="1k",
            target="within 20% of 1k", ok=c2 <= c1 * 1.2 + 0.05)
     figure("idle queries per poll at 100k", q2, "queries", baseline=q1, baseline_label="1k",
