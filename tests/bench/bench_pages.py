@@ -53,10 +53,10 @@ PREVIEW_FORM = {
 
 RUNS_SQL = """
     INSERT INTO schedule_runs (
-        id, job_run_id, schedule_id, org_id, trigger_type, attempt, scheduled_for, status, not_before,
+        id, job_run_id, occurrence_key, schedule_id, org_id, trigger_type, attempt, scheduled_for, status, not_before,
         queued_at, started_at, finished_at, session_id, message_id, outputs, error_code, error_message,
         missed_count, agent_slug, prompt, output_type, params, lease_owner, created_at)
-    SELECT gen_random_uuid(), 'bench-' || s.id || '-' || k, s.id, s.org_id, 'scheduled', 1,
+    SELECT gen_random_uuid(), 'bench-' || s.id || '-' || k || '-1', 'bench-' || s.id || '-' || k, s.id, s.org_id, 'scheduled', 1,
         %(now)s - make_interval(hours => k), CASE WHEN k = 1 THEN 'failed' ELSE 'success' END,
         %(now)s - make_interval(hours => k), %(now)s - make_interval(hours => k),
         %(now)s - make_interval(hours => k), %(now)s - make_interval(hours => k) + interval '42 seconds',
