@@ -11,7 +11,8 @@ from django.db import connections
 from audit.services import Actor
 from schedules import drafts
 from schedules.models import Schedule
-from tests.factories import T0, make_agent, make_org, make_user
+from tests.constants import T0
+from tests.factories import make_agent, make_org, make_user
 
 SAVE = {"name": "Sales", "schedule_type": "cron", "cron_expression": "0 9 * * 1-5", "timezone": "Asia/Shanghai"}
 
