@@ -11,11 +11,12 @@ observations, many of them, and their deliveries hang off each one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from django.db import IntegrityError, transaction
 
+from runs.alerts.delivery import CLAIM_SECONDS, delivery_attempt
 from runs.alerts.models import (
     Alert,
     AlertCause,
@@ -24,20 +25,21 @@ from runs.alerts.models import (
     AlertEvent,
     AlertEventKind,
     AlertState,
+    DeliveryAttempt,
 )
 
 log = structlog.get_logger("runs.alerts")
 
 
-def _queue_deliveries(event: AlertEvent, *, now: datetime) -> list[AlertDelivery]:
+def _queue_deliveries(event: AlertEvent, *, now: datetime, send_at: datetime) -> list[AlertDelivery]:
     channels = AlertChannel.objects.filter(org_id=event.alert.org_id)
-    rows = [AlertDelivery(event=event, channel=channel, next_attempt_at=now, created_at=now) for channel in channels]
+    rows = [AlertDelivery(event=event, channel=channel, next_attempt_at=send_at, created_at=now) for channel in channels]
     return AlertDelivery.objects.bulk_create(rows)
 
 
-def _event(alert: Alert, kind: str, *, detail: str, now: datetime) -> AlertEvent:
+def _event(alert: Alert, kind: str, *, detail: str, now: datetime, send_at: datetime | None = None) -> AlertEvent:
     event = AlertEvent.objects.create(alert=alert, kind=kind, at=now, detail=detail)
-    _queue_deliveries(event, now=now)
+    _queue_deliveries(event, now=now, send_at=send_at or now)
     log.info("alert." + kind, alert_id=str(alert.pk), org=alert.org_id, cause=alert.cause, schedule_id=str(alert.schedule_id or ""))
     return event
 
@@ -86,18 +88,23 @@ def open_alert(*, org_id: int, cause: str, schedule_id=None) -> Alert | None:
     return Alert.objects.filter(org_id=org_id, cause=cause, schedule_id=schedule_id, state=AlertState.OPEN).first()
 
 
-@transaction.atomic
-def alert_send_test(*, org, now: datetime) -> AlertEvent:
-    """A `test` alert, opened and resolved at once (it has no cause to last), queued to every channel.
+def alert_send_test(*, org, now: datetime) -> list[DeliveryAttempt]:
+    """A `test` alert to every channel of the org, sent now; returns each channel's first attempt.
 
-    The caller sends its deliveries straight away (the page shows their outcome); what
-    fails is retried by the scheduler like any other delivery.
+    The alert is opened and resolved at once (it has no cause that lasts). Its deliveries
+    are written claimed (not due before CLAIM_SECONDS), so the scheduler does not send them
+    a second time meanwhile; what fails here is retried by it like any other delivery.
     """
     detail = "Test alert: if you can read this, this channel works."
-    alert = Alert.objects.create(
-        org=org, cause=AlertCause.TEST, state=AlertState.RESOLVED, opened_at=now, resolved_at=now, detail=detail
-    )
-    return _event(alert, AlertEventKind.OPENED, detail=detail, now=now)
+    with transaction.atomic():
+        alert = Alert.objects.create(
+            org=org, cause=AlertCause.TEST, state=AlertState.RESOLVED, opened_at=now, resolved_at=now, detail=detail
+        )
+        event = _event(alert, AlertEventKind.OPENED, detail=detail, now=now, send_at=now + timedelta(seconds=CLAIM_SECONDS))
+    deliveries = AlertDelivery.objects.filter(event=event).select_related(
+        "channel", "event__alert__org", "event__alert__schedule"
+    ).order_by("channel__name", "channel_id")
+    return [delivery_attempt(delivery=delivery, now=now) for delivery in deliveries]
 
 
 def open_alert_counts() -> dict[tuple[str, str], int]:
