@@ -99,6 +99,8 @@ def test_degraded_cases_exit_2(acme, agent, beats, overdue, reason):
     assert "alerts_opened" not in out
 
 
+# transaction=True: each pass calls close_old_connections() (see tests/runs/test_scheduler.py).
+@pytest.mark.django_db(transaction=True)
 def test_a_live_replica_checks_the_others_on_its_own_timer(acme, due_at_nine, scheduler_at, settings):
     """A replica that beats resolves the stalled alert left by an outage, within one check period."""
     settings.SCHEDULER_ALERT_CHECK_SECONDS = 15
