@@ -12,8 +12,24 @@ from django.db import transaction
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
+from config.errors import MissingPermission
 from runs.alerts.delivery import AddressRefused, check_webhook_url
 from runs.alerts.models import AlertChannel, ChannelKind
+from schedules.permissions import ALL_PERMISSIONS, Grants
+
+# Channels decide where an org's alerts go (and a test alert calls them): the org's admins
+# only. Held by whoever holds every schedules permission on the whole org: the admin role,
+# a superuser.
+MANAGE = "alerts:manage"
+
+
+def can_manage(grants: Grants, org) -> bool:
+    return ALL_PERMISSIONS <= grants.for_org(org.pk)
+
+
+def check_manage(grants: Grants, org) -> None:
+    if not can_manage(grants, org):
+        raise MissingPermission(MANAGE)
 
 FIELDS = ("kind", "name", "target", "secret")
 
