@@ -125,3 +125,21 @@ def test_the_banner_shows_for_an_org_with_late_schedules_when_no_scheduler_beats
     assert late_banner(globex, now=late) is None, "an org with nothing late sees no banner"
     make_heartbeat("r2", at=late)
     assert late_banner(acme, now=late) is None, "a beating scheduler is behind, not stalled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_alerts_step_costs_the_same_queries_whatever_the_number_of_schedules(acme, agent, scheduler_at):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import clone_schedules
+
+    template = make_schedule(acme, agent, cron_expression="0 12 * * *", now=NINE - timedelta(hours=1))
+    costs = []
+    for extra in (0, 200):
+        clone_schedules(template, extra)
+        scheduler = scheduler_at(NINE, replica_id=f"r-{extra}")
+        with CaptureQueriesContext(connection) as ctx:
+            scheduler.check_alerts(NINE)
+        costs.append(len(ctx.captured_queries))
+    assert costs[0] == costs[1]
