@@ -99,3 +99,10 @@ def test_the_banner_says_how_long_ago_the_scheduler_ran(signed_in, victor, acme,
     assert "Schedules are late: the scheduler last ran 4 min ago" in page
     make_heartbeat("r2", at=T0 + timedelta(hours=1, minutes=3))
     assert "Schedules are late" not in signed_in(victor).get("/automation/schedules/").content.decode()
+
+
+def test_the_page_speaks_chinese_and_says_when_there_is_no_channel(signed_in, alice, acme):
+    page = signed_in(alice).get(URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "告警" in page and "发送测试告警" in page
+    page = signed_in(alice).post(URL + "test/?org=acme").content.decode()
+    assert "There is no channel to send to: add a webhook or an e-mail channel below." in page

@@ -143,3 +143,23 @@ def test_the_alerts_step_costs_the_same_queries_whatever_the_number_of_schedules
             scheduler.check_alerts(NINE)
         costs.append(len(ctx.captured_queries))
     assert costs[0] == costs[1]
+
+
+def test_the_command_delivers_the_stalled_alert_itself(acme, due_at_nine, settings):
+    """No scheduler runs to work off the outbox: the probe sends what it opened."""
+    from audit.services import Actor
+    from runs.alerts.channels import channel_create
+    from tests.webhook_server import WebhookServer
+
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
+    receiver = WebhookServer()
+    try:
+        channel_create(actor=Actor.system(), org=acme, data={"kind": "webhook", "name": "Hook", "target": receiver.url}, now=NINE)
+        make_heartbeat("r1", at=NINE - timedelta(minutes=1))
+        code, out = check(NINE + timedelta(minutes=4))
+        assert code == 1 and out["deliveries_attempted"] == 1
+        body = json.loads(receiver.received[0].body)
+        assert (body["cause"], body["event"]) == ("scheduler_stalled", "opened")
+        assert body["detail"].startswith("Schedules are late: the scheduler last ran 5 min ago")
+    finally:
+        receiver.close()
