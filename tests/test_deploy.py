@@ -107,3 +107,8 @@ def test_systemd_units_start_in_order_and_stop_gracefully():
         assert "KillMode=mixed" in unit
     stop_seconds = int(scheduler.split("TimeoutStopSec=")[1].split()[0])
     assert stop_seconds >= 60 + 10
+
+
+def test_the_readme_leads_to_the_deployment_guide():
+    assert "(docs/deploy.md)" in (ROOT / "README.md").read_text()
+    assert (ROOT / "docs" / "deploy.md").is_file()
