@@ -20,7 +20,7 @@ from django.db.models import Count, F, Min, Q, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from runs.metrics.summary import TIMED_STATUSES
+from runs.metrics.scan import TIMED_STATUSES
 from runs.models import TERMINAL_STATUSES, RunStatus, SchedulerHeartbeat, ScheduleRun
 from schedules.models import Schedule
 

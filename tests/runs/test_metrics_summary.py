@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from config.errors import InvalidInput, NotVisible
-from runs.metrics.summary import parse_window, percentile_cont, runs_summary, summary_runs_for
+from runs.metrics.scan import percentile_cont
+from runs.metrics.summary import parse_window, runs_summary, summary_runs_for
 from tests.runs.metrics_data import NOW, populate
 
 
