@@ -34,7 +34,7 @@ def table_rows(html: str) -> dict[str, list[str]]:
 
 def test_the_table_page_loads_the_org_chart_lazily(signed_in, alice, data):
     html = get(signed_in(alice), "/automation/schedules/?org=acme")
-    assert 'hx-get="/automation/charts/runs/?org=acme" hx-trigger="load"' in html
+    assert 'hx-get="/automation/charts/runs/?org=acme" hx-trigger="load" hx-target="this"' in html
     assert "<svg" not in html  # the table page does not wait for the chart's queries
 
 
@@ -69,7 +69,7 @@ def test_schedule_chart_in_the_runs_panel_uses_the_schedules_zone(signed_in, vic
     _, hourly, _ = data
     client = signed_in(victor)
     panel = get(client, f"/automation/schedules/{hourly.pk}/runs/", **hx("runs-panel"))
-    assert f'hx-get="/automation/schedules/{hourly.pk}/chart/" hx-trigger="load"' in panel
+    assert f'hx-get="/automation/schedules/{hourly.pk}/chart/" hx-trigger="load" hx-target="this"' in panel
     html = get(client, f"/automation/schedules/{hourly.pk}/chart/", **hx(f"schedule-{hourly.pk}-chart"))
     assert "Hours in UTC (UTC)" in html  # the schedule's own zone: UTC
     rows = table_rows(html)
