@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from automation.views import drawer, prefs, runs, schedules
+from automation.views import charts, drawer, prefs, runs, schedules
 
 app_name = "automation"
 
@@ -18,5 +18,7 @@ urlpatterns = [
     path("schedules/<uuid:pk>/run-now/", schedules.schedule_run_now, name="schedule-run-now"),
     path("schedules/<uuid:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
     path("runs/<uuid:pk>/retry/", runs.run_retry, name="run-retry"),
+    path("charts/runs/", charts.org_chart, name="org-chart"),
+    path("schedules/<uuid:pk>/chart/", charts.schedule_chart, name="schedule-chart"),
     path("preferences/time-zone/", prefs.viewer_zone, name="viewer-zone"),
 ]

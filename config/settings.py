@@ -224,6 +224,8 @@ SCHEDULER_BATCH_SIZE = env.int("SCHEDULER_BATCH_SIZE", default=500)
 SCHEDULER_WORKERS = env.int("SCHEDULER_WORKERS", default=8)
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=60)
 SCHEDULER_STALL_SECONDS = env.int("SCHEDULER_STALL_SECONDS", default=120)
+# Bearer token Prometheus sends to /metrics; empty: the endpoint answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 SCHEDULER_POLL_PLANE_AFTER_SECONDS = env.int("SCHEDULER_POLL_PLANE_AFTER_SECONDS", default=30)
 
 # --- The execution plane ---------------------------------------------------------------
