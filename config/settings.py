@@ -196,6 +196,10 @@ SCHEDULER_WORKERS = env.int("SCHEDULER_WORKERS", default=8)
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=60)
 SCHEDULER_STALL_SECONDS = env.int("SCHEDULER_STALL_SECONDS", default=120)
 SCHEDULER_POLL_PLANE_AFTER_SECONDS = env.int("SCHEDULER_POLL_PLANE_AFTER_SECONDS", default=30)
+# Manual compensation (manage.py backfill, POST /api/v1/schedules/{id}/backfill/): runs queued
+# per call, and the longest range one call may cover.
+BACKFILL_MAX_RUNS = env.int("BACKFILL_MAX_RUNS", default=1000)
+BACKFILL_MAX_DAYS = env.int("BACKFILL_MAX_DAYS", default=31)
 
 # --- The execution plane ---------------------------------------------------------------
 EXECUTION_PLANE_URL = env("EXECUTION_PLANE_URL", default="").rstrip("/")

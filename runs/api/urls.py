@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from runs.api.backfill import BackfillView
 from runs.api.views import RunNowView, RunViewSet, ScheduleRunsView
 from runs.callback import RunCallbackView
 
@@ -15,5 +16,6 @@ urlpatterns = [
     path("runs/callback/", RunCallbackView.as_view(), name="runs-callback"),
     path("schedules/<str:pk>/run-now/", RunNowView.as_view(), name="schedule-run-now"),
     path("schedules/<str:pk>/runs/", ScheduleRunsView.as_view(), name="schedule-runs"),
+    path("schedules/<str:pk>/backfill/", BackfillView.as_view(), name="schedule-backfill"),
     *router.urls,
 ]

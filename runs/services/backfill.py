@@ -1,0 +1,158 @@
+"""Manual compensation: run the occurrences of a time range that never got a run.
+
+After an outage the scheduler fires only the newest missed occurrence (catch-up) and counts
+the others on that run's `missed_count`; a backfill runs those others, on request. Each
+backfilled run is attempt 1 of its occurrence, so its job_run_id is the one firing derives
+(`<occurrence key>-1`): the unique constraint on job_run_id lets exactly one writer hold an
+occurrence, whether the scheduler fires it, a backfill runs it, or both race (the insert is
+ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit import services as audit
+from audit.models import AuditAction
+from audit.services import Actor
+from config.errors import InvalidState
+from runs.bulk import insert_runs
+from runs.models import ScheduleRun, TriggerType
+from runs.services.create import build_run
+from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
+from schedules import timing
+from schedules.models import Schedule
+
+log = structlog.get_logger("runs.services")
+
+ONE_US = timedelta(microseconds=1)
+# Existence checks per query: a month of a minutely schedule is 44,640 occurrences.
+LOOKUP_BATCH = 2000
+
+
+@dataclass
+class BackfillResult:
+    start: datetime
+    end: datetime
+    dry_run: bool
+    expected: int = 0  # occurrences of the schedule in [start, end)
+    already_run: int = 0  # of those, how many had a run (fired, backfilled, or skipped)
+    # The occurrences this call ran (dry run: would run), oldest first, at most the cap.
+    scheduled_for: list[datetime] = field(default_factory=list)
+    runs: list[ScheduleRun] = field(default_factory=list)  # created (empty on a dry run)
+    remaining: int = 0  # missing occurrences left for another call (beyond the cap)
+
+
+def occurrence_job_run_id(schedule_id, scheduled_for: datetime) -> str:
+    """The id attempt 1 of an occurrence has, whoever wrote it (firing or a backfill)."""
+    return attempt_job_run_id(scheduled_occurrence_key(schedule_id, scheduled_for), 1)
+
+
+def expected_occurrences(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
+    """The schedule's fire times in [start, end), from its creation on (none were due before).
+
+    Uses the schedule's timing as it is now: an edit of the timing changes what is expected
+    for the past too (the audit trail says when it changed).
+    """
+    spec = schedule.timing_spec()
+    start = max(start, schedule.created_at)
+    fires, cur = [], start - ONE_US
+    while True:
+        cur = timing.next_fire(spec, cur)
+        if cur is None or cur >= end:
+            return fires
+        fires.append(cur)
+
+
+def existing_job_run_ids(schedule_id, occurrences: list[datetime]) -> set[str]:
+    """The attempt-1 ids among `occurrences` that exist (served by job_run_id's unique index)."""
+    ids = [occurrence_job_run_id(schedule_id, when) for when in occurrences]
+    found: set[str] = set()
+    for i in range(0, len(ids), LOOKUP_BATCH):
+        found.update(
+            ScheduleRun.objects.filter(job_run_id__in=ids[i : i + LOOKUP_BATCH]).values_list("job_run_id", flat=True)
+        )
+    return found
+
+
+def check_backfill_range(*, start: datetime, end: datetime, now: datetime) -> None:
+    """ValidationError naming `from`/`to` unless start < end <= now and the range is short enough."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValidationError({"from": ["give times with their UTC offset, e.g. 2026-12-01T09:00:00+08:00"]})
+    if end <= start:
+        raise ValidationError({"to": ["must be after `from`"]})
+    if end > now:
+        raise ValidationError(
+            {"to": [f"must not be later than now ({now.isoformat()}): future occurrences run on their own"]}
+        )
+    max_days = settings.BACKFILL_MAX_DAYS
+    if end - start > timedelta(days=max_days):
+        raise ValidationError({"to": [f"the range may span at most {max_days} days; split it into several backfills"]})
+
+
+def schedule_backfill(
+    *, schedule: Schedule, start: datetime, end: datetime, actor: Actor, now: datetime, dry_run: bool = False
+) -> BackfillResult:
+    """Queue one `backfill` run per occurrence in [start, end) that has no run yet.
+
+    At most BACKFILL_MAX_RUNS per call, oldest first; `remaining` says how many are left
+    (call again with the same range). A dry run writes nothing and lists what would run.
+    Refused (InvalidState) while the schedule or its agent is disabled: the dispatcher would
+    only cancel the runs. Audited once per call that queued runs.
+    """
+    check_backfill_range(start=start, end=end, now=now)
+    schedule = Schedule.objects.select_related("agent", "org").get(pk=schedule.pk)
+    if not schedule.enabled:
+        raise InvalidState("the schedule is disabled; enable it before backfilling its runs")
+    if not schedule.agent.enabled:
+        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+    occurrences = expected_occurrences(schedule, start, end)
+    existing = existing_job_run_ids(schedule.pk, occurrences)
+    missing = [when for when in occurrences if occurrence_job_run_id(schedule.pk, when) not in existing]
+    cap = settings.BACKFILL_MAX_RUNS
+    result = BackfillResult(start=start, end=end, dry_run=dry_run, expected=len(occurrences))
+    chosen = missing[:cap]
+    result.remaining = len(missing) - len(chosen)
+    result.already_run = len(occurrences) - len(missing)
+    if dry_run:
+        result.scheduled_for = chosen
+        return result
+    with transaction.atomic():
+        runs = [
+            build_run(
+                schedule=schedule, scheduled_for=when, now=now, trigger_type=TriggerType.BACKFILL, triggered_by=actor.user
+            )
+            for when in chosen
+        ]
+        written = insert_runs(runs)
+        # A run another writer (the scheduler, a second backfill) inserted meanwhile is theirs.
+        result.runs = [run for run in runs if run.job_run_id in written]
+        result.scheduled_for = [run.scheduled_for for run in result.runs]
+        result.already_run += len(runs) - len(result.runs)
+        if result.runs:
+            audit.record(
+                actor=actor,
+                org=schedule.org,
+                action=AuditAction.BACKFILL,
+                target=schedule,
+                now=now,
+                after={
+                    "from": start.isoformat(),
+                    "to": end.isoformat(),
+                    "queued": len(result.runs),
+                    "first": result.scheduled_for[0].isoformat(),
+                    "last": result.scheduled_for[-1].isoformat(),
+                    "remaining": result.remaining,
+                },
+            )
+    log.info(
+        "run.backfill", schedule_id=str(schedule.pk), queued=len(result.runs), already_run=result.already_run,
+        remaining=result.remaining, actor=actor.label,
+    )
+    return result
