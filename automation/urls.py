@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from automation.views import drawer, prefs, runs, schedules
+from automation.views import audit, drawer, prefs, runs, schedules, why
 
 app_name = "automation"
 
@@ -19,4 +19,7 @@ urlpatterns = [
     path("schedules/<uuid:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
     path("runs/<uuid:pk>/retry/", runs.run_retry, name="run-retry"),
     path("preferences/time-zone/", prefs.viewer_zone, name="viewer-zone"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("schedules/<uuid:pk>/why/", why.schedule_why, name="schedule-why"),
+    path("schedules/<uuid:pk>/backfill/", why.schedule_backfill_missing, name="schedule-backfill"),
 ]

@@ -55,14 +55,14 @@ def occurrence_job_run_id(schedule_id, scheduled_for: datetime) -> str:
 
 
 def expected_occurrences(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
-    """The schedule's fire times in [start, end), from its creation on (none were due before).
+    """The schedule's fire times in [start, end) after its creation (its first fire time is
+    the first after the instant it was created, as `compute_next_run_at` sets it).
 
     Uses the schedule's timing as it is now: an edit of the timing changes what is expected
     for the past too (the audit trail says when it changed).
     """
     spec = schedule.timing_spec()
-    start = max(start, schedule.created_at)
-    fires, cur = [], start - ONE_US
+    fires, cur = [], max(start - ONE_US, schedule.created_at)
     while True:
         cur = timing.next_fire(spec, cur)
         if cur is None or cur >= end:

@@ -37,8 +37,8 @@ def occurrences(schedule):
 
 @pytest.fixture
 def hourly(acme, agent):
-    # Created at T0 (00:00 UTC): occurrences 00:00, 01:00, ...
-    return make_schedule(acme, agent, cron_expression="0 * * * *")
+    # Created just before T0 (00:00 UTC): occurrences 00:00, 01:00, ...
+    return make_schedule(acme, agent, cron_expression="0 * * * *", now=T0 - timedelta(minutes=1))
 
 
 @pytest.mark.django_db
@@ -61,6 +61,11 @@ class TestBackfill:
     def test_the_end_is_exclusive_and_nothing_before_the_schedule_existed_is_expected(self, hourly):
         result = backfill(hourly, T0 - timedelta(days=1), at(3), now=at(4))
         assert result.scheduled_for == [at(0), at(1), at(2)]
+
+    def test_an_occurrence_at_the_instant_of_creation_is_not_expected(self, acme, agent):
+        # compute_next_run_at gives the first fire strictly after creation: 00:00 never fired.
+        schedule = make_schedule(acme, agent, cron_expression="0 * * * *", now=T0)
+        assert backfill(schedule, T0, at(2), now=at(3)).scheduled_for == [at(1)]
 
     def test_an_occurrence_skipped_for_overlap_is_not_run_again(self, hourly):
         make_run(hourly, at=at(2), status=RunStatus.SKIPPED, error_code="overlap")
@@ -114,7 +119,7 @@ class TestBackfill:
             backfill(hourly, at(0), at(2), now=at(3))
 
     def test_the_scheduler_catching_up_later_does_not_run_a_backfilled_occurrence_again(self, hourly):
-        # The scheduler was down from 00:00: its next_run_at is still 00:00 at 04:30.
+        # The scheduler was down since before 00:00: its next_run_at is still 00:00 at 04:30.
         backfill(hourly, at(0), at(4, 30), now=at(4, 30))
         result = fire_due(now=at(4, 30), batch_size=10, replica_id="late")
         assert (result.claimed, result.written, result.collisions) == (1, 0, 1)
