@@ -48,8 +48,10 @@ class Outcome(models.TextChoices):
     NO_RECORD = "no_record", _("No record of this occurrence")
 
 
-# Occurrences that have no run, so a backfill would run them.
-BACKFILLABLE = frozenset({Outcome.MISSED, Outcome.DISABLED, Outcome.SCHEDULER_DOWN, Outcome.NO_RECORD})
+# Occurrences that never started, so a backfill would run them (runs.services.backfill).
+BACKFILLABLE = frozenset(
+    {Outcome.SKIPPED_MISSED, Outcome.MISSED, Outcome.DISABLED, Outcome.SCHEDULER_DOWN, Outcome.NO_RECORD}
+)
 
 
 @dataclass

@@ -5,7 +5,8 @@ the others on that run's `missed_count`; a backfill runs those others, on reques
 backfilled run is attempt 1 of its occurrence, so its job_run_id is the one firing derives
 (`<occurrence key>-1`): the unique constraint on job_run_id lets exactly one writer hold an
 occurrence, whether the scheduler fires it, a backfill runs it, or both race (the insert is
-ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing).
+ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing). The one occurrence
+with a row that never started (skipped as `missed`) gets attempt 2 the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from audit.models import AuditAction
 from audit.services import Actor
 from config.errors import InvalidState
 from runs.bulk import insert_runs
-from runs.models import ScheduleRun, TriggerType
+from runs.models import RunErrorCode, RunStatus, ScheduleRun, TriggerType
 from runs.services.create import build_run
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
 from schedules import timing
@@ -42,7 +43,7 @@ class BackfillResult:
     end: datetime
     dry_run: bool
     expected: int = 0  # occurrences of the schedule in [start, end)
-    already_run: int = 0  # of those, how many had a run (fired, backfilled, or skipped)
+    already_run: int = 0  # of those, how many ran or were skipped for a reason of their own
     # The occurrences this call ran (dry run: would run), oldest first, at most the cap.
     scheduled_for: list[datetime] = field(default_factory=list)
     runs: list[ScheduleRun] = field(default_factory=list)  # created (empty on a dry run)
@@ -70,15 +71,46 @@ def expected_occurrences(schedule: Schedule, start: datetime, end: datetime) -> 
         fires.append(cur)
 
 
-def existing_job_run_ids(schedule_id, occurrences: list[datetime]) -> set[str]:
-    """The attempt-1 ids among `occurrences` that exist (served by job_run_id's unique index)."""
-    ids = [occurrence_job_run_id(schedule_id, when) for when in occurrences]
-    found: set[str] = set()
+def _existing(ids: list[str]) -> dict[str, ScheduleRun]:
+    """The runs among `ids` that exist, by job_run_id (served by its unique index)."""
+    found: dict[str, ScheduleRun] = {}
     for i in range(0, len(ids), LOOKUP_BATCH):
-        found.update(
-            ScheduleRun.objects.filter(job_run_id__in=ids[i : i + LOOKUP_BATCH]).values_list("job_run_id", flat=True)
+        rows = ScheduleRun.objects.filter(job_run_id__in=ids[i : i + LOOKUP_BATCH]).only(
+            "id", "job_run_id", "occurrence_key", "status", "error_code"
         )
+        found.update((run.job_run_id, run) for run in rows)
     return found
+
+
+def missing_occurrences(schedule_id, occurrences: list[datetime]) -> list[tuple[datetime, ScheduleRun | None]]:
+    """The occurrences that never ran, oldest first, each with the run it would follow.
+
+    No run at all: the backfill is attempt 1 (None). Only a `skipped` run with error `missed`
+    (the newest occurrence of an outage longer than the catch-up window, written so the outage
+    is not silent): it never started, so the backfill is its attempt 2, which no other writer
+    makes (only failures are retried), and is missing while that attempt does not exist.
+    """
+    firsts = _existing([occurrence_job_run_id(schedule_id, when) for when in occurrences])
+    never_started = [
+        run for run in firsts.values() if run.status == RunStatus.SKIPPED and run.error_code == RunErrorCode.MISSED
+    ]
+    seconds = _existing([attempt_job_run_id(run.occurrence_key, 2) for run in never_started])
+    missing = []
+    for when in occurrences:
+        first = firsts.get(occurrence_job_run_id(schedule_id, when))
+        if first is None:
+            missing.append((when, None))
+        elif first in never_started and attempt_job_run_id(first.occurrence_key, 2) not in seconds:
+            missing.append((when, first))
+    return missing
+
+
+def _backfill_run(schedule: Schedule, when: datetime, follows: ScheduleRun | None, *, now: datetime, actor: Actor):
+    attempt = {"attempt": 2, "occurrence_key": follows.occurrence_key, "retry_of": follows} if follows else {}
+    return build_run(
+        schedule=schedule, scheduled_for=when, now=now, trigger_type=TriggerType.BACKFILL, triggered_by=actor.user,
+        **attempt,
+    )
 
 
 def check_backfill_range(*, start: datetime, end: datetime, now: datetime) -> None:
@@ -113,23 +145,17 @@ def schedule_backfill(
     if not schedule.agent.enabled:
         raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
     occurrences = expected_occurrences(schedule, start, end)
-    existing = existing_job_run_ids(schedule.pk, occurrences)
-    missing = [when for when in occurrences if occurrence_job_run_id(schedule.pk, when) not in existing]
+    missing = missing_occurrences(schedule.pk, occurrences)
     cap = settings.BACKFILL_MAX_RUNS
     result = BackfillResult(start=start, end=end, dry_run=dry_run, expected=len(occurrences))
     chosen = missing[:cap]
     result.remaining = len(missing) - len(chosen)
     result.already_run = len(occurrences) - len(missing)
     if dry_run:
-        result.scheduled_for = chosen
+        result.scheduled_for = [when for when, _ in chosen]
         return result
     with transaction.atomic():
-        runs = [
-            build_run(
-                schedule=schedule, scheduled_for=when, now=now, trigger_type=TriggerType.BACKFILL, triggered_by=actor.user
-            )
-            for when in chosen
-        ]
+        runs = [_backfill_run(schedule, when, follows, now=now, actor=actor) for when, follows in chosen]
         written = insert_runs(runs)
         # A run another writer (the scheduler, a second backfill) inserted meanwhile is theirs.
         result.runs = [run for run in runs if run.job_run_id in written]

@@ -72,6 +72,22 @@ class TestBackfill:
         result = backfill(hourly, at(2), at(3), now=at(4))
         assert (result.already_run, result.scheduled_for) == (1, [])
 
+    def test_the_newest_occurrence_of_a_long_outage_skipped_as_missed_runs_as_its_attempt_2(self, hourly):
+        # Down from before 00:00 to 05:30 with a 10-minute catch-up window: nothing fired; one
+        # skipped row at 05:00 counts the six occurrences.
+        Schedule.objects.filter(pk=hourly.pk).update(catchup_window_seconds=600)
+        fire_due(now=at(5, 30), batch_size=10, replica_id="late")
+        skipped = ScheduleRun.objects.get()
+        assert (skipped.scheduled_for, skipped.error_code, skipped.missed_count) == (at(5), "missed", 6)
+
+        result = backfill(hourly, at(0), at(5, 30), now=at(5, 30))
+        assert result.scheduled_for == [at(h) for h in range(6)]
+        retry = ScheduleRun.objects.get(scheduled_for=at(5), attempt=2)
+        assert (retry.trigger_type, retry.retry_of_id, retry.occurrence_key) == (
+            TriggerType.BACKFILL, skipped.pk, skipped.occurrence_key,
+        )
+        assert backfill(hourly, at(0), at(5, 30), now=at(6)).scheduled_for == []
+
     def test_dry_run_lists_what_would_run_and_writes_nothing(self, hourly):
         result = backfill(hourly, at(0), at(3), now=at(4), dry_run=True)
         assert result.scheduled_for == [at(0), at(1), at(2)]

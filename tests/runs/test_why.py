@@ -54,6 +54,15 @@ def test_occurrences_coalesced_by_catch_up_are_missed_and_point_at_that_run(hour
     assert report.backfillable == 3
 
 
+def test_an_outage_longer_than_the_catch_up_window_is_all_backfillable(hourly):
+    hourly.catchup_window_seconds = 600
+    hourly.save(update_fields=["catchup_window_seconds"])
+    fire_due(now=at(3, 30), batch_size=10, replica_id="r1")
+    report = schedule_occurrence_report(schedule=hourly, start=at(0), end=at(4), now=at(4))
+    assert [o.outcome for o in report.occurrences] == [Outcome.MISSED] * 3 + [Outcome.SKIPPED_MISSED]
+    assert report.backfillable == 4
+
+
 def test_disabled_at_the_time_comes_from_the_audit_trail(hourly, alice):
     services.schedule_disable(actor=Actor(user=alice), schedule=hourly, now=at(1, 30))
     services.schedule_enable(actor=Actor(user=alice), schedule=hourly, now=at(3, 30))
