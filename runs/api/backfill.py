@@ -1,7 +1,10 @@
-"""`POST /schedules/{id}/backfill/`: run the occurrences of a past range that never got a run.
+"""`POST /schedules/{id}/backfill/`: run the occurrences of a past range that never got a run;
+`GET /schedules/{id}/occurrences/`: what happened to each occurrence of a range ("Why didn't
+it run?", the page's report).
 
-An input serializer reads the range, `runs.services.backfill` decides and writes, an output
-serializer answers; bounds and states are the service's errors, mapped to the one error shape.
+An input serializer reads the range, `runs.services.backfill` (or `runs.why`) decides, an
+output serializer answers; bounds and states are the service's errors, mapped to the one
+error shape.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from config import clock
 from config.api import throttling
 from config.api.errors import errors
 from config.api.fields import BoundedDateTimeField
-from runs.services.backfill import schedule_backfill
+from runs.services.backfill import check_range, schedule_backfill
+from runs.why import Outcome, schedule_occurrence_report
 from schedules import permissions, timing
 from schedules.api.serializers import StrictFieldsMixin
-from schedules.permissions import RUN
+from schedules.permissions import READ, RUN
 
 
 class ScheduleZoneDateTimeField(BoundedDateTimeField):
@@ -32,23 +36,30 @@ class ScheduleZoneDateTimeField(BoundedDateTimeField):
         return super().enforce_timezone(value)
 
 
+class FromToNames:
+    """`from` and `to` are Python keywords: fields declared as `start` and `end`, named these."""
+
+    def get_fields(self):
+        names = {"start": "from", "end": "to"}
+        fields = {}
+        for name, field in super().get_fields().items():
+            if name in names:
+                field.source = name
+            fields[names.get(name, name)] = field
+        return fields
+
+
 _TIME_HELP = "ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+08:00; without one, read in the schedule's zone."
 
 
-class BackfillInputSerializer(StrictFieldsMixin, serializers.Serializer):
+class BackfillInputSerializer(StrictFieldsMixin, FromToNames, serializers.Serializer):
     start = ScheduleZoneDateTimeField(help_text=f"Start of the range, inclusive. {_TIME_HELP}")
     end = ScheduleZoneDateTimeField(help_text=f"End of the range, exclusive; not in the future. {_TIME_HELP}")
     dry_run = serializers.BooleanField(default=False, help_text="List what would run; queue nothing.")
 
-    def get_fields(self):
-        # `from` and `to` are Python keywords: declared under other names, exposed as these.
-        fields = super().get_fields()
-        fields["from"], fields["to"] = fields.pop("start"), fields.pop("end")
-        fields["from"].source, fields["to"].source = "start", "end"
-        return {"from": fields["from"], "to": fields["to"], "dry_run": fields["dry_run"]}
 
 
-class BackfillResultSerializer(serializers.Serializer):
+class BackfillResultSerializer(FromToNames, serializers.Serializer):
     schedule = serializers.UUIDField()
     dry_run = serializers.BooleanField()
     start = serializers.DateTimeField(help_text="The range's start, inclusive (UTC).")
@@ -61,10 +72,6 @@ class BackfillResultSerializer(serializers.Serializer):
     runs = serializers.ListField(child=serializers.UUIDField(), help_text="Ids of the runs queued (empty on a dry run).")
     remaining = serializers.IntegerField(help_text="Missing occurrences beyond this call's cap: call again for them.")
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["start"].source, fields["end"].source = "start", "end"
-        return {("from" if k == "start" else "to" if k == "end" else k): v for k, v in fields.items()}
 
 
 RESULT_EXAMPLE = {
@@ -126,3 +133,78 @@ class BackfillView(APIView):
             {**vars(result), "schedule": schedule.pk, "runs": [run.pk for run in result.runs]}
         ).data
         return Response(body)
+
+
+class OccurrencesQuerySerializer(StrictFieldsMixin, FromToNames, serializers.Serializer):
+    start = ScheduleZoneDateTimeField(help_text=f"Start of the range, inclusive. {_TIME_HELP}")
+    end = ScheduleZoneDateTimeField(help_text=f"End of the range, exclusive; later than now reads as now. {_TIME_HELP}")
+
+
+class OccurrenceSerializer(serializers.Serializer):
+    scheduled_for = serializers.DateTimeField(help_text="When the schedule was due (UTC).")
+    outcome = serializers.ChoiceField(choices=Outcome.choices, help_text="What the records say happened.")
+    outcome_label = serializers.CharField(help_text="The outcome in words.")
+    run = serializers.UUIDField(source="run.pk", allow_null=True, default=None, help_text="The occurrence's latest attempt.")
+    run_status = serializers.CharField(source="run.status", allow_null=True, default=None)
+    counted_on = serializers.UUIDField(
+        source="counted_on.pk", allow_null=True, default=None,
+        help_text="For `missed`: the catch-up run whose missed_count covers this occurrence.",
+    )
+    backfillable = serializers.BooleanField(help_text="It never started: a backfill of the range would run it.")
+
+
+class OccurrenceReportSerializer(FromToNames, serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(help_text="The range's end, exclusive (at most now).")
+    occurrences = OccurrenceSerializer(many=True)
+    left_out = serializers.IntegerField(help_text="Occurrences after the listed ones (the list is capped): ask for a shorter range.")
+
+
+OCCURRENCES_EXAMPLE = {
+    "from": "2026-11-30T00:00:00Z",
+    "to": "2026-11-30T02:00:00Z",
+    "occurrences": [
+        {
+            "scheduled_for": "2026-11-30T00:00:00Z", "outcome": "missed",
+            "outcome_label": "Missed while the scheduler was not running (counted on a later run)",
+            "run": None, "run_status": None, "counted_on": "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "backfillable": True,
+        },
+        {
+            "scheduled_for": "2026-11-30T01:00:00Z", "outcome": "ran", "outcome_label": "Ran",
+            "run": "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "run_status": "success", "counted_on": None,
+            "backfillable": False,
+        },
+    ],
+    "left_out": 0,
+}
+
+
+class OccurrencesView(APIView):
+    @extend_schema(
+        operation_id="schedules_occurrences_list",
+        summary="What happened to each occurrence of a range",
+        description="Needs `schedules:read`. Every time the schedule was due in [`from`, `to`) (at most "
+        "BACKFILL_MAX_DAYS, up to now), beside what the records say happened: a run and its status, skipped "
+        "(overlap, agent disabled, older than the catch-up window), canceled (schedule disabled), missed while "
+        "the scheduler was down (counted on a later run), disabled at the time (audit trail), no scheduler "
+        "running (heartbeats), or no record. `backfillable` ones are what POST .../backfill/ would run.",
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A UUID string identifying this schedule."
+            ),
+            OpenApiParameter("from", OpenApiTypes.DATETIME, required=True, description=f"Inclusive. {_TIME_HELP}"),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, required=True, description=f"Exclusive. {_TIME_HELP}"),
+        ],
+        responses={200: OccurrenceReportSerializer, **errors(400, 404)},
+        examples=[OpenApiExample("Report", value=OCCURRENCES_EXAMPLE, response_only=True)],
+        tags=["schedules"],
+    )
+    def get(self, request, pk=None):
+        schedule = permissions.get_schedule_for(request.user, pk, READ)
+        query = OccurrencesQuerySerializer(data=request.query_params.dict(), context={"zone": schedule.timezone})
+        query.is_valid(raise_exception=True)
+        now = clock.now()
+        start, end = query.validated_data["start"], query.validated_data["end"]
+        check_range(start=start, end=end)
+        report = schedule_occurrence_report(schedule=schedule, start=start, end=end, now=now)
+        return Response(OccurrenceReportSerializer(report).data)

@@ -113,19 +113,25 @@ def _backfill_run(schedule: Schedule, when: datetime, follows: ScheduleRun | Non
     )
 
 
-def check_backfill_range(*, start: datetime, end: datetime, now: datetime) -> None:
-    """ValidationError naming `from`/`to` unless start < end <= now and the range is short enough."""
+def check_range(*, start: datetime, end: datetime) -> None:
+    """ValidationError naming `from`/`to` unless both have an offset, start < end, and the range
+    spans at most BACKFILL_MAX_DAYS (a backfill, and the report of what happened)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValidationError({"from": ["give times with their UTC offset, e.g. 2026-12-01T09:00:00+08:00"]})
     if end <= start:
         raise ValidationError({"to": ["must be after `from`"]})
+    max_days = settings.BACKFILL_MAX_DAYS
+    if end - start > timedelta(days=max_days):
+        raise ValidationError({"to": [f"the range may span at most {max_days} days; split it into several"]})
+
+
+def check_backfill_range(*, start: datetime, end: datetime, now: datetime) -> None:
+    """`check_range`, and `to` not in the future: the scheduler runs what is still to come."""
+    check_range(start=start, end=end)
     if end > now:
         raise ValidationError(
             {"to": [f"must not be later than now ({now.isoformat()}): future occurrences run on their own"]}
         )
-    max_days = settings.BACKFILL_MAX_DAYS
-    if end - start > timedelta(days=max_days):
-        raise ValidationError({"to": [f"the range may span at most {max_days} days; split it into several backfills"]})
 
 
 def schedule_backfill(

@@ -99,3 +99,27 @@ def test_in_the_schema(api, victor):
     schema = api(victor).get(f"{API}/schema/?format=json").json()
     operation = schema["paths"]["/api/v1/schedules/{id}/backfill/"]["post"]
     assert {"200", "400", "403", "404", "409"} <= set(operation["responses"])
+
+
+def occurrences_url(schedule):
+    return f"{API}/schedules/{schedule.pk}/occurrences/"
+
+
+def test_occurrences_say_what_happened_and_what_a_backfill_would_run(api, victor, schedule):
+    make_run(schedule, at=NINE, status=RunStatus.SUCCESS)
+    body = api(victor).get(occurrences_url(schedule), RANGE).json()
+    rows = [(o["scheduled_for"], o["outcome"], o["run_status"], o["backfillable"]) for o in body["occurrences"]]
+    assert rows == [
+        ("2026-12-01T09:00:00Z", "ran", "success", False),
+        ("2026-12-02T09:00:00Z", "no_record", None, True),
+        ("2026-12-03T09:00:00Z", "no_record", None, True),
+    ]
+    assert body["left_out"] == 0
+
+
+def test_occurrences_bounds_and_visibility(api, victor, mallory, schedule):
+    assert_error(api(victor).get(occurrences_url(schedule), {"from": RANGE["from"]}), 400, "invalid", "to")
+    assert_error(
+        api(victor).get(occurrences_url(schedule), {"from": "2026-10-01T00:00:00Z", "to": RANGE["to"]}), 400, "invalid", "to"
+    )
+    assert_error(api(mallory).get(occurrences_url(schedule), RANGE), 404, "not_found")
