@@ -26,6 +26,7 @@ from automation.errors import page_errors
 from automation.views.common import decorate_schedule, render_page
 from automation.workspace import workspace_for
 from config import clock
+from config.api.fields import EARLIEST, LATEST
 from runs.services.backfill import schedule_backfill
 from runs.why import schedule_occurrence_report
 from schedules import permissions, timing
@@ -39,14 +40,16 @@ LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 def _read_time(value: str, zone: str, field: str) -> datetime:
     """A `datetime-local` value (or an ISO time with offset) as an aware UTC instant."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(
-            {field: [_("“%(value)s” is not a date and time, e.g. 2026-12-01T09:00.") % {"value": value}]}
-        ) from None
-    if parsed.tzinfo is None:
-        return timing.wall_to_utc(parsed, timing.validate_timezone(zone))
-    return parsed
+        parsed = datetime.fromisoformat(value[:40])
+        if parsed.tzinfo is None:
+            parsed = timing.wall_to_utc(parsed, timing.validate_timezone(zone))
+        if EARLIEST <= parsed <= LATEST:
+            return parsed
+    except (ValueError, OverflowError):
+        pass
+    raise ValidationError(
+        {field: [_("“%(value)s” is not a date and time, e.g. 2026-12-01T09:00.") % {"value": value[:40]}]}
+    )
 
 
 def _range(request, zone: str, now: datetime) -> tuple[datetime, datetime]:

@@ -19,7 +19,7 @@ from audit.services import Actor
 from config import clock
 from config.api import throttling
 from config.api.errors import errors
-from config.api.fields import BoundedDateTimeField
+from config.api.fields import EARLIEST, LATEST, BoundedDateTimeField
 from runs.services.backfill import check_range, schedule_backfill
 from runs.why import Outcome, schedule_occurrence_report
 from schedules import permissions, timing
@@ -32,7 +32,10 @@ class ScheduleZoneDateTimeField(BoundedDateTimeField):
 
     def enforce_timezone(self, value):
         if value.tzinfo is None and self.context.get("zone"):
-            return timing.wall_to_utc(value, timing.validate_timezone(self.context["zone"]))
+            try:
+                return timing.wall_to_utc(value, timing.validate_timezone(self.context["zone"]))
+            except OverflowError:
+                raise serializers.ValidationError(f"must be between {EARLIEST.year} and {LATEST.year}") from None
         return super().enforce_timezone(value)
 
 

@@ -70,6 +70,7 @@ def test_a_time_without_offset_is_read_in_the_schedule_zone(api, olga, schedule)
         ({"from": "yesterday", "to": "2026-12-02T00:00:00Z"}, "from"),
         ({"to": "2026-12-02T00:00:00Z"}, "from"),
         ({"from": "9999-12-31T23:59:59-14:00", "to": "2026-12-02T00:00:00Z"}, "from"),
+        ({"from": "9999-12-31T23:59:59", "to": "2026-12-02T00:00:00Z"}, "from"),  # naive: the schedule's zone
     ],
 )
 def test_bad_ranges_are_400_naming_the_field(api, olga, schedule, data, field):

@@ -79,10 +79,20 @@ def test_backfill_needs_run_permission(signed_in, victor, outage):
     assert not ScheduleRun.objects.filter(trigger_type=TriggerType.BACKFILL).exists()
 
 
-def test_a_bad_range_is_a_readable_400(signed_in, victor, outage):
-    response = signed_in(victor).get(f"/automation/schedules/{outage.pk}/why/", {"from": "soon"})
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"from": "soon"}, "is not a date and time"),
+        ({"from": "9999-12-31T23:59"}, "is not a date and time"),
+        ({"to": "0001-01-01T00:00"}, "is not a date and time"),
+        ({"from": "2026-12-01T03:00", "to": "2026-12-01T01:00"}, "must be after its start"),
+        ({"from": "2026-10-01T00:00", "to": "2026-12-01T01:00"}, "at most 31 days"),
+    ],
+)
+def test_a_bad_range_is_a_readable_400(signed_in, victor, outage, params, message):
+    response = signed_in(victor).get(f"/automation/schedules/{outage.pk}/why/", params)
     assert response.status_code == 400
-    assert "is not a date and time" in unescape(response.content.decode())
+    assert message in unescape(response.content.decode())
 
 
 def test_another_org_cannot_see_it(signed_in, mallory, outage):
