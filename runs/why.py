@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from runs.models import RunErrorCode, RunStatus, SchedulerHeartbeat, ScheduleRun, TriggerType
-from runs.services.backfill import ONE_US, expected_occurrences
+from runs.services.backfill import ONE_US, count_occurrences, expected_occurrences
 from schedules import timing
 
 # Rows one report lists; a longer range says how many were left out.
@@ -135,9 +135,10 @@ def _covered_by(spec, when: datetime, catch_ups: list[ScheduleRun], cache: dict)
 def schedule_occurrence_report(*, schedule, start: datetime, end: datetime, now: datetime) -> Report:
     """What happened to each occurrence of `schedule` in [start, min(end, now))."""
     end = min(end, now)
-    expected = expected_occurrences(schedule, start, end) if end > start else []
-    left_out = max(0, len(expected) - REPORT_MAX_ROWS)
-    expected = expected[:REPORT_MAX_ROWS]
+    expected = expected_occurrences(schedule, start, end, limit=REPORT_MAX_ROWS) if end > start else []
+    left_out = 0
+    if len(expected) == REPORT_MAX_ROWS:
+        left_out = count_occurrences(schedule, expected[-1] + ONE_US, end)
     runs: dict[datetime, ScheduleRun] = {}
     if expected:
         rows = ScheduleRun.objects.filter(

@@ -55,20 +55,37 @@ def occurrence_job_run_id(schedule_id, scheduled_for: datetime) -> str:
     return attempt_job_run_id(scheduled_occurrence_key(schedule_id, scheduled_for), 1)
 
 
-def expected_occurrences(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
-    """The schedule's fire times in [start, end) after its creation (its first fire time is
-    the first after the instant it was created, as `compute_next_run_at` sets it).
+def _first_after_creation(schedule: Schedule, start: datetime) -> datetime:
+    # The first fire time is the first after the instant the schedule was created, as
+    # `compute_next_run_at` set it: nothing was due before.
+    return max(start - ONE_US, schedule.created_at)
+
+
+def expected_occurrences(schedule: Schedule, start: datetime, end: datetime, *, limit: int | None = None) -> list[datetime]:
+    """The schedule's fire times in [start, end) after its creation, oldest first (at most `limit`).
 
     Uses the schedule's timing as it is now: an edit of the timing changes what is expected
     for the past too (the audit trail says when it changed).
     """
     spec = schedule.timing_spec()
-    fires, cur = [], max(start - ONE_US, schedule.created_at)
-    while True:
+    fires, cur = [], _first_after_creation(schedule, start)
+    while limit is None or len(fires) < limit:
         cur = timing.next_fire(spec, cur)
         if cur is None or cur >= end:
-            return fires
+            break
         fires.append(cur)
+    return fires
+
+
+def count_occurrences(schedule: Schedule, start: datetime, end: datetime) -> int:
+    """How many fire times `expected_occurrences` would list, without visiting each one:
+    the catch-up count (whole days at once), which a month of a minutely schedule needs."""
+    spec = schedule.timing_spec()
+    first = timing.next_fire(spec, _first_after_creation(schedule, start))
+    if first is None or first >= end:
+        return 0
+    # A negative window fires none: every occurrence in [first, end) is counted as missed.
+    return timing.catch_up(spec, due_at=first, now=end - ONE_US, window_seconds=-1).missed_count
 
 
 def _existing(ids: list[str]) -> dict[str, ScheduleRun]:
@@ -150,6 +167,16 @@ def schedule_backfill(
         raise InvalidState("the schedule is disabled; enable it before backfilling its runs")
     if not schedule.agent.enabled:
         raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+    total = count_occurrences(schedule, start, end)
+    if total > settings.BACKFILL_MAX_OCCURRENCES:
+        raise ValidationError(
+            {
+                "to": [
+                    f"the range holds {total} occurrences of this schedule; one backfill looks at most at "
+                    f"{settings.BACKFILL_MAX_OCCURRENCES}: choose a shorter range"
+                ]
+            }
+        )
     occurrences = expected_occurrences(schedule, start, end)
     missing = missing_occurrences(schedule.pk, occurrences)
     cap = settings.BACKFILL_MAX_RUNS

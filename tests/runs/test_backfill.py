@@ -221,3 +221,29 @@ class TestBackfillAgainstAConcurrentScheduler:
         queued_by_backfill = sum(len(r.runs) for r in backfilled)
         assert queued_by_backfill + fired[0].written == 500
         assert ScheduleRun.objects.filter(trigger_type=TriggerType.BACKFILL).count() == queued_by_backfill
+
+
+@pytest.mark.django_db
+class TestRangeSize:
+    def test_a_range_with_too_many_occurrences_is_refused_with_its_count(self, acme, agent, settings):
+        settings.BACKFILL_MAX_OCCURRENCES = 100
+        minutely = make_schedule(acme, agent, cron_expression="* * * * *", now=T0 - timedelta(minutes=1))
+        with pytest.raises(ValidationError, match="holds 120 occurrences"):
+            backfill(minutely, at(0), at(2), now=at(3))
+        assert len(backfill(minutely, at(0), at(1, 40), now=at(3), dry_run=True).scheduled_for) == 100
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"cron_expression": "*/7 * * * *", "timezone": "Europe/Riga"},
+            {"cron_expression": "30 2 * * *", "timezone": "America/New_York"},  # a DST gap on 2027-03-14
+            {"schedule_type": "interval", "interval_seconds": 5400},
+        ],
+    )
+    def test_the_fast_count_agrees_with_the_list(self, acme, agent, fields):
+        from runs.services.backfill import count_occurrences, expected_occurrences
+
+        schedule = make_schedule(acme, agent, now=T0 - timedelta(minutes=1), **fields)
+        start, end = at(0), at(0) + timedelta(days=120, hours=5)
+        assert count_occurrences(schedule, start, end) == len(expected_occurrences(schedule, start, end))
+        assert count_occurrences(schedule, at(5, 1), at(5, 2)) == len(expected_occurrences(schedule, at(5, 1), at(5, 2)))

@@ -85,3 +85,10 @@ def test_scheduler_down_only_when_heartbeats_exist_and_none_covers_the_time(hour
 
 def test_the_range_stops_at_now_and_at_the_schedule_creation(hourly):
     assert outcomes(hourly, at(0) - timedelta(days=1), at(9), at(2)) == [(0, Outcome.NO_RECORD), (1, Outcome.NO_RECORD)]
+
+
+def test_a_long_range_lists_the_first_rows_and_counts_the_rest(hourly, monkeypatch):
+    monkeypatch.setattr("runs.why.REPORT_MAX_ROWS", 3)
+    report = schedule_occurrence_report(schedule=hourly, start=at(0), end=at(10), now=at(10))
+    assert [o.scheduled_for for o in report.occurrences] == [at(0), at(1), at(2)]
+    assert report.left_out == 7
