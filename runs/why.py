@@ -81,6 +81,11 @@ class Report:
     def backfillable(self) -> int:
         return sum(1 for o in self.occurrences if o.backfillable)
 
+    @property
+    def listed_end(self) -> datetime:
+        """The end of the listed part: a backfill up to it runs exactly the listed ones."""
+        return self.occurrences[-1].scheduled_for + ONE_US if self.left_out else self.end
+
 
 def _run_outcome(run: ScheduleRun) -> str:
     if run.status == RunStatus.SKIPPED:

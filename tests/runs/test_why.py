@@ -92,3 +92,5 @@ def test_a_long_range_lists_the_first_rows_and_counts_the_rest(hourly, monkeypat
     report = schedule_occurrence_report(schedule=hourly, start=at(0), end=at(10), now=at(10))
     assert [o.scheduled_for for o in report.occurrences] == [at(0), at(1), at(2)]
     assert report.left_out == 7
+    # "Backfill these" covers the listed ones only.
+    assert report.listed_end == at(2) + timedelta(microseconds=1)
