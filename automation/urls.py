@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from automation.views import charts, drawer, prefs, runs, schedules
+from automation.views import audit, charts, drawer, prefs, runs, schedules, why
 
 app_name = "automation"
 
@@ -21,4 +21,7 @@ urlpatterns = [
     path("charts/runs/", charts.org_chart, name="org-chart"),
     path("schedules/<uuid:pk>/chart/", charts.schedule_chart, name="schedule-chart"),
     path("preferences/time-zone/", prefs.viewer_zone, name="viewer-zone"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("schedules/<uuid:pk>/why/", why.schedule_why, name="schedule-why"),
+    path("schedules/<uuid:pk>/backfill/", why.schedule_backfill_missing, name="schedule-backfill"),
 ]

@@ -227,6 +227,12 @@ SCHEDULER_STALL_SECONDS = env.int("SCHEDULER_STALL_SECONDS", default=120)
 # Bearer token Prometheus sends to /metrics; empty: the endpoint answers 404.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 SCHEDULER_POLL_PLANE_AFTER_SECONDS = env.int("SCHEDULER_POLL_PLANE_AFTER_SECONDS", default=30)
+# Manual compensation (manage.py backfill, POST /api/v1/schedules/{id}/backfill/): runs queued
+# per call, the longest range one call may cover, and the most occurrences it may look at
+# (each is computed and checked: a month of a minutely schedule is 44,640).
+BACKFILL_MAX_RUNS = env.int("BACKFILL_MAX_RUNS", default=1000)
+BACKFILL_MAX_DAYS = env.int("BACKFILL_MAX_DAYS", default=31)
+BACKFILL_MAX_OCCURRENCES = env.int("BACKFILL_MAX_OCCURRENCES", default=10_000)
 
 # --- The execution plane ---------------------------------------------------------------
 EXECUTION_PLANE_URL = env("EXECUTION_PLANE_URL", default="").rstrip("/")
