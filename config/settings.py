@@ -233,6 +233,24 @@ SCHEDULER_POLL_PLANE_AFTER_SECONDS = env.int("SCHEDULER_POLL_PLANE_AFTER_SECONDS
 BACKFILL_MAX_RUNS = env.int("BACKFILL_MAX_RUNS", default=1000)
 BACKFILL_MAX_DAYS = env.int("BACKFILL_MAX_DAYS", default=31)
 BACKFILL_MAX_OCCURRENCES = env.int("BACKFILL_MAX_OCCURRENCES", default=10_000)
+# How often each replica checks the others' heartbeats (stalled-scheduler alerts) and sends
+# pending alert deliveries: on its own timer, so an idle pass stays at one query.
+SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", default=15.0)
+
+# --- Alerts (docs/operations.md, "Alerts") ------------------------------------------------
+# Webhooks to private, loopback or link-local addresses are refused unless this is set (an
+# org admin must not be able to make the scheduler call into the internal network).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Wait before each retry of a failed delivery; after the last, the delivery is given up.
+ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="alerts@localhost")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 
 # --- The execution plane ---------------------------------------------------------------
 EXECUTION_PLANE_URL = env("EXECUTION_PLANE_URL", default="").rstrip("/")

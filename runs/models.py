@@ -229,3 +229,18 @@ class SchedulerHeartbeat(models.Model):
 
     def __str__(self):
         return self.replica_id
+
+
+# Alerts live in their own package; importing them here registers them with the `runs` app.
+from runs.alerts.models import (  # noqa: E402,F401
+    Alert,
+    AlertCause,
+    AlertChannel,
+    AlertDelivery,
+    AlertEvent,
+    AlertEventKind,
+    AlertState,
+    ChannelKind,
+    DeliveryAttempt,
+    DeliveryState,
+)
