@@ -5,8 +5,9 @@ the others on that run's `missed_count`; a backfill runs those others, on reques
 backfilled run is attempt 1 of its occurrence, so its job_run_id is the one firing derives
 (`<occurrence key>-1`): the unique constraint on job_run_id lets exactly one writer hold an
 occurrence, whether the scheduler fires it, a backfill runs it, or both race (the insert is
-ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing). The one occurrence
-with a row that never started (skipped as `missed`) gets attempt 2 the same way.
+ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing; the schedule row is
+locked first so the race cannot deadlock). The one occurrence with a row that never started
+(skipped as `missed`) gets attempt 2 the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from schedules.models import Schedule
 log = structlog.get_logger("runs.services")
 
 ONE_US = timedelta(microseconds=1)
-# Existence checks per query: a month of a minutely schedule is 44,640 occurrences.
+# Existence checks per query (a call looks at up to BACKFILL_MAX_OCCURRENCES occurrences).
 LOOKUP_BATCH = 2000
 
 
