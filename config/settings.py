@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the web process (no front proxy needed): after the security
+    # headers, before sessions and the rest, which a stylesheet does not need.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before CommonMiddleware, so a preflight is answered before anything else looks at it.
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,7 +103,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["TEST"] = {"NAME": env("SQLITE_TEST_NAME", default="") or None}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+    # Persistent connections, checked before reuse: a request no longer pays for a new
+    # connection (and PostgreSQL for a new backend process), and a connection the server or a
+    # proxy dropped is replaced instead of failing the request. One connection per gunicorn
+    # thread and per scheduler thread; docs/deploy.md counts them. DB_POOL_MAX_SIZE > 0 uses
+    # Django's psycopg pool instead (one pool per process; it cannot be combined with
+    # persistent connections), for databases short of connection slots.
+    pool_size = env.int("DB_POOL_MAX_SIZE", default=0)
+    if pool_size > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, pool_size),
+            "max_size": pool_size,
+            # Waiting longer than this for a free connection fails the request: a pool smaller
+            # than the threads that share it shows up as errors, not as a hang.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=300))
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -129,7 +150,15 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `collectstatic` copies the files here (make serve, the deployment); WhiteNoise serves them.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached for a year by browsers) and gzip/brotli copies. It needs
+    # `collectstatic` first: a page naming a file it has not collected fails loudly instead of
+    # linking a 404. The tests use the plain storage (tests/conftest.py).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- API ------------------------------------------------------------------------------
 # A chat app on another origin may call the API (with a token: cookies are never sent
@@ -198,6 +227,30 @@ SCHEDULER_STALL_SECONDS = env.int("SCHEDULER_STALL_SECONDS", default=120)
 # Bearer token Prometheus sends to /metrics; empty: the endpoint answers 404.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 SCHEDULER_POLL_PLANE_AFTER_SECONDS = env.int("SCHEDULER_POLL_PLANE_AFTER_SECONDS", default=30)
+# Manual compensation (manage.py backfill, POST /api/v1/schedules/{id}/backfill/): runs queued
+# per call, the longest range one call may cover, and the most occurrences it may look at
+# (each is computed and checked: a month of a minutely schedule is 44,640).
+BACKFILL_MAX_RUNS = env.int("BACKFILL_MAX_RUNS", default=1000)
+BACKFILL_MAX_DAYS = env.int("BACKFILL_MAX_DAYS", default=31)
+BACKFILL_MAX_OCCURRENCES = env.int("BACKFILL_MAX_OCCURRENCES", default=10_000)
+# How often each replica checks the others' heartbeats (stalled-scheduler alerts) and sends
+# pending alert deliveries: on its own timer, so an idle pass stays at one query.
+SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", default=15.0)
+
+# --- Alerts (docs/operations.md, "Alerts") ------------------------------------------------
+# Webhooks to private, loopback or link-local addresses are refused unless this is set (an
+# org admin must not be able to make the scheduler call into the internal network).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Wait before each retry of a failed delivery; after the last, the delivery is given up.
+ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="alerts@localhost")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 
 # --- The execution plane ---------------------------------------------------------------
 EXECUTION_PLANE_URL = env("EXECUTION_PLANE_URL", default="").rstrip("/")

@@ -266,3 +266,18 @@ class RunTally(models.Model):
 
     def __str__(self):
         return f"{self.org_id} {self.status} {self.trigger_type} < {self.through:%Y-%m-%d %H:%M}"
+
+
+# Alerts live in their own package; importing them here registers them with the `runs` app.
+from runs.alerts.models import (  # noqa: E402,F401
+    Alert,
+    AlertCause,
+    AlertChannel,
+    AlertDelivery,
+    AlertEvent,
+    AlertEventKind,
+    AlertState,
+    ChannelKind,
+    DeliveryAttempt,
+    DeliveryState,
+)

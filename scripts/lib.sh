@@ -37,6 +37,14 @@ ensure_messages() {
   (cd "$ROOT" && "$PY" manage.py compilemessages --ignore=.venv >/dev/null)
 }
 
+# run.sh and serve.sh start their processes in the background and put their ids in `pids`;
+# this (their INT/TERM/EXIT trap) stops them all, so Ctrl-C leaves nothing running.
+stop_children() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+
 apt_install() {
   log "installing $* with apt-get"
   local sudo=""
@@ -45,12 +53,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Installs Debian packages that are missing (PostgreSQL server, Chromium, GNU gettext).
+# Installs Debian packages that are missing (PostgreSQL server, Chromium, GNU gettext, systemd's
+# systemd-analyze).
 ensure_apt() {
   local missing=()
   pg_bindir >/dev/null 2>&1 || missing+=(postgresql)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
+  # `systemd-analyze verify` checks the example units in deploy/systemd (tests/test_deploy.py).
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   [ ${#missing[@]} -eq 0 ] && return 0
   apt_install "${missing[@]}"
 }

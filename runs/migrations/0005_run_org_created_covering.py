@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0003_occurrence_key'),
+        ('runs', '0004_alerts'),
         ('schedules', '0003_schedule_draft'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

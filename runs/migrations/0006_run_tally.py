@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0004_run_org_created_covering'),
+        ('runs', '0005_run_org_created_covering'),
         ('schedules', '0003_schedule_draft'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
