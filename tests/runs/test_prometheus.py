@@ -16,7 +16,7 @@ from tests.factories import make_heartbeat, make_run
 from tests.runs.metrics_data import NOW, populate
 
 TOKEN = "s3cret-scrape-token"
-BOUNDED_LABELS = {"org", "status", "trigger", "state", "replica", "le"}
+BOUNDED_LABELS = {"org", "status", "trigger", "state", "replica", "le", "cause"}
 
 
 @pytest.fixture
@@ -108,6 +108,18 @@ def test_labels_stay_bounded(client, metrics_on, data):
     for family in scrape(client).values():
         for sample in family.samples:
             assert set(sample.labels) <= BOUNDED_LABELS, (sample.name, sample.labels)
+
+
+def test_open_alerts_by_org_and_cause(client, metrics_on, data):
+    from runs.alerts.services import alert_open
+
+    nightly, _, other = data
+    alert_open(org_id=nightly.org_id, cause="consecutive_failures", schedule_id=nightly.pk, detail="3 failures", now=NOW)
+    alert_open(org_id=other.org_id, cause="consecutive_failures", schedule_id=other.pk, detail="3 failures", now=NOW)
+    assert samples(scrape(client)["agent_schedules_alerts_open"]) == {
+        (("cause", "consecutive_failures"), ("org", "acme")): 1,
+        (("cause", "consecutive_failures"), ("org", "globex")): 1,
+    }
 
 
 def test_other_parts_add_families_through_the_hook(client, metrics_on, data):
