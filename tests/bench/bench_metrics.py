@@ -149,6 +149,21 @@ def _explain_summary(now):
     return plan
 
 
+def _scrape_queries(now):
+    """Each query of one scrape with its time: where a slow scrape spends it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runs.metrics import prometheus
+
+    prometheus.exposition(now=now)
+    with CaptureQueriesContext(connection) as captured:
+        prometheus.exposition(now=now)
+    print("\n  one scrape's queries (seconds, statement):", flush=True)
+    for query in captured.captured_queries:
+        print(f"    {query['time']:>7}  {' '.join(query['sql'].split())[:140]}", flush=True)
+
+
 def _time_first_scrape(now, RunTally):
     """The one scrape that counts the whole history (no running totals stored yet), beside a
     scrape that adds the last hour to them: what a new deployment pays once."""
@@ -203,6 +218,7 @@ def bench_metrics() -> None:
            target="1", ok=index_only)
     from runs.models import RunTally
 
+    _scrape_queries(now)
     _time_first_scrape(now, RunTally)
     common.reset()
     RunTally.objects.all().delete()  # the running totals outlive reset(): they are not run rows
