@@ -151,14 +151,3 @@ def scheduler_families(now: datetime) -> Iterable[Metric]:
         "SCHEDULER_STALL_SECONDS.",
         value=max(0.0, (now - latest).total_seconds()) if latest else float("inf"),
     )
-
-
-@register_family
-def open_alerts(now: datetime) -> Iterable[Metric]:
-    """Open alerts by org and cause, as the alerts code counts them (runs/alerts/services.py)."""
-    from runs.alerts.services import open_alert_counts
-
-    family = GaugeMetricFamily(f"{PREFIX}_alerts_open", "Alerts open now, by cause.", labels=["org", "cause"])
-    for (org, cause), n in sorted(open_alert_counts().items()):
-        family.add_metric([org, cause], n)
-    yield family
