@@ -183,6 +183,9 @@ class ScheduleRun(models.Model):
             # A manual retry's look at the later attempts of its occurrence. Only retries are in
             # it, so firing's inserts (every one attempt 1) never write to it.
             models.Index(fields=["occurrence_key"], name="run_retries_by_occurrence", condition=Q(attempt__gt=1)),
+            # /metrics' running totals (runs/metrics/tally.py): runs finished in an hour. Only
+            # finished runs are in it, so firing's queued inserts never write to it.
+            models.Index(fields=["finished_at"], name="run_finished", condition=Q(finished_at__isnull=False)),
             # Metrics over a window (runs/metrics/scan.py). It carries what the summary reads, so
             # PostgreSQL answers from the index alone (index-only scan) instead of visiting
             # 100,000 heap rows; other databases ignore `include`.
@@ -229,6 +232,40 @@ class SchedulerHeartbeat(models.Model):
 
     def __str__(self):
         return self.replica_id
+
+
+class RunTally(models.Model):
+    """Running totals of finished runs for `/metrics`: every run that finished before `through`,
+    per org, status and trigger (runs/metrics/tally.py).
+
+    Without it each scrape would count the whole run history. A run's `finished_at` is written
+    once, when it ends, so the runs finished before an hour that is over never change: the
+    totals at the next hour are these plus that hour's runs, and every process that computes
+    them gets the same numbers. Deleting old runs does not lower them (they are counters).
+    """
+
+    through = models.DateTimeField(_("through"), help_text=_("Runs that finished before this time, e.g. 2026-12-01 09:00 UTC."))
+    org = models.ForeignKey("schedules.Organization", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=RunStatus.choices)
+    trigger_type = models.CharField(_("trigger"), max_length=16, choices=TriggerType.choices)
+    runs = models.BigIntegerField(_("runs"), default=0)
+    timed = models.BigIntegerField(
+        _("timed runs"), default=0, help_text=_("Runs with a duration (succeeded, failed, timed out).")
+    )
+    seconds = models.FloatField(_("seconds"), default=0.0, help_text=_("Their durations added up."))
+    buckets = models.JSONField(
+        _("duration buckets"), default=list, help_text=_("Timed runs at most 1, 5, 15 ... 3600 s long, e.g. [3, 9, 12].")
+    )
+
+    class Meta:
+        verbose_name = _("run tally")
+        constraints = [
+            models.UniqueConstraint(fields=["through", "org", "status", "trigger_type"], name="run_tally_unique")
+        ]
+        indexes = [models.Index(fields=["through"], name="run_tally_through")]
+
+    def __str__(self):
+        return f"{self.org_id} {self.status} {self.trigger_type} < {self.through:%Y-%m-%d %H:%M}"
 
 
 # Alerts live in their own package; importing them here registers them with the `runs` app.

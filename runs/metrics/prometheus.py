@@ -16,17 +16,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Count, Min, Q
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from runs.metrics.scan import TIMED_STATUSES
-from runs.models import TERMINAL_STATUSES, RunStatus, SchedulerHeartbeat, ScheduleRun
-from schedules.models import Schedule
+from runs.metrics import tally
+from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
+from schedules.models import Organization, Schedule
 
 PREFIX = "agent_schedules"
-# Upper bounds of the run-duration histogram, in seconds: agent runs take seconds to an hour.
-DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 REPLICA_HORIZON = timedelta(hours=1)
 
 FamilyBuilder = Callable[[datetime], Iterable[Metric]]
@@ -48,7 +46,7 @@ class DatabaseCollector:
         self.now = now
 
     def collect(self) -> Iterable[Metric]:
-        yield from runs_families()
+        yield from runs_families(self.now)
         yield from schedule_families(self.now)
         yield from scheduler_families(self.now)
         for builder in _extra_families:
@@ -62,8 +60,9 @@ def exposition(*, now: datetime) -> bytes:
     return generate_latest(registry)
 
 
-def runs_families() -> Iterable[Metric]:
-    """Finished runs by org, status and trigger, and the duration histogram, in one pass."""
+def runs_families(now: datetime) -> Iterable[Metric]:
+    """Finished runs by org, status and trigger, and the duration histogram per org, from the
+    running totals (`runs.metrics.tally`): a scrape does not count the whole history."""
     totals = CounterMetricFamily(
         f"{PREFIX}_runs", "Runs that reached a final status.", labels=["org", "status", "trigger"]
     )
@@ -72,36 +71,20 @@ def runs_families() -> Iterable[Metric]:
         "Time from start to finish of succeeded, failed and timed-out runs.",
         labels=["org"],
     )
-    timed = Q(status__in=TIMED_STATUSES, started_at__isnull=False, finished_at__isnull=False)
-    elapsed = F("finished_at") - F("started_at")
-    buckets = {
-        f"le_{i}": Count("pk", filter=timed & Q(finished_at__lte=F("started_at") + timedelta(seconds=bound)))
-        for i, bound in enumerate(DURATION_BUCKETS)
-    }
-    rows = (
-        ScheduleRun.objects.filter(status__in=TERMINAL_STATUSES)
-        .values("org__slug", "status", "trigger_type")
-        .annotate(n=Count("pk"), timed=Count("pk", filter=timed), seconds=Sum(elapsed, filter=timed), **buckets)
-        .order_by()
-    )
-    per_org: dict[str, list] = defaultdict(lambda: [0.0, 0, [0] * len(DURATION_BUCKETS)])
-    for row in rows:
-        org = row["org__slug"]
-        totals.add_metric([org, row["status"], row["trigger_type"]], row["n"])
-        acc = per_org[org]
-        acc[0] += row["seconds"].total_seconds() if row["seconds"] else 0.0
-        acc[1] += row["timed"]
-        for i in range(len(DURATION_BUCKETS)):
-            acc[2][i] += row[f"le_{i}"]
-    for org, (seconds, count, counts) in sorted(per_org.items()):
-        points = [(_le(bound), n) for bound, n in zip(DURATION_BUCKETS, counts)] + [("+Inf", count)]
-        duration.add_metric([org], points, sum_value=seconds)
+    tallies = tally.run_totals(now=now)
+    slugs = dict(Organization.objects.filter(pk__in={org_id for org_id, _, _ in tallies}).values_list("pk", "slug"))
+    per_org: dict[str, tally.Tally] = defaultdict(tally.Tally)
+    for (org_id, status, trigger), counted in sorted(tallies.items()):
+        slug = slugs.get(org_id)
+        if slug is None:  # the org was deleted since
+            continue
+        totals.add_metric([slug, status, trigger], counted.runs)
+        per_org[slug].add(counted)
+    for slug, counted in sorted(per_org.items()):
+        points = [(f"{float(bound)}", n) for bound, n in zip(tally.DURATION_BUCKETS, counted.buckets)]
+        duration.add_metric([slug], points + [("+Inf", counted.timed)], sum_value=counted.seconds)
     yield totals
     yield duration
-
-
-def _le(bound: float) -> str:
-    return f"{float(bound)}"
 
 
 def schedule_families(now: datetime) -> Iterable[Metric]:
@@ -111,14 +94,18 @@ def schedule_families(now: datetime) -> Iterable[Metric]:
         labels=["org", "state"],
     )
     # Annotation names must not be field names: `enabled=Count(...)` would shadow the column.
-    rows = Schedule.objects.values("org__slug").annotate(
+    # Grouped by org id, not slug: no join, and the (org, enabled, next_run_at) index holds
+    # every column read (an index-only scan of 100,000 schedules).
+    rows = Schedule.objects.values("org_id").annotate(
         n_enabled=Count("pk", filter=Q(enabled=True, next_run_at__isnull=False)),
         n_disabled=Count("pk", filter=Q(enabled=False)),
         n_finished=Count("pk", filter=Q(enabled=True, next_run_at__isnull=True)),
     ).order_by()
+    rows = list(rows)
+    slugs = dict(Organization.objects.filter(pk__in=[row["org_id"] for row in rows]).values_list("pk", "slug"))
     for row in rows:
         for state in ("enabled", "disabled", "finished"):
-            states.add_metric([row["org__slug"], state], row[f"n_{state}"])
+            states.add_metric([slugs[row["org_id"]], state], row[f"n_{state}"])
     yield states
 
     active = {
