@@ -18,6 +18,7 @@ import structlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AuditAction
@@ -164,9 +165,11 @@ def schedule_backfill(
     check_backfill_range(start=start, end=end, now=now)
     schedule = Schedule.objects.select_related("agent", "org").get(pk=schedule.pk)
     if not schedule.enabled:
-        raise InvalidState("the schedule is disabled; enable it before backfilling its runs")
+        raise InvalidState(_("the schedule is disabled; enable it before backfilling its runs"))
     if not schedule.agent.enabled:
-        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+        raise InvalidState(
+            _("agent '%(agent)s' is disabled, so this schedule cannot run") % {"agent": schedule.agent.slug}
+        )
     total = count_occurrences(schedule, start, end)
     if total > settings.BACKFILL_MAX_OCCURRENCES:
         raise ValidationError(
