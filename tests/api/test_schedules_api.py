@@ -414,3 +414,9 @@ def test_the_api_answers_in_the_requested_language_as_drf_does(api, eddie, agent
     errors = assert_error(response, 400, "invalid")["errors"]
     assert errors["cron_expression"] == ["小时 25 超出范围 0-23"]
     assert errors["name"] == ["该字段是必填项。"]
+
+
+def test_a_missing_permission_is_named_in_the_requested_language_with_the_same_code(api, victor, agent):
+    response = api(victor).post(f"{API}/schedules/", VALID, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    body = assert_error(response, 403, "permission_denied")
+    assert (body["detail"], body["permission"]) == ("缺少权限 schedules:write", "schedules:write")
