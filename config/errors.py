@@ -14,12 +14,20 @@ show it beside their field as is, and the API maps it to a 400 naming `field`.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class DomainError(Exception):
-    """Base class; `message` is a sentence a person can act on."""
+    """Base class; `message` is a sentence a person can act on.
 
-    default_message = "this cannot be done"
+    Services write the message with `gettext`, so it is in the language of the request that
+    asked (the page's language; the API's is English unless the request asks for another, as
+    with DRF's own messages). Code that stores a message in a row (the scheduler's run errors)
+    runs in English: stored rows are data, read later by anyone in any language.
+    """
+
+    default_message = _("this cannot be done")
 
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
@@ -29,7 +37,7 @@ class DomainError(Exception):
 class NotVisible(DomainError):
     """The object does not exist, or the caller may not see it (its existence is not revealed)."""
 
-    default_message = "not found"
+    default_message = _("not found")
 
 
 class MissingPermission(DomainError):
@@ -37,14 +45,14 @@ class MissingPermission(DomainError):
 
     def __init__(self, permission: str):
         self.permission = permission
-        super().__init__(f"missing permission {permission}")
+        super().__init__(gettext("missing permission %(permission)s") % {"permission": permission})
 
 
 class InvalidState(DomainError):
     """The request is well-formed, but the object's state does not allow it (e.g. retrying a
     run that succeeded, running a schedule whose agent is disabled)."""
 
-    default_message = "the object's state does not allow this"
+    default_message = _("the object's state does not allow this")
 
 
 class InvalidInput(ValidationError):

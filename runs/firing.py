@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.db import transaction
 from django.db.models import Count
+from django.utils import translation
 
 from runs import bulk
 from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
@@ -145,7 +146,9 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireR
     """Claim one batch and fire it, in one transaction."""
     started = time.perf_counter()
     result = FireResult(batches=1)
-    with transaction.atomic():
+    # English whatever language is active: a schedule's timing_error and a run's error_message
+    # are stored data, read later by anyone (and by the API in English), not this caller's UI.
+    with translation.override("en"), transaction.atomic():
         schedules = list(claim_due_queryset(now=now, batch_size=batch_size))
         result.claimed = len(schedules)
         if not schedules:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from config.errors import NotVisible
 from runs.models import ScheduleRun
 from schedules import permissions
@@ -18,9 +20,9 @@ def get_run_for(user, run_id, perm: str = READ) -> ScheduleRun:
         ScheduleRun.objects.select_related("schedule", "org", "triggered_by").filter(pk=pk).first() if pk else None
     )
     if run is None:
-        raise NotVisible("run not found")
+        raise NotVisible(_("run not found"))
     try:
         permissions.check_schedule_perm(user, run.schedule, perm)
     except NotVisible:
-        raise NotVisible("run not found") from None
+        raise NotVisible(_("run not found")) from None
     return run

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from audit.services import Actor
 from config.errors import NotVisible
@@ -27,7 +28,8 @@ from schedules.permissions import WRITE
 
 NAME_WORDS = 6
 NAME_MAX = 60
-DRAFT_NOT_FOUND = "schedule draft not found: it may have expired; make a new one from the chat"
+# Lazy: read in the language of the request that is told.
+DRAFT_NOT_FOUND = gettext_lazy("schedule draft not found: it may have expired; make a new one from the chat")
 
 
 def suggested_name(prompt: str) -> str:
@@ -49,7 +51,7 @@ def draft_create(*, user, org: Organization, data: dict, now: datetime) -> Sched
     agent = services.agent_for_org(org, data["agent"])
     errors = {}
     if not agent.enabled:
-        errors["agent"] = f"agent '{agent.slug}' is disabled"
+        errors["agent"] = services.agent_disabled(agent)
     if problem := services.prompt_problem(data.get("prompt")):
         errors["prompt"] = problem
     if errors:

@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from config.errors import MissingPermission, NotVisible
 from schedules.models import Membership, Organization, Role, Schedule
@@ -177,7 +178,7 @@ def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet 
     queryset = queryset if queryset is not None else Schedule.objects.select_related("org", "agent")
     schedule = queryset.filter(pk=pk).first() if pk else None
     if schedule is None:
-        raise NotVisible("schedule not found")
+        raise NotVisible(_("schedule not found"))
     check_schedule_perm(user, schedule, perm)
     return schedule
 
@@ -186,7 +187,7 @@ def check_schedule_perm(user, schedule: Schedule, perm: str, *, grants: Grants |
     """Raise NotVisible when `schedule` is not readable, MissingPermission when `perm` is not held."""
     perms = (grants or grants_for(user)).for_schedule(schedule)
     if READ not in perms:
-        raise NotVisible("schedule not found")
+        raise NotVisible(_("schedule not found"))
     if perm not in perms:
         raise MissingPermission(perm)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AuditAction
@@ -66,9 +67,12 @@ def _read_local_times(schedule: Schedule) -> None:
 def prompt_problem(prompt: str | None) -> str:
     """What is wrong with a prompt (a schedule's or a draft's), or ""."""
     if not (prompt or "").strip():
-        return "prompt must not be empty"
+        return _("prompt must not be empty")
     if len(prompt) > settings.SCHEDULE_PROMPT_MAX_LENGTH:
-        return f"prompt is {len(prompt)} characters; the limit is {settings.SCHEDULE_PROMPT_MAX_LENGTH}"
+        return _("prompt is %(length)s characters; the limit is %(limit)s") % {
+            "length": len(prompt),
+            "limit": settings.SCHEDULE_PROMPT_MAX_LENGTH,
+        }
     return ""
 
 
@@ -76,20 +80,25 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
     """Raise ValidationError({field: message}) for anything that must not be stored."""
     errors = {}
     if schedule.agent_id and schedule.agent.org_id != schedule.org_id:
-        errors["agent"] = f"agent '{schedule.agent.slug}' does not belong to org '{schedule.org.slug}'"
+        errors["agent"] = _("agent '%(agent)s' does not belong to org '%(org)s'") % {
+            "agent": schedule.agent.slug,
+            "org": schedule.org.slug,
+        }
     elif schedule.agent_id and not schedule.agent.enabled and schedule.enabled:
-        errors["agent"] = f"agent '{schedule.agent.slug}' is disabled"
+        errors["agent"] = agent_disabled(schedule.agent)
     if problem := prompt_problem(schedule.prompt):
         errors["prompt"] = problem
     if not 0 <= schedule.max_retries <= 10:
-        errors["max_retries"] = f"max_retries must be between 0 and 10, got {schedule.max_retries}"
+        errors["max_retries"] = _("max_retries must be between 0 and 10, got %(value)s") % {
+            "value": schedule.max_retries
+        }
     backoff = schedule.retry_backoff_seconds
     if not (
         isinstance(backoff, list)
         and backoff
         and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 86400 for v in backoff)
     ):
-        errors["retry_backoff_seconds"] = "retry_backoff_seconds must be a non-empty list of seconds (0-86400)"
+        errors["retry_backoff_seconds"] = _("retry_backoff_seconds must be a non-empty list of seconds (0-86400)")
     # Only a `once` schedule being (re)timed must lie in the future; an untouched finished
     # schedule may keep its past run_at.
     spec = schedule.timing_spec()
@@ -148,7 +157,7 @@ def compute_next_run_at(schedule: Schedule, *, now: datetime) -> datetime | None
 def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetime) -> Schedule:
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationError({name: "this field cannot be set" for name in sorted(unknown)})
+        raise ValidationError({name: _("this field cannot be set") for name in sorted(unknown)})
     schedule = Schedule(org=org, created_by=actor.user, updated_by=actor.user, created_at=now, updated_at=now)
     for name, value in data.items():
         setattr(schedule, name, value)
@@ -167,7 +176,7 @@ def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetim
 def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: datetime) -> Schedule:
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationError({name: "this field cannot be set" for name in sorted(unknown)})
+        raise ValidationError({name: _("this field cannot be set") for name in sorted(unknown)})
     schedule = _lock(schedule)
     before = snapshot(schedule)
     for name, value in data.items():
@@ -212,7 +221,7 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
         return schedule
     schedule.enabled = enabled
     if enabled and not schedule.agent.enabled:
-        raise ValidationError({"agent": f"agent '{schedule.agent.slug}' is disabled"})
+        raise ValidationError({"agent": agent_disabled(schedule.agent)})
     if enabled:
         _unpause(schedule)
     # Re-enabling starts from now: the disabled period is not caught up.
@@ -309,4 +318,11 @@ def agent_for_org(org: Organization, slug: str) -> Agent:
     try:
         return Agent.objects.get(org=org, slug=slug)
     except Agent.DoesNotExist:
-        raise ValidationError({"agent": f"unknown agent '{slug}' in org '{org.slug}'"}) from None
+        raise ValidationError(
+            {"agent": _("unknown agent '%(agent)s' in org '%(org)s'") % {"agent": slug, "org": org.slug}}
+        ) from None
+
+
+def agent_disabled(agent: Agent) -> str:
+    """The message beside the agent field when `agent` is disabled (a schedule's or a draft's)."""
+    return _("agent '%(agent)s' is disabled") % {"agent": agent.slug}

@@ -7,15 +7,20 @@ olga operator, victor viewer; mallory is admin of another org, `globex`.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from django.core.management import call_command
 from django.db import connection
+from django.utils import translation
 
 from config import clock as clock_module
 from config.clock import FakeClock
 from tests import factories
 from tests.constants import T0
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # In CI the property tests replay the same examples every run, so a red build always means a
@@ -39,6 +44,27 @@ def _fast_password_hasher(settings):
     # which was most of the suite's setup time. A subprocess (another settings load) still
     # uses the real hashers, so log in through one only with users it created itself.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_messages():
+    """The .mo files are built by the make targets; build them here too when a test run
+    starts without them (or with a catalogue newer than its .mo): the pages and the services'
+    messages are tested in Chinese."""
+    for po in ROOT.glob("locale/*/LC_MESSAGES/django.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            call_command("compilemessages", ignore_patterns=[".venv", "tests"], verbosity=0)
+            break
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # LocaleMiddleware leaves a request's language active in the thread after the response
+    # (the next request activates its own). Services write their messages in the active
+    # language, so a page test in Chinese must not leave the next test in Chinese.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.defaults import bad_request as django_bad_request
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -129,7 +130,10 @@ class MissingPermission(exceptions.PermissionDenied):
     """403 that names the permission the caller lacks."""
 
     def __init__(self, permission: str):
-        super().__init__(detail=f"missing permission {permission}", code="permission_denied")
+        # The domain error's words, in the request's language as DRF's own messages are.
+        super().__init__(
+            detail=gettext("missing permission %(permission)s") % {"permission": permission}, code="permission_denied"
+        )
         self.permission = permission
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from config.errors import InvalidInput
 from runs.metrics.scan import scan_window
@@ -29,7 +30,10 @@ def parse_window(value: str | None) -> str:
     if not value:
         return DEFAULT_WINDOW
     if value not in WINDOWS:
-        raise InvalidInput("window", f"unknown window '{value}'; use one of: {', '.join(WINDOWS)}")
+        raise InvalidInput(
+            "window",
+            _("unknown window '%(window)s'; use one of: %(windows)s") % {"window": value, "windows": ", ".join(WINDOWS)},
+        )
     return value
 
 

@@ -19,6 +19,7 @@ import structlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AuditAction
@@ -134,9 +135,11 @@ def _backfill_run(schedule: Schedule, when: datetime, follows: ScheduleRun | Non
 def _runnable(schedule: Schedule) -> Schedule:
     """The schedule, unless it or its agent is disabled (the dispatcher would only cancel the runs)."""
     if not schedule.enabled:
-        raise InvalidState("the schedule is disabled; enable it before backfilling its runs")
+        raise InvalidState(_("the schedule is disabled; enable it before backfilling its runs"))
     if not schedule.agent.enabled:
-        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+        raise InvalidState(
+            _("agent '%(agent)s' is disabled, so this schedule cannot run") % {"agent": schedule.agent.slug}
+        )
     return schedule
 
 

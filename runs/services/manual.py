@@ -7,6 +7,7 @@ from datetime import datetime
 import structlog
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AuditAction
@@ -37,7 +38,9 @@ def run_now(*, actor: Actor, schedule, now: datetime, idempotency_key: str | Non
     if existing is not None:
         return existing, False
     if not schedule.agent.enabled:
-        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+        raise InvalidState(
+            _("agent '%(agent)s' is disabled, so this schedule cannot run") % {"agent": schedule.agent.slug}
+        )
     status, error_code, error_message = overlap_verdict(schedule, active=active_run_count(schedule.pk))
     run, created = run_create(
         schedule=schedule,
@@ -76,14 +79,20 @@ def run_retry(*, actor: Actor, run: ScheduleRun, now: datetime) -> ScheduleRun:
     run = ScheduleRun.objects.select_related("schedule__agent", "org").get(pk=run.pk)
     if run.status not in RETRYABLE_STATUSES:
         raise InvalidState(
-            f"only failed, timed-out or canceled runs can be retried; this run is {run.get_status_display().lower()}"
+            _("only failed, timed-out or canceled runs can be retried; this run is %(status)s")
+            % {"status": run.get_status_display().lower()}
         )
     if not run.schedule.enabled:
-        raise InvalidState("the schedule is disabled; enable it before retrying its runs")
+        raise InvalidState(_("the schedule is disabled; enable it before retrying its runs"))
     agent = Agent.objects.filter(org_id=run.org_id, slug=run.agent_slug).first()
-    if agent is None or not agent.enabled:
-        state = "no longer exists" if agent is None else "is disabled"
-        raise InvalidState(f"agent '{run.agent_slug}' {state}, so this run cannot be retried")
+    if agent is None:
+        raise InvalidState(
+            _("agent '%(agent)s' no longer exists, so this run cannot be retried") % {"agent": run.agent_slug}
+        )
+    if not agent.enabled:
+        raise InvalidState(
+            _("agent '%(agent)s' is disabled, so this run cannot be retried") % {"agent": run.agent_slug}
+        )
     # The later attempts of this occurrence, by its stored key (index `run_retries_by_occurrence`).
     # Attempt 1 is never among them and never matters: a retry exists only once it is final.
     attempts = ScheduleRun.objects.filter(
@@ -91,11 +100,14 @@ def run_retry(*, actor: Actor, run: ScheduleRun, now: datetime) -> ScheduleRun:
     )
     pending = attempts.filter(status__in=ACTIVE_STATUSES).order_by("attempt").first()
     if pending is not None:
-        raise InvalidState(f"attempt {pending.attempt} of this run is already {pending.get_status_display().lower()}")
+        raise InvalidState(
+            _("attempt %(attempt)s of this run is already %(status)s")
+            % {"attempt": pending.attempt, "status": pending.get_status_display().lower()}
+        )
     attempt = (attempts.aggregate(n=Max("attempt"))["n"] or run.attempt) + 1
     retry = build_retry(run, attempt=attempt, now=now, not_before=None, triggered_by=actor.user)
     if not insert_runs([retry]):
-        raise InvalidState(f"attempt {attempt} of this run exists already")
+        raise InvalidState(_("attempt %(attempt)s of this run exists already") % {"attempt": attempt})
     audit.record(
         actor=actor,
         org=run.org,

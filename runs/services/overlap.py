@@ -16,6 +16,7 @@ def overlap_verdict(schedule, *, active: int) -> tuple[str, str, str]:
 
     Below `max_concurrency` the run is queued; at the limit `queue` lets exactly one more
     wait and `skip` records a skipped run. `active` counts queued and running runs.
+    The message is stored in the run row, so it stays English (not marked for translation).
     """
     allowed = schedule.max_concurrency + (1 if schedule.overlap_policy == OverlapPolicy.QUEUE else 0)
     if active < allowed:

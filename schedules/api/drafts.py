@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -88,7 +89,7 @@ def _draft_org(user, slug: str | None) -> Organization:
     if slug:
         org = Organization.objects.filter(slug=slug).first()
         if org is None or READ not in permissions.grants_for(user).for_org(org.pk):
-            raise NotVisible(f"org '{slug}' not found")
+            raise NotVisible(_("org '%(org)s' not found") % {"org": slug})
         return org
     return resolve_org(user, None)
 

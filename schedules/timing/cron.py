@@ -21,12 +21,20 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from croniter import CroniterBadDateError, croniter
+from django.utils.dates import MONTHS
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext
 
 from .types import ScheduleError
 
 FIELD = "cron_expression"
 MINUTE, HOUR, DOM, MONTH, DOW = range(5)
-FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+# Error messages are in the active language (the pages' language; English for the API by
+# default and for the scheduler, whose messages are stored). `gettext`, not `_`: this module
+# uses `_` for discarded values.
+FIELD_NAMES = (
+    gettext_lazy("minute"), gettext_lazy("hour"), gettext_lazy("day-of-month"), gettext_lazy("month"),
+    gettext_lazy("day-of-week"),
+)
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 # Largest step that still yields more than one value; `*/60` is minute 0 only and almost
 # always means "every 60 minutes", which cron cannot say (an interval schedule can).
@@ -34,8 +42,10 @@ _MAX_STEP = (59, 23, 30, 11, 6)
 _MONTHS = {name: i for i, name in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
 _DAYS = {name: i for i, name in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 _NAMES = ({}, {}, {}, _MONTHS, _DAYS)
-_HINTS = (" (use 0-59)", " (use 0-23)", " (use 1-31 or L)", " (use 1-12 or JAN-DEC)", " (use 0-7 or SUN-SAT)")
-_SHAPE = "expected 5 fields (minute hour day-of-month month day-of-week)"
+_HINTS = (
+    gettext_lazy("use 0-59"), gettext_lazy("use 0-23"), gettext_lazy("use 1-31 or L"),
+    gettext_lazy("use 1-12 or JAN-DEC"), gettext_lazy("use 0-7 or SUN-SAT"),
+)
 MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -46,10 +56,6 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 _MAX_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_MONTH_NAMES = (
-    "", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
-)
 _NAIVE_EPOCH = datetime(2000, 1, 1)
 # Quartz/croniter dialect tokens, recognised only to name them in the error.
 _L_SYNTAX = re.compile(r"^(\d*L\d*)$")
@@ -130,8 +136,13 @@ class NaiveMatcher:
             return found
 
 
-def _fail(message: str) -> ScheduleError:
-    return ScheduleError(FIELD, message)
+def _fail(message: str, **values) -> ScheduleError:
+    return ScheduleError(FIELD, message % values if values else message)
+
+
+def _about(i: int, message: str, **values) -> ScheduleError:
+    """A message about field `i`, named in the active language."""
+    return _fail(message, field=FIELD_NAMES[i], **values)
 
 
 def _check_token(i: int, token: str, item: str) -> None:
@@ -140,15 +151,17 @@ def _check_token(i: int, token: str, item: str) -> None:
     if upper in _NAMES[i]:
         return
     if "#" in upper:
-        raise _fail(f"'#' (nth weekday of the month) is not supported: '{item}'")
+        raise _fail(gettext("'#' (nth weekday of the month) is not supported: '%(item)s'"), item=item)
     if "?" in upper:
-        raise _fail("'?' is not supported: use '*'")
+        raise _fail(gettext("'?' is not supported: use '*'"))
     if _W_SYNTAX.match(upper):
-        raise _fail(f"'W' (nearest weekday) is not supported: '{item}'")
+        raise _fail(gettext("'W' (nearest weekday) is not supported: '%(item)s'"), item=item)
     if _L_SYNTAX.match(upper):
         if i != DOM:
-            raise _fail("'L' is only allowed in the day-of-month field")
-        raise _fail(f"'L' must stand alone in the day-of-month field, as in 'L' or '15,L': got '{item}'")
+            raise _fail(gettext("'L' is only allowed in the day-of-month field"))
+        raise _fail(
+            gettext("'L' must stand alone in the day-of-month field, as in 'L' or '15,L': got '%(item)s'"), item=item
+        )
 
 
 def _value(i: int, token: str, item: str) -> int:
@@ -157,24 +170,37 @@ def _value(i: int, token: str, item: str) -> int:
     if token.isascii() and token.isdigit():
         value = int(token)
         if not lo <= value <= hi:
-            raise _fail(f"{FIELD_NAMES[i]} {value} is out of range {lo}-{hi}")
+            raise _about(
+                i, gettext("%(field)s %(value)s is out of range %(low)s-%(high)s"), value=value, low=lo, high=hi
+            )
         return value
     names = _NAMES[i]
     if token.upper() in names:
         return names[token.upper()]
     shown = token if token else item
-    raise _fail(f"{FIELD_NAMES[i]} '{shown}' is not a valid value{_HINTS[i]}")
+    raise _about(i, gettext("%(field)s '%(value)s' is not a valid value (%(hint)s)"), value=shown, hint=_HINTS[i])
 
 
 def _range(i: int, text: str, item: str) -> tuple[int, int]:
     start_text, _, end_text = text.partition("-")
     if not start_text or not end_text or "-" in end_text:
-        raise _fail(f"{FIELD_NAMES[i]} '{item}' is not a valid range{_HINTS[i]}")
+        raise _about(i, gettext("%(field)s '%(item)s' is not a valid range (%(hint)s)"), item=item, hint=_HINTS[i])
     start, end = _value(i, start_text, item), _value(i, end_text, item)
     if start > end:
         # "5-0" most likely means Friday to Sunday; other backwards ranges have no one reading.
-        hint = f" (Sunday can be written as 7: '{start_text}-7')" if i == DOW and end == 0 else ""
-        raise _fail(f"{FIELD_NAMES[i]} range {text} is backwards: the start must not be after the end{hint}")
+        if i == DOW and end == 0:
+            raise _about(
+                i,
+                gettext(
+                    "%(field)s range %(range)s is backwards: the start must not be after the end "
+                    "(Sunday can be written as 7: '%(start)s-7')"
+                ),
+                range=text,
+                start=start_text,
+            )
+        raise _about(
+            i, gettext("%(field)s range %(range)s is backwards: the start must not be after the end"), range=text
+        )
     return start, end
 
 
@@ -185,19 +211,23 @@ def _parse_field(i: int, text: str) -> tuple[frozenset[int], bool]:
     last = False
     for item in text.split(","):
         if not item:
-            raise _fail(f"{FIELD_NAMES[i]} field '{text}' has an empty list item")
+            raise _about(i, gettext("%(field)s field '%(text)s' has an empty list item"), text=text)
         if item.upper() == "L":
             if i != DOM:
-                raise _fail("'L' is only allowed in the day-of-month field")
+                raise _fail(gettext("'L' is only allowed in the day-of-month field"))
             last = True
             continue
         if "/" in item:
             base, _, step_text = item.partition("/")
             if not (step_text.isascii() and step_text.isdigit()):
-                raise _fail(f"{FIELD_NAMES[i]} step '{step_text}' in '{item}' is not a number")
+                raise _about(
+                    i, gettext("%(field)s step '%(step)s' in '%(item)s' is not a number"), step=step_text, item=item
+                )
             step = int(step_text)
             if not 1 <= step <= _MAX_STEP[i]:
-                raise _fail(f"{FIELD_NAMES[i]} step {step} is out of range 1-{_MAX_STEP[i]}")
+                raise _about(
+                    i, gettext("%(field)s step %(step)s is out of range 1-%(high)s"), step=step, high=_MAX_STEP[i]
+                )
             if base == "*":
                 start, end = lo, hi
             elif "-" in base:
@@ -224,8 +254,30 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def _day_of_month(n: int) -> str:
+    """"31st" in English; the active language's name for day `n` of a month ("31日")."""
+    if 11 <= n % 100 <= 13:
+        text = pgettext("day of the month 11, 12, 13", "%(day)sth")
+    elif n % 10 == 1:
+        text = pgettext("day of the month 1, 21, 31", "%(day)sst")
+    elif n % 10 == 2:
+        text = pgettext("day of the month 2, 22", "%(day)snd")
+    elif n % 10 == 3:
+        text = pgettext("day of the month 3, 23", "%(day)srd")
+    else:
+        text = pgettext("day of the month 4-10, 14-20, 24-30", "%(day)sth")
+    return text % {"day": n}
+
+
 def _join(words: list[str], conjunction: str) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+    if len(words) == 1:
+        return words[0]
+    # The separator and the spaces around the conjunction are the language's ("、" in Chinese).
+    return pgettext("list of words", "%(items)s %(conjunction)s %(last)s") % {
+        "items": pgettext("list separator", ", ").join(words[:-1]),
+        "conjunction": conjunction,
+        "last": words[-1],
+    }
 
 
 def _values_text(values: frozenset[int] | tuple[int, ...], count: int) -> str:
@@ -234,24 +286,32 @@ def _values_text(values: frozenset[int] | tuple[int, ...], count: int) -> str:
 
 def _split(text: str) -> tuple[str, list[str]]:
     if not isinstance(text, str):
-        raise _fail("cron expression must be text, e.g. '0 9 * * 1-5'")
+        raise _fail(gettext("cron expression must be text, e.g. '0 9 * * 1-5'"))
     normalised = " ".join(text.split())
     if not normalised:
-        raise _fail(f"cron expression is empty: {_SHAPE}")
+        raise _fail(gettext("cron expression is empty: expected 5 fields (minute hour day-of-month month day-of-week)"))
     if normalised.startswith("@"):
         macro, *rest = normalised.lower().split(" ")
         if macro not in MACROS:
             name = normalised.split(" ")[0]
-            raise _fail(f"unknown macro '{name}': use @hourly, @daily, @weekly, @monthly or @yearly")
+            raise _fail(
+                gettext("unknown macro '%(name)s': use @hourly, @daily, @weekly, @monthly or @yearly"), name=name
+            )
         if rest:
-            raise _fail(f"{macro} stands alone: remove '{' '.join(rest)}' or write the 5 fields instead")
+            raise _fail(
+                gettext("%(macro)s stands alone: remove '%(rest)s' or write the 5 fields instead"),
+                macro=macro,
+                rest=" ".join(rest),
+            )
         return macro, MACROS[macro].split()
     fields = normalised.split(" ")
     if len(fields) == 6:
-        raise _fail("seconds are not supported: use 5 fields (minute hour day-of-month month day-of-week)")
+        raise _fail(gettext("seconds are not supported: use 5 fields (minute hour day-of-month month day-of-week)"))
     if len(fields) != 5:
         # Which field was left out (or added) cannot be known: say what is expected.
-        raise _fail(f"{_SHAPE}, got {len(fields)}")
+        raise _fail(
+            gettext("expected 5 fields (minute hour day-of-month month day-of-week), got %(count)s"), count=len(fields)
+        )
     return normalised, fields
 
 
@@ -267,10 +327,16 @@ def compile_cron(text: str) -> tuple[CronExpr, NaiveMatcher]:
         # cycles through every date eventually).
         longest = max(_MAX_DAYS[m] for m in months)
         if min(days) > longest:
-            missing_in = [_MONTH_NAMES[m] for m in sorted(months)]
-            verb = "has" if len(missing_in) == 1 else "have"
-            ordinals = _join([ordinal(d) for d in sorted(days)], "or")
-            raise _fail(f"never fires: {_join(missing_in, 'and')} {verb} no {ordinals}")
+            missing_in = [str(MONTHS[m]) for m in sorted(months)]
+            raise _fail(
+                ngettext(
+                    "never fires: %(months)s has no %(days)s",
+                    "never fires: %(months)s have no %(days)s",
+                    len(missing_in),
+                ),
+                months=_join(missing_in, gettext("and")),
+                days=_join([_day_of_month(d) for d in sorted(days)], gettext("or")),
+            )
 
     dom_full = len(days) == 31
     dow_full = len(weekdays) == 7

@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext, ngettext
+
 from .cron import CronExpr, NaiveMatcher, compile_cron, validate_cron
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
 from .zones import ONE_US, UTC, is_utc, next_transition, validate_timezone, wall_to_utc
@@ -54,64 +56,90 @@ def _iso_z(value: datetime) -> str:
 
 
 def _human_seconds(seconds: int) -> str:
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+    units = (
+        (86400, lambda n: ngettext("%(count)d day", "%(count)d days", n)),
+        (3600, lambda n: ngettext("%(count)d hour", "%(count)d hours", n)),
+        (60, lambda n: ngettext("%(count)d minute", "%(count)d minutes", n)),
+        (1, lambda n: ngettext("%(count)d second", "%(count)d seconds", n)),
+    )
+    for size, words in units:
         if seconds % size == 0:
             n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return f"{seconds} seconds"
+            return words(n) % {"count": n}
 
 
 def _require_aware(value: datetime | None, field: str) -> None:
     if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise ScheduleError(field, f"{field} must be a date and time with a time zone offset")
+        raise ScheduleError(
+            field, gettext("%(field)s must be a date and time with a time zone offset") % {"field": field}
+        )
 
 
 def validate_spec(
     spec: Spec, *, now: datetime, min_interval: int = 60, max_interval: int = 366 * 86400
 ) -> None:
-    """Raise ScheduleError for the first thing wrong with `spec`; `now` decides what is past."""
+    """Raise ScheduleError for the first thing wrong with `spec`; `now` decides what is past.
+
+    The messages are in the active language: a page shows them beside the field.
+    """
     if spec.schedule_type not in SCHEDULE_TYPES:
-        raise ScheduleError(
-            "schedule_type", f"schedule type '{spec.schedule_type}' is not one of {', '.join(SCHEDULE_TYPES)}"
-        )
+        raise _unknown_type(spec.schedule_type)
     validate_timezone(spec.timezone)
     for field in ("run_at", "start_at", "end_at"):
         _require_aware(getattr(spec, field), field)
     if spec.schedule_type == CRON:
         if not (spec.cron_expression or "").strip():
-            raise ScheduleError("cron_expression", "a cron schedule needs a cron expression, e.g. '0 9 * * 1-5'")
+            raise ScheduleError(
+                "cron_expression", gettext("a cron schedule needs a cron expression, e.g. '0 9 * * 1-5'")
+            )
         validate_cron(spec.cron_expression)
     elif spec.schedule_type == INTERVAL:
         seconds = spec.interval_seconds
         if seconds is None:
-            raise ScheduleError("interval_seconds", "an interval schedule needs interval_seconds")
+            raise ScheduleError("interval_seconds", gettext("an interval schedule needs interval_seconds"))
         if not isinstance(seconds, int) or isinstance(seconds, bool):
-            raise ScheduleError("interval_seconds", "interval must be a whole number of seconds")
+            raise ScheduleError("interval_seconds", gettext("interval must be a whole number of seconds"))
         if seconds < min_interval:
-            raise ScheduleError("interval_seconds", f"interval must be at least {min_interval} seconds")
+            raise ScheduleError(
+                "interval_seconds", gettext("interval must be at least %(seconds)s seconds") % {"seconds": min_interval}
+            )
         if seconds > max_interval:
             raise ScheduleError(
                 "interval_seconds",
-                f"interval must be at most {max_interval} seconds ({_human_seconds(max_interval)})",
+                gettext("interval must be at most %(seconds)s seconds (%(words)s)")
+                % {"seconds": max_interval, "words": _human_seconds(max_interval)},
             )
     elif spec.schedule_type == ONCE:
         if spec.run_at is None:
-            raise ScheduleError("run_at", "a one-time schedule needs run_at")
+            raise ScheduleError("run_at", gettext("a one-time schedule needs run_at"))
         if spec.run_at <= now:
-            raise ScheduleError("run_at", f"run_at {_iso_z(spec.run_at)} is in the past")
+            raise ScheduleError("run_at", gettext("run_at %(run_at)s is in the past") % {"run_at": _iso_z(spec.run_at)})
         if spec.end_at is not None and spec.run_at > spec.end_at:
             raise ScheduleError(
-                "run_at", f"run_at {_iso_z(spec.run_at)} is after end_at {_iso_z(spec.end_at)}, so it would never run"
+                "run_at",
+                gettext("run_at %(run_at)s is after end_at %(end_at)s, so it would never run")
+                % {"run_at": _iso_z(spec.run_at), "end_at": _iso_z(spec.end_at)},
             )
         if spec.start_at is not None and spec.run_at < spec.start_at:
             raise ScheduleError(
                 "run_at",
-                f"run_at {_iso_z(spec.run_at)} is before start_at {_iso_z(spec.start_at)}, so it would never run",
+                gettext("run_at %(run_at)s is before start_at %(start_at)s, so it would never run")
+                % {"run_at": _iso_z(spec.run_at), "start_at": _iso_z(spec.start_at)},
             )
     if spec.start_at is not None and spec.end_at is not None and spec.end_at <= spec.start_at:
         raise ScheduleError(
-            "end_at", f"end_at {_iso_z(spec.end_at)} must be after start_at {_iso_z(spec.start_at)}"
+            "end_at",
+            gettext("end_at %(end_at)s must be after start_at %(start_at)s")
+            % {"end_at": _iso_z(spec.end_at), "start_at": _iso_z(spec.start_at)},
         )
+
+
+def _unknown_type(kind) -> ScheduleError:
+    return ScheduleError(
+        "schedule_type",
+        gettext("schedule type '%(type)s' is not one of %(types)s")
+        % {"type": kind, "types": ", ".join(SCHEDULE_TYPES)},
+    )
 
 
 # --- cron in local time -----------------------------------------------------------------
@@ -177,7 +205,7 @@ def _utc(value: datetime, name: str) -> datetime:
 def _interval_grid(spec: Spec, fallback: datetime) -> tuple[datetime, timedelta]:
     seconds = spec.interval_seconds
     if not isinstance(seconds, int) or seconds <= 0:
-        raise ScheduleError("interval_seconds", "an interval schedule needs a positive interval_seconds")
+        raise ScheduleError("interval_seconds", gettext("an interval schedule needs a positive interval_seconds"))
     anchor = spec.start_at or spec.anchor
     # Before the schedule is saved there is no creation time: count from `fallback`.
     anchor = fallback if anchor is None else _utc(anchor, "anchor")
@@ -202,10 +230,10 @@ def _next_unbounded(spec: Spec, after: datetime) -> datetime | None:
         return anchor + ((after - anchor) // step + 1) * step
     if kind == ONCE:
         if spec.run_at is None:
-            raise ScheduleError("run_at", "a one-time schedule needs run_at")
+            raise ScheduleError("run_at", gettext("a one-time schedule needs run_at"))
         run_at = _utc(spec.run_at, "run_at")
         return run_at if run_at > after else None
-    raise ScheduleError("schedule_type", f"schedule type '{kind}' is not one of {', '.join(SCHEDULE_TYPES)}")
+    raise _unknown_type(kind)
 
 
 def next_fire(spec: Spec, after: datetime) -> datetime | None:

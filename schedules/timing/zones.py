@@ -13,6 +13,8 @@ from bisect import bisect_right
 from datetime import MAXYEAR, MINYEAR, datetime, timedelta, timezone
 from functools import lru_cache
 
+from django.utils.translation import gettext
+
 from .types import ScheduleError
 
 UTC = timezone.utc
@@ -52,25 +54,30 @@ def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones() - _NOT_PLACES}
 
 
-def _offset_hint(name: str) -> str | None:
-    """For "GMT+8", the end of the message: the fixed-offset zone (whose sign is inverted) or a
+def _offset_message(name: str) -> str | None:
+    """For "GMT+8", the message naming the fixed-offset zone (whose sign is inverted) or a
     city at that offset. None when `name` is not an offset."""
     match = _OFFSET_NAME.match(name.strip())
     if not match:
         return None
     sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
     offset = (1 if sign == "+" else -1) * (hours * 60 + minutes)
+    values = {"name": name, "offset": f"UTC{sign}{hours:02d}:{minutes:02d}", "city": _CITY_AT_OFFSET.get(offset)}
     if offset == 0:
-        return "; did you mean 'UTC'?"
-    shown = f"UTC{sign}{hours:02d}:{minutes:02d}"
-    city = _CITY_AT_OFFSET.get(offset)
+        return gettext("unknown time zone '%(name)s'; did you mean 'UTC'?") % values
     if minutes == 0 and -12 <= offset // 60 <= 14:
-        fixed = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
-        also = f" or a city's zone such as '{city}'" if city else ""
-        return f"; did you mean '{fixed}' ({shown} all year; Etc/GMT names invert the sign){also}?"
-    if city:
-        return f"; did you mean a city's zone such as '{city}' ({shown})?"
-    return ": use a city's zone such as 'Asia/Shanghai' rather than an offset"
+        values["fixed"] = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+        if values["city"]:
+            return gettext(
+                "unknown time zone '%(name)s'; did you mean '%(fixed)s' (%(offset)s all year; "
+                "Etc/GMT names invert the sign) or a city's zone such as '%(city)s'?"
+            ) % values
+        return gettext(
+            "unknown time zone '%(name)s'; did you mean '%(fixed)s' (%(offset)s all year; Etc/GMT names invert the sign)?"
+        ) % values
+    if values["city"]:
+        return gettext("unknown time zone '%(name)s'; did you mean a city's zone such as '%(city)s' (%(offset)s)?") % values
+    return gettext("unknown time zone '%(name)s': use a city's zone such as 'Asia/Shanghai' rather than an offset") % values
 
 
 def _suggestion(name: str) -> str | None:
@@ -96,21 +103,28 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
     canonical = _zone_names().get(name.lower())
     if canonical != name:
         if not name.strip():
-            raise ScheduleError("timezone", "time zone is required: use an IANA name such as 'Asia/Shanghai' or 'UTC'")
+            raise ScheduleError(
+                "timezone", gettext("time zone is required: use an IANA name such as 'Asia/Shanghai' or 'UTC'")
+            )
         if name.lower() in {n.lower() for n in _NOT_PLACES}:
             raise ScheduleError(
                 "timezone",
-                f"time zone '{name}' is not a place, and its meaning depends on the server: "
-                "use an IANA name such as 'Asia/Shanghai' or 'UTC'",
+                gettext(
+                    "time zone '%(name)s' is not a place, and its meaning depends on the server: "
+                    "use an IANA name such as 'Asia/Shanghai' or 'UTC'"
+                ) % {"name": name},
             )
-        offset_hint = _offset_hint(name)
-        if offset_hint:
-            raise ScheduleError("timezone", f"unknown time zone '{name}'{offset_hint}")
+        offset_message = _offset_message(name)
+        if offset_message:
+            raise ScheduleError("timezone", offset_message)
         hint = _suggestion(name)
         if hint:
-            raise ScheduleError("timezone", f"unknown time zone '{name}'; did you mean '{hint}'?")
+            raise ScheduleError(
+                "timezone", gettext("unknown time zone '%(name)s'; did you mean '%(hint)s'?") % {"name": name, "hint": hint}
+            )
         raise ScheduleError(
-            "timezone", f"unknown time zone '{name}': use an IANA name such as 'Asia/Shanghai' or 'UTC'"
+            "timezone",
+            gettext("unknown time zone '%(name)s': use an IANA name such as 'Asia/Shanghai' or 'UTC'") % {"name": name},
         )
     return zoneinfo.ZoneInfo(name)
 
@@ -118,7 +132,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 def validate_timezone(name: str) -> zoneinfo.ZoneInfo:
     """The zone called `name` (an IANA name, exact case), or a ScheduleError with a suggestion."""
     if not isinstance(name, str):
-        raise ScheduleError("timezone", "time zone must be a name such as 'Asia/Shanghai'")
+        raise ScheduleError("timezone", gettext("time zone must be a name such as 'Asia/Shanghai'"))
     return _zone(name)
 
 

@@ -396,3 +396,27 @@ def test_pause_after_failures_is_set_through_the_api_and_the_pause_reason_is_rea
     assert AuditEvent.objects.get(action="update").after == {"pause_after_failures": 4}
     response = api(eddie).patch(f"{API}/schedules/{schedule.pk}/", {"pause_after_failures": 0}, format="json")
     assert_error(response, 400, field="pause_after_failures")
+
+
+def test_a_bad_cron_expression_is_answered_in_english_by_default(api, eddie, agent):
+    body = assert_error(_create(api(eddie), cron_expression="0 25 * * *"), 400, "invalid", "cron_expression")
+    assert body["errors"]["cron_expression"] == ["hour 25 is out of range 0-23"]
+    assert body["detail"] == "cron_expression: hour 25 is out of range 0-23"
+
+
+def test_the_api_answers_in_the_requested_language_as_drf_does(api, eddie, agent):
+    # LocaleMiddleware activates the Accept-Language of the request: DRF's own messages and
+    # ours follow it together, so one answer never mixes two languages.
+    client = api(eddie)
+    body = {**VALID, "cron_expression": "0 25 * * *"}
+    body.pop("name")
+    response = client.post(f"{API}/schedules/", body, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    errors = assert_error(response, 400, "invalid")["errors"]
+    assert errors["cron_expression"] == ["小时 25 超出范围 0-23"]
+    assert errors["name"] == ["该字段是必填项。"]
+
+
+def test_a_missing_permission_is_named_in_the_requested_language_with_the_same_code(api, victor, agent):
+    response = api(victor).post(f"{API}/schedules/", VALID, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    body = assert_error(response, 403, "permission_denied")
+    assert (body["detail"], body["permission"]) == ("缺少权限 schedules:write", "schedules:write")

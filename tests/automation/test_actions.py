@@ -213,3 +213,13 @@ def test_the_drawer_is_refused_to_those_who_may_not_write(signed_in, personas, s
     assert client.get(f"{TABLE}{schedule.pk}/edit/", **hx("drawer")).status_code == status
     if persona != "outsider":
         assert client.get("/automation/schedules/new/", **hx("drawer")).status_code == status
+
+
+def test_retrying_a_run_that_succeeded_says_why_not_in_chinese(signed_in, olga, schedule, now):
+    ok = run_of(schedule, "success", at=now)
+    response = signed_in(olga).post(f"/automation/runs/{ok.pk}/retry/", HTTP_ACCEPT_LANGUAGE="zh-hans", **hx())
+    assert response.status_code == 409
+    assert "现在无法执行：只有失败、超时或已取消的运行可以重试；此运行的状态为“成功”。" in unescape(
+        response.content.decode()
+    )
+    assert not ScheduleRun.objects.filter(retry_of=ok).exists()

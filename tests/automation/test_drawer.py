@@ -351,3 +351,24 @@ def test_pause_after_failures_is_an_advanced_field_that_saves_and_clears(signed_
     signed_in(eddie).post(f"{TABLE}{schedule.pk}/edit/", form_data(pause_after_failures=""), **hx("schedule-form"))
     schedule.refresh_from_db()
     assert schedule.pause_after_failures is None
+
+
+def test_a_bad_cron_expression_is_explained_in_chinese_beside_its_field(signed_in, eddie, acme, agent, fake_clock):
+    data = form_data(cron_expression="0 25 * * *")
+    response = signed_in(eddie).post(NEW, data, HTTP_ACCEPT_LANGUAGE="zh-hans", **hx("schedule-form"))
+
+    html = response.content.decode()
+    assert '<p class="field-error" id="schedule-cron_expression-error">小时 25 超出范围 0-23' in html
+    assert fields(html)["Cron 表达式"]["aria-invalid"] == "true"
+    assert "out of range" not in html
+    assert not Schedule.objects.exists()
+
+
+def test_a_missing_cron_expression_and_a_past_run_at_are_explained_in_chinese(signed_in, eddie, acme, agent, fake_clock):
+    client = signed_in(eddie)
+    html = client.post(NEW, form_data(run_at="2026-11-30T09:00", schedule_type="once", timezone="UTC"),
+                       HTTP_ACCEPT_LANGUAGE="zh-hans", **hx("schedule-form")).content.decode()
+    assert "运行时间 2026-11-30T09:00:00Z 已经过去" in html
+    html = client.post(NEW, form_data(timezone="GMT+8"), HTTP_ACCEPT_LANGUAGE="zh-hans",
+                       **hx("schedule-form")).content.decode()
+    assert "未知的时区 &#x27;GMT+8&#x27;；您是指 &#x27;Etc/GMT-8&#x27;" in html

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import translation
 
 from runs.firing import BAD_TIMING_RETRY, claim_due_queryset, fire_due
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
@@ -156,6 +157,14 @@ class TestFiring:
         assert good.runs.count() == 1 and good.next_run_at == at(2)
         # The next pass does not trip over it again before it is due.
         assert fire(at(1, 30)).claimed == 0
+
+    def test_a_timing_error_is_stored_in_english_whatever_language_is_active(self, acme, agent):
+        bad = make_schedule(acme, agent, cron_expression="0 * * * *")
+        Schedule.objects.filter(pk=bad.pk).update(cron_expression="0 25 * * *")
+        with translation.override("zh-hans"):
+            fire(at(1))
+        bad.refresh_from_db()
+        assert bad.timing_error == "ScheduleError: hour 25 is out of range 0-23"
 
     def test_more_due_than_one_batch_fires_every_schedule_once(self, acme, agent):
         template = make_schedule(acme, agent, cron_expression="0 1 * * *")

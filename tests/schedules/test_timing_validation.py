@@ -8,8 +8,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from django.utils import translation
+
 from schedules import timing
 from schedules.timing import ScheduleError, Spec
+from tests.constants import T0
 from tests.schedules.test_timing import cron, z
 
 SHAPE = "expected 5 fields (minute hour day-of-month month day-of-week)"
@@ -219,3 +222,23 @@ def test_schedule_error_is_a_value_error_that_survives_pickling():
     assert isinstance(err, ValueError)
     copy = pickle.loads(pickle.dumps(err))
     assert (copy.field, copy.message, str(copy)) == ("timezone", "unknown time zone 'X'", "unknown time zone 'X'")
+
+
+@pytest.mark.parametrize(
+    "check, message",
+    [
+        (lambda: timing.validate_spec(cron("0 25 * * *"), now=T0), "小时 25 超出范围 0-23"),
+        (lambda: timing.validate_spec(cron("0 0 31 2,4,6 *"), now=T0), "永远不会触发：二月、四月和六月没有31日"),
+        (lambda: timing.validate_spec(cron("* * * * 5-0"), now=T0), "星期范围 5-0 首尾颠倒：开始不能晚于结束（星期日可写作 7：'5-7'）"),
+        (lambda: timing.validate_timezone("Shanghai"), "未知的时区 'Shanghai'；您是指 'Asia/Shanghai' 吗？"),
+        (lambda: timing.validate_spec(Spec("interval", interval_seconds=400 * 86400), now=T0),
+         "间隔最多为 31622400 秒（366 天）"),
+    ],
+)
+def test_messages_follow_the_active_language(check, message):
+    with translation.override("zh-hans"), pytest.raises(ScheduleError) as caught:
+        check()
+    assert caught.value.message == message
+    with pytest.raises(ScheduleError) as caught:
+        check()  # the language of the page that asked is not kept
+    assert caught.value.message.isascii()
