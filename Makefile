@@ -1,8 +1,12 @@
 # The two commands a newcomer runs: `make run` and `make test`. See README.md.
-.PHONY: run test bench loadtest venv migrate seed check clean
+
+.PHONY: run serve test bench loadtest venv migrate seed check clean
 
 run:            ## virtualenv, migrate SQLite, seed the demo, start web server + scheduler
 	@bash scripts/run.sh
+
+serve:          ## production-like: DEBUG off, gunicorn + WhiteNoise + one scheduler (docs/deploy.md)
+	@bash scripts/serve.sh
 
 test:           ## everything the tests need, then the whole suite (PostgreSQL + SQLite)
 	@bash scripts/test.sh

@@ -9,13 +9,21 @@ import logging
 import structlog
 
 
-def configure_logging(fmt: str, level: str) -> dict:
-    shared = [
+def _shared() -> list:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _final(renderer) -> list:
+    return [structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info, renderer]
+
+
+def configure_logging(fmt: str, level: str) -> dict:
+    shared = _shared()
     renderer = (
         structlog.dev.ConsoleRenderer(colors=False)
         if fmt == "console"
@@ -36,11 +44,7 @@ def configure_logging(fmt: str, level: str) -> dict:
         "formatters": {
             "structlog": {
                 "()": structlog.stdlib.ProcessorFormatter,
-                "processors": [
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    renderer,
-                ],
+                "processors": _final(renderer),
                 "foreign_pre_chain": shared,
             }
         },
@@ -53,4 +57,12 @@ def configure_logging(fmt: str, level: str) -> dict:
     }
 
 
-__all__ = ["configure_logging", "logging"]
+def json_formatter() -> logging.Formatter:
+    """A stdlib formatter writing JSON lines like the rest of the project's log, for loggers
+    that live outside Django's LOGGING (gunicorn's own error log, gunicorn.conf.py)."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=_final(structlog.processors.JSONRenderer()), foreign_pre_chain=_shared()
+    )
+
+
+__all__ = ["configure_logging", "json_formatter", "logging"]

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the web process (no front proxy needed): after the security
+    # headers, before sessions and the rest, which a stylesheet does not need.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before CommonMiddleware, so a preflight is answered before anything else looks at it.
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,7 +103,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["TEST"] = {"NAME": env("SQLITE_TEST_NAME", default="") or None}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+    # Persistent connections, checked before reuse: a request no longer pays for a new
+    # connection (and PostgreSQL for a new backend process), and a connection the server or a
+    # proxy dropped is replaced instead of failing the request. One connection per gunicorn
+    # thread and per scheduler thread; docs/deploy.md counts them. DB_POOL_MAX_SIZE > 0 uses
+    # Django's psycopg pool instead (one pool per process; it cannot be combined with
+    # persistent connections), for databases short of connection slots.
+    pool_size = env.int("DB_POOL_MAX_SIZE", default=0)
+    if pool_size > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, pool_size),
+            "max_size": pool_size,
+            # Waiting longer than this for a free connection fails the request: a pool smaller
+            # than the threads that share it shows up as errors, not as a hang.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=300))
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -129,7 +150,15 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `collectstatic` copies the files here (make serve, the deployment); WhiteNoise serves them.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached for a year by browsers) and gzip/brotli copies. It needs
+    # `collectstatic` first: a page naming a file it has not collected fails loudly instead of
+    # linking a 404. The tests use the plain storage (tests/conftest.py).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- API ------------------------------------------------------------------------------
 # A chat app on another origin may call the API (with a token: cookies are never sent

@@ -3,7 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config import health
+
 urlpatterns = [
+    # Probes for load balancers and orchestrators: no login, no tenant data (docs/deploy.md).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     # The pages are the main entrance; the table asks for a login when there is none.
     path("", RedirectView.as_view(pattern_name="automation:schedules", permanent=False)),
     path("automation/", include("automation.urls")),

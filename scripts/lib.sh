@@ -37,6 +37,14 @@ ensure_messages() {
   (cd "$ROOT" && "$PY" manage.py compilemessages --ignore=.venv >/dev/null)
 }
 
+# run.sh and serve.sh start their processes in the background and put their ids in `pids`;
+# this (their INT/TERM/EXIT trap) stops them all, so Ctrl-C leaves nothing running.
+stop_children() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+
 apt_install() {
   log "installing $* with apt-get"
   local sudo=""

@@ -18,12 +18,7 @@ export EXECUTION_PLANE_SESSION_URL="${EXECUTION_PLANE_SESSION_URL:-$SITE_URL/dem
 "$PY" manage.py seed_demo
 
 pids=()
-stop() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait || true
-}
-trap stop INT TERM EXIT
+trap stop_children INT TERM EXIT
 
 "$PY" manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)

@@ -49,6 +49,16 @@ def _no_api_throttling(settings):
     settings.API_THROTTLE_RUN = ""
 
 
+@pytest.fixture(autouse=True)
+def _static_files_without_collectstatic(settings):
+    # The served storage (hashed, compressed names) reads the manifest `collectstatic` writes;
+    # tests render pages from the source files instead, as `make run` does.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def now():
     return T0

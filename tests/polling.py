@@ -24,3 +24,23 @@ def wait_until(condition, *, deadline: float = 10.0, what: str = "condition", pr
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline} s waiting for {what}")
         time.sleep(interval)  # polling until the deadline
+
+
+class LoggedProcess:
+    """A subprocess writing to a log file, as `wait_until(procs=...)` expects: subclasses set
+    `name`, `proc` (a Popen), `log_path` and `_log` (the open file)."""
+
+    def poll(self):
+        return self.proc.poll()
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+    def log_text(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def output(self) -> str:
+        return self.log_text()[-4000:]

@@ -13,7 +13,7 @@ centred on a minute boundary so that one firing of the 200 falls in its middle. 
 
 Settings (environment): LOAD_USERS="8,32,64", LOAD_SECONDS=60, LOAD_IDLE_MINUTES=2,
 LOAD_SCHEDULES=10000, LOAD_FIRING=200, LOAD_SHORT=1 (8 users for 20 s after one idle minute:
-a quick check), LOAD_GUNICORN="args" (replaces the gunicorn command line's options).
+a quick check), LOAD_GUNICORN="--workers 3 --threads 4" (gunicorn options over gunicorn.conf.py).
 Runs through scripts/loadtest.sh, which starts the throwaway PostgreSQL (DATABASE_URL, PG_DATA).
 """
 
@@ -49,9 +49,10 @@ N_SCHEDULES = int(os.environ.get("LOAD_SCHEDULES", "10000"))
 N_FIRING = int(os.environ.get("LOAD_FIRING", "200"))
 PEOPLE = 8  # accounts the users share (an admin each): per-user caches see several people
 SECRET = "load-plane-secret"
-# What main measured before issue 12: 3 workers x 4 threads. gunicorn.conf.py, when there is
-# one, is read by gunicorn itself and these options override it only where given.
-DEFAULT_GUNICORN = "--workers 3 --threads 4"
+# gunicorn reads gunicorn.conf.py (workers and threads from the CPUs); LOAD_GUNICORN's options
+# win over it. Main before issue 12, for comparison:
+#   LOAD_GUNICORN="--workers 3 --threads 4" DB_CONN_MAX_AGE=0 make loadtest
+DEFAULT_GUNICORN = ""
 
 
 def _free_port() -> int:
@@ -120,24 +121,24 @@ def start_processes(workdir: Path, web_port: int) -> dict[str, subprocess.Popen]
                API_THROTTLE_WRITE="", API_THROTTLE_RUN="")
     options = os.environ.get("LOAD_GUNICORN", DEFAULT_GUNICORN).split()
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{web_port}", "--no-control-socket", *options],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{web_port}", *options],
         cwd=common.ROOT, env=env, stdout=open(workdir / "gunicorn.out", "w"), stderr=subprocess.STDOUT,
     )
     scheduler = subprocess.Popen(
         [sys.executable, "manage.py", "run_scheduler", "--id", "load"],
         cwd=common.ROOT, env=env, stdout=open(workdir / "scheduler.out", "w"), stderr=subprocess.STDOUT,
     )
-    _wait_http(f"{site}/accounts/login/", web)
+    _wait_http(f"{site}/accounts/login/", web, workdir / "gunicorn.out")
     return {"gunicorn": web, "scheduler": scheduler, "plane": plane}
 
 
-def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, output: Path, seconds: float = 60) -> None:
     import httpx
 
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}: see its output above")
+            raise SystemExit(f"gunicorn exited with {proc.returncode}:\n{output.read_text()[-3000:]}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -178,7 +179,7 @@ def main() -> int:
                            schedule_ids=quiet_ids)
     section(f"Load test: {N_SCHEDULES:,} schedules in one org, {N_FIRING} firing every minute; users {USERS}, "
             f"{SECONDS:.0f} s each; gunicorn {os.environ.get('LOAD_GUNICORN', DEFAULT_GUNICORN)!r}"
-            f"{' + gunicorn.conf.py' if (common.ROOT / 'gunicorn.conf.py').exists() else ''}")
+            f" over gunicorn.conf.py; DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE', 'its default')}")
     # Fire minute -> what ran meanwhile (other minutes, e.g. between phases, are not reported).
     labels = {first_fire + timedelta(minutes=m): "idle" for m in range(IDLE_MINUTES)}
     phases = []

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 wait_until = functools.partial(polling.wait_until, deadline=30.0)
 
 
-class SchedulerProcess:
+class SchedulerProcess(polling.LoggedProcess):
     """One `manage.py run_scheduler` replica on the test database."""
 
     def __init__(self, name: str, tmp_path: Path, plane_url: str = "", *args: str, env: dict | None = None):
@@ -59,18 +59,6 @@ class SchedulerProcess:
         cmd = [sys.executable, str(ROOT / "manage.py"), "run_scheduler", "--id", name, "--poll-seconds", "0.2", *args]
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def poll(self):
-        return self.proc.poll()
-
-    @property
-    def returncode(self):
-        return self.proc.returncode
-
-    def output(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text()[-4000:]
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0) -> int:
         if self.proc.poll() is None:

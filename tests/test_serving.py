@@ -1,0 +1,127 @@
+"""The production web server as `make serve` and the deployment run it: gunicorn with
+gunicorn.conf.py, DEBUG off, static files collected and served by WhiteNoise.
+
+Its database is a PostgreSQL address where nothing listens: the liveness probe must still
+answer, the readiness probe must say why not, and the access log must carry the request id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests import polling
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn(polling.LoggedProcess):
+    name = "gunicorn"
+
+    def __init__(self, tmp_path: Path, env: dict):
+        self.port = free_port()
+        self.log_path = tmp_path / "gunicorn.log"
+        self._log = self.log_path.open("w")
+        env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port), "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "2"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def get(self, path: str, headers: dict | None = None):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+        except OSError:
+            return None, {}, b""
+
+    def access_lines(self) -> list[dict]:
+        lines = [json.loads(line) for line in self.log_text().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("logger") == "web.access"]
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(30)
+        finally:
+            self._log.close()
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "DJANGO_"))}
+    env.update(
+        DEBUG="false",
+        LOG_FORMAT="json",
+        SECRET_KEY="a-serving-test-key-that-is-long-and-not-the-built-in-one",
+        DATABASE_URL=f"postgres://nobody@127.0.0.1:{free_port()}/nothing",
+        STATIC_ROOT=str(tmp_path / "static"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=ROOT, env=env, check=True, timeout=300,
+    )
+    server = Gunicorn(tmp_path, env)
+    try:
+        polling.wait_until(lambda: server.get("/healthz")[0] == 200, deadline=60, what="gunicorn to answer", procs=[server])
+        yield server
+    finally:
+        if server.poll() is None:
+            server.stop()
+
+
+def test_probes_tell_a_live_process_from_a_ready_one_and_the_log_names_the_request(gunicorn):
+    status, _, body = gunicorn.get("/healthz")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+    status, headers, body = gunicorn.get("/readyz", {"X-Request-ID": "probe-1234"})
+    assert status == 503
+    assert json.loads(body) == {"status": "unavailable", "reason": "The database does not answer."}
+    assert headers["X-Request-ID"] == "probe-1234"
+
+    polling.wait_until(lambda: any(line["path"] == "/readyz" for line in gunicorn.access_lines()), what="the access line")
+    lines = gunicorn.access_lines()
+    failed = [line for line in lines if line["path"] == "/readyz"]
+    assert len(failed) == 1
+    assert failed[0]["request_id"] == "probe-1234"
+    assert failed[0]["status"] == 503 and failed[0]["method"] == "GET" and failed[0]["duration_ms"] >= 0
+    # The healthy probes (the fixture's and ours) write no line: they would bury the traffic.
+    assert not [line for line in lines if line["path"] == "/healthz"]
+    assert gunicorn.stop() == 0
+
+
+def test_static_files_are_served_hashed_compressed_and_cached_for_good(gunicorn, tmp_path):
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())["paths"]
+    hashed = manifest["automation/app.css"]
+    assert hashed != "automation/app.css"
+
+    status, headers, _ = gunicorn.get(f"/static/{hashed}", {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert "immutable" in headers["Cache-Control"]
+    status, _, page = gunicorn.get("/accounts/login/")
+    assert status == 200
+    assert f"/static/{hashed}".encode() in page
+
+    access = [line for line in gunicorn.access_lines() if line["path"].startswith("/static/")]
+    assert access and access[0]["status"] == 200 and access[0]["request_id"]
