@@ -149,10 +149,12 @@ def _wait_http(url: str, proc: subprocess.Popen, output: Path, seconds: float = 
 
 
 def stop(procs_by_name: dict[str, subprocess.Popen]) -> None:
-    for proc in procs_by_name.values():
+    """The scheduler first (no new sessions), then the plane (it writes its sessions; its last
+    callbacks still find the web server), then gunicorn."""
+    for name in ("scheduler", "plane", "gunicorn"):
+        proc = procs_by_name[name]
         if proc.poll() is None:
             proc.terminate()
-    for proc in procs_by_name.values():
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -179,7 +181,7 @@ def main() -> int:
                            schedule_ids=quiet_ids)
     section(f"Load test: {N_SCHEDULES:,} schedules in one org, {N_FIRING} firing every minute; users {USERS}, "
             f"{SECONDS:.0f} s each; gunicorn {os.environ.get('LOAD_GUNICORN', DEFAULT_GUNICORN)!r}"
-            f" over gunicorn.conf.py; DB_CONN_MAX_AGE={os.environ.get('DB_CONN_MAX_AGE', 'its default')}")
+            f" over gunicorn.conf.py; DB_CONN_MAX_AGE={BASE_ENV.get('DB_CONN_MAX_AGE', 'its default')}")
     # Fire minute -> what ran meanwhile (other minutes, e.g. between phases, are not reported).
     labels = {first_fire + timedelta(minutes=m): "idle" for m in range(IDLE_MINUTES)}
     phases = []
