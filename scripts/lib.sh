@@ -53,12 +53,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Installs Debian packages that are missing (PostgreSQL server, Chromium, GNU gettext).
+# Installs Debian packages that are missing (PostgreSQL server, Chromium, GNU gettext, systemd's
+# systemd-analyze).
 ensure_apt() {
   local missing=()
   pg_bindir >/dev/null 2>&1 || missing+=(postgresql)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
+  # `systemd-analyze verify` checks the example units in deploy/systemd (tests/test_deploy.py).
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   [ ${#missing[@]} -eq 0 ] && return 0
   apt_install "${missing[@]}"
 }
