@@ -75,6 +75,9 @@ def _row(schedule, *, label, query, here, here_param, csrf, selected, now, from_
         url = source_chat_url(schedule)
         link = f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{from_chat}</a>' if url else from_chat
         source = f'<br><span class="muted">{link}</span>'
+    paused = ""
+    if schedule.paused_reason:
+        paused = f'<br><span class="muted" id="schedule-{pk}-paused">{esc(schedule.paused_reason)}</span>'
     raw = raw_timing(schedule)
     when = esc(describe_timing(schedule)) + (f"<br><code>{esc(raw)}</code>" if raw else "")
     if schedule.next_run_at:
@@ -118,7 +121,7 @@ def _row(schedule, *, label, query, here, here_param, csrf, selected, now, from_
     return (
         f'\n\n<tr id="schedule-{pk}-row"{current}>\n'
         f'  <td data-label="{label["status"]}"><span class="status status-{esc(schedule.status)}">'
-        f'<span class="dot" aria-hidden="true"></span>{esc(schedule_status_label(schedule.status))}</span></td>\n'
+        f'<span class="dot" aria-hidden="true"></span>{esc(schedule_status_label(schedule.status))}</span>{paused}</td>\n'
         f'  <th scope="row" data-label="{label["name"]}">\n'
         f'    <a href="{detail}" hx-get="{detail}"\n'
         f'       hx-target="#main" hx-swap="innerHTML show:top" hx-push-url="true">{esc(schedule.name)}</a>\n'

@@ -30,7 +30,7 @@ RUN_KEY = re.compile(r'name="idempotency_key" value="[^"]+"')
 @pytest.fixture
 def every_kind_of_row(acme, agent, now, settings):
     """Rows in each state the partial branches on: failing with a last run, never run,
-    disabled, finished, from chat (linked and not), interval, once, and a name to escape."""
+    disabled and paused by itself, finished, from chat, interval, once, and text to escape."""
     settings.EXECUTION_PLANE_SESSION_URL = "https://chat.example.com/chat/{session_id}?m={message_id}"
     failing = make_schedule(acme, agent, name="Weekday <sales> & \"co\"", cron_expression="0 9 * * 1-5",
                             timezone="Asia/Shanghai", now=now)
@@ -38,7 +38,8 @@ def every_kind_of_row(acme, agent, now, settings):
     Schedule.objects.filter(pk=failing.pk).update(consecutive_failures=5)
     run_of(make_schedule(acme, agent, name="Hourly", schedule_type="interval", interval_seconds=3600, now=now),
            "success", at=now - timedelta(days=3))
-    make_schedule(acme, agent, name="Off", enabled=False, now=now)
+    off = make_schedule(acme, agent, name="Off", enabled=False, now=now)
+    Schedule.objects.filter(pk=off.pk).update(paused_reason="Paused after 5 failures in a row <see runs>")
     make_schedule(acme, agent, name="Once", schedule_type="once", run_at=now + timedelta(days=2), now=now)
     chat = make_schedule(acme, agent, name="From chat", now=now)
     Schedule.objects.filter(pk=chat.pk).update(source_session_id="sess/1", source_message_id="m 1")
