@@ -183,13 +183,16 @@ def main() -> int:
             f"{SECONDS:.0f} s each; gunicorn {os.environ.get('LOAD_GUNICORN', DEFAULT_GUNICORN)!r}"
             f" over gunicorn.conf.py; DB_CONN_MAX_AGE={BASE_ENV.get('DB_CONN_MAX_AGE', 'its default')}")
     # Fire minute -> what ran meanwhile (other minutes, e.g. between phases, are not reported).
-    labels = {first_fire + timedelta(minutes=m): "idle" for m in range(IDLE_MINUTES)}
+    # The first firing meets processes still starting (gunicorn loading Django, first
+    # connections): shown as "warm-up", left out of the idle figure.
+    labels = {first_fire: "warm-up"}
+    labels.update({first_fire + timedelta(minutes=1 + m): "idle" for m in range(IDLE_MINUTES)})
     phases = []
     try:
-        _sleep_until(first_fire - timedelta(seconds=2))
+        _sleep_until(first_fire + timedelta(seconds=58))
         cpu_idle_from = procs.cpu_seconds(roots), time.monotonic()
         for i, users in enumerate(USERS):
-            centre = first_fire + timedelta(minutes=IDLE_MINUTES + i)
+            centre = first_fire + timedelta(minutes=1 + IDLE_MINUTES + i)
             _sleep_until(centre - timedelta(seconds=SECONDS / 2))
             if i == 0:
                 cpu_idle = report.cpu_share(cpu_idle_from, (procs.cpu_seconds(roots), time.monotonic()))
