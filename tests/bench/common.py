@@ -99,14 +99,14 @@ def create_schedules(
             id, org_id, agent_id, name, description, prompt, output_type, params,
             schedule_type, cron_expression, interval_seconds, run_at, timezone, enabled, next_run_at,
             timing_error, max_concurrency, overlap_policy, max_retries, retry_backoff_seconds,
-            timeout_seconds, catchup_window_seconds, alert_after_failures, consecutive_failures,
+            timeout_seconds, catchup_window_seconds, alert_after_failures, consecutive_failures, paused_reason,
             source_session_id, source_message_id, created_at, updated_at)
         SELECT gen_random_uuid(), %(org)s, %(agent)s, 'bench ' || g, '', 'Summarise the bench', 'markdown',
             '{}'::jsonb, %(type)s, %(cron)s, %(interval)s,
             CASE WHEN %(type)s = 'once' THEN %(next)s + make_interval(secs => g * %(spread)s) END,
             %(tz)s, %(enabled)s,
             %(next)s + make_interval(secs => g * %(spread)s),
-            '', 1, 'skip', 3, '[30, 60, 300, 900, 3600]'::jsonb, 1800, 3600, 3, 0, '', '',
+            '', 1, 'skip', 3, '[30, 60, 300, 900, 3600]'::jsonb, 1800, 3600, 3, 0, '', '', '',
             %(created)s - make_interval(secs => g * %(step)s),
             %(created)s - make_interval(secs => g * %(step)s)
         FROM generate_series(1, %(n)s) AS g
