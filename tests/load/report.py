@@ -4,6 +4,7 @@ minute, the checks (duplicates, run-now), and the targets of issue 12 at 32 user
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 
 from tests.bench.common import figure, median, percentile, section
@@ -82,18 +83,23 @@ def print_lag_and_checks(sessions_file, labels: dict[datetime, str], phases: lis
     by_id = {r["job_run_id"]: r for r in runs}
 
     section("Scheduler: accepted lag per minute (plane session created - fire time), idle beside loaded")
-    print(f"  {'fired at (UTC)':<22} {'while':<10} {'runs':>5} {'accepted':>9} {'p50 s':>7} {'p99 s':>7} {'max s':>7}")
+    print(f"  {'fired at (UTC)':<22} {'while':<10} {'runs':>5} {'accepted':>9} {'skipped':>8} {'p50 s':>7} {'p99 s':>7} "
+          f"{'max s':>7}")
     lag_p99: dict[str, list[float]] = {}
     for minute, label in sorted(labels.items()):
         fired = [r for r in runs if r["trigger_type"] == "scheduled" and r["scheduled_for"] == minute]
         lags = [min(started[r["job_run_id"]]) - minute.timestamp() for r in fired if r["job_run_id"] in started]
         p99 = percentile(lags, 99)
         lag_p99.setdefault(label, []).append(p99)
-        print(f"  {minute:%H:%M:%S}{'':<14} {label:<10} {len(fired):>5} {len(lags):>9} {median(lags):>7.2f} "
+        skipped = sum(1 for r in fired if r["status"] == "skipped")
+        print(f"  {minute:%H:%M:%S}{'':<14} {label:<10} {len(fired):>5} {len(lags):>9} {skipped:>8} {median(lags):>7.2f} "
               f"{p99:>7.2f} {max(lags, default=float('nan')):>7.2f}")
-        if len(lags) != n_firing:
-            figure(f"firing at {minute:%H:%M} ({label}): runs accepted", len(lags), "runs", target=f"{n_firing}",
-                   ok=False)
+        # A run the overlap policy skipped (the schedule's previous run still open, e.g. its
+        # callback queued behind the load) is a decision, not a loss; any other is reported.
+        others = Counter(r["status"] for r in fired if r["job_run_id"] not in started and r["status"] != "skipped")
+        if len(fired) != n_firing or others:
+            figure(f"firing at {minute:%H:%M} ({label}): runs fired", len(fired), "runs", target=f"{n_firing}, each "
+                   "accepted or skipped", ok=False, note=f"not accepted: {dict(others)}")
 
     section("Checks")
     duplicates = _duplicate_occurrences(runs)
@@ -153,10 +159,11 @@ def _check_run_now(phases: list[dict], by_id: dict, started: dict) -> None:
     rows = ScheduleRun.objects.filter(pk__in=run_ids, trigger_type="manual").values_list("job_run_id", "status")
     manual_rows = {job_run_id: status for job_run_id, status in rows}
     manual_total = sum(1 for r in by_id.values() if r["trigger_type"] == "manual")
-    dispatched = sum(1 for job_run_id, status in manual_rows.items() if job_run_id in started)
+    dispatched = sum(1 for job_run_id in manual_rows if job_run_id in started)
+    waiting = Counter(status for job_run_id, status in manual_rows.items() if job_run_id not in started)
     figure(f"run-now keys answered with more than one run ({accepted} accepted, {replayed} repeated)", split,
            "keys", target="0", ok=split == 0)
     figure("accepted run-now keys without exactly one manual run row", len(answered) - len(manual_rows), "keys",
            target="0", ok=len(answered) == len(manual_rows) == manual_total,
-           note=f"{manual_total} manual rows in the database; {dispatched} reached the plane, the rest were "
-                f"skipped by the overlap policy")
+           note=f"{manual_total} manual rows in the database; {dispatched} reached the plane; the others: "
+                f"{dict(waiting) or 'none'}")
