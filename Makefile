@@ -1,5 +1,6 @@
 # The two commands a newcomer runs: `make run` and `make test`. See README.md.
-.PHONY: run serve test bench venv migrate seed check clean
+
+.PHONY: run serve test bench loadtest venv migrate seed check clean
 
 run:            ## virtualenv, migrate SQLite, seed the demo, start web server + scheduler
 	@bash scripts/run.sh
@@ -12,6 +13,9 @@ test:           ## everything the tests need, then the whole suite (PostgreSQL +
 
 bench:          ## benchmarks on a throwaway PostgreSQL, printing figures beside baselines
 	@bash scripts/bench.sh
+
+loadtest:       ## gunicorn + PostgreSQL + scheduler + plane under 8/32/64 users (LOAD_SHORT=1: a quick check)
+	@bash scripts/loadtest.sh
 
 venv:
 	@bash -c 'source scripts/lib.sh && ensure_venv'

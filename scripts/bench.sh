@@ -14,6 +14,8 @@ pg_start
 
 export PYTHONDONTWRITEBYTECODE=1
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+# The pages link hashed static names (WhiteNoise's manifest storage): collect them first.
+"$PY" manage.py collectstatic --no-input -v 0
 # Benchmarks measure capacity, not the API's rate limits.
 export API_THROTTLE_WRITE="" API_THROTTLE_RUN=""
 

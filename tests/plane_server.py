@@ -198,6 +198,15 @@ class PlaneServer:
                 "cancels": sum(1 for s in self.sessions.values() if s.cancel_requested),
             }
 
+    def write_sessions(self, path: str) -> None:
+        """Every session started, as JSON: for a load test in another process to match with its runs."""
+        mono_to_wall = time.time() - time.monotonic()
+        with self.lock:
+            sessions = [{"job_run_id": s.job_run_id, "started": s.started + mono_to_wall} for s in self.sessions.values()]
+            body = {"sessions": sessions, "create_calls": self.create_calls}
+        with open(path, "w") as out:
+            json.dump(body, out)
+
     # --- finishing sessions ------------------------------------------------------------------
 
     def complete(self, session_id: str, status: str = "success", outputs: list | None = None, error: dict | None = None) -> dict:
@@ -408,6 +417,7 @@ def main(argv=None) -> int:
     parser.add_argument("--callback", action="store_true", help="post the signed callback when a session finishes")
     parser.add_argument("--fail-with", type=int, default=None, help="answer every call with this HTTP status")
     parser.add_argument("--drip-seconds", type=float, default=0.0, help="send every answer a byte at a time, this far apart")
+    parser.add_argument("--sessions-out", default=None, help="on exit, write the sessions (job run id, wall-clock start) here as JSON")
     args = parser.parse_args(argv)
     plane = PlaneServer(
         secret=args.secret,
@@ -426,6 +436,8 @@ def main(argv=None) -> int:
     print(plane.port, flush=True)
     stop.wait()
     plane.stop()
+    if args.sessions_out:
+        plane.write_sessions(args.sessions_out)
     return 0
 
 

@@ -142,3 +142,11 @@ def chat_url(session_id: str, message_id: str = "") -> str:
         return web_url(pattern.format_map(values))
     except (KeyError, IndexError, ValueError):
         return ""
+
+
+@register.simple_tag(takes_context=True)
+def schedule_rows(context):
+    """The table's rows (automation.rows: the `row` partial's HTML, built in Python)."""
+    from automation.rows import render_rows
+
+    return render_rows(context)

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, percentile, section  # noqa: E402
+from tests.bench.common import PREVIEW_FORM, UTC, figure, percentile, section  # noqa: E402
 
 N_SCHEDULES = int(os.environ.get("BENCH_PAGES_N", "10000"))
 RUNS_PER_SCHEDULE = 3
@@ -42,14 +42,6 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "600")  # as a web process keeps its co
 
 TABLE = "/automation/schedules/"
 PREVIEW = "/automation/schedules/preview/"
-# What the drawer posts while a person types a weekday cron in a zone with daylight saving.
-PREVIEW_FORM = {
-    "name": "Weekday sales brief",
-    "schedule_type": "cron",
-    "cron_expression": "30 2 * * 1-5",
-    "timezone": "America/New_York",
-    "every_unit": "hours",
-}
 
 RUNS_SQL = """
     INSERT INTO schedule_runs (
