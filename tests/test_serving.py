@@ -125,3 +125,15 @@ def test_static_files_are_served_hashed_compressed_and_cached_for_good(gunicorn,
 
     access = [line for line in gunicorn.access_lines() if line["path"].startswith("/static/")]
     assert access and access[0]["status"] == 200 and access[0]["request_id"]
+
+
+@pytest.mark.parametrize("site_url, secure", [("https://schedules.example.com", True), ("http://127.0.0.1:8000", False)])
+def test_cookies_are_https_only_when_the_site_is_served_over_https(site_url, secure):
+    code = "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"
+    env = {k: v for k, v in os.environ.items() if k not in ("SECURE_COOKIES", "DJANGO_SETTINGS_MODULE")}
+    env.update(SITE_URL=site_url, DJANGO_SETTINGS_MODULE="config.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert result.stdout.split() == [str(secure), str(secure)]
