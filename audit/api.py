@@ -9,11 +9,11 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_v
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import NotFound
 
+from audit import selectors
 from audit.models import AuditAction, AuditEvent
 from config.api.errors import errors
 from config.api.fields import EARLIEST, LATEST
 from config.api.pagination import NewestFirstPagination
-from schedules import permissions
 
 EVENT_EXAMPLE = {
     "id": 812,
@@ -77,12 +77,10 @@ class AuditEventFilter(filters.FilterSet):
         model = AuditEvent
         fields = ["schedule", "actor", "action", "since", "until"]
 
-
-def _visible(user):
-    # Events of deleted orgs (org null) are only for those who see everything.
-    return permissions.restrict(
-        AuditEvent.objects.select_related("org"), user, permissions.READ, org_field="org_id", schedule_field="schedule_id"
-    )
+    def filter_queryset(self, queryset):
+        # The filters validate and document the query; the selector the page uses applies it.
+        values = {name: value for name, value in self.form.cleaned_data.items() if value not in (None, "")}
+        return selectors.audit_events_filter(queryset, **values)
 
 
 @extend_schema_view(
@@ -109,7 +107,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     queryset = AuditEvent.objects.none()  # for the schema
 
     def get_queryset(self):
-        return _visible(self.request.user)
+        return selectors.audit_events_visible_to(self.request.user)
 
     def get_object(self):
         event = self.get_queryset().filter(pk=int(self.kwargs["pk"])).first()

@@ -13,6 +13,7 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", _("Delete")
     RUN_NOW = "run_now", _("Run now")
     RETRY = "retry", _("Retry")
+    BACKFILL = "backfill", _("Backfill")
 
 
 class AppendOnlyQuerySet(models.QuerySet):

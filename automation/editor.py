@@ -155,10 +155,15 @@ class ScheduleForm(forms.Form):
     alert_after_failures = _number(
         _("Alert after failures"), _("Consecutive failures that raise an alert, e.g. 3."), minimum=1, maximum=1000
     )
+    pause_after_failures = _number(
+        _("Pause after failures"),
+        _("Optional: after this many consecutive failures the schedule disables itself, e.g. 5. Empty: never."),
+        minimum=1, maximum=1000, required=False,
+    )
 
     ADVANCED = (
         "max_retries", "retry_backoff", "timeout_seconds", "overlap_policy", "max_concurrency",
-        "catchup_window_seconds", "start_at", "end_at", "alert_after_failures",
+        "catchup_window_seconds", "start_at", "end_at", "alert_after_failures", "pause_after_failures",
     )
 
     def __init__(self, data=None, *, agents: list[Agent], schedule: Schedule | None = None, zone: str = "UTC"):
@@ -217,6 +222,7 @@ class ScheduleForm(forms.Form):
             "start_at": wall_time(schedule.start_at, zone),
             "end_at": wall_time(schedule.end_at, zone),
             "alert_after_failures": schedule.alert_after_failures,
+            "pause_after_failures": schedule.pause_after_failures,
         }
 
     def clean_timezone(self):
@@ -292,6 +298,7 @@ class ScheduleForm(forms.Form):
             "max_concurrency": data["max_concurrency"],
             "catchup_window_seconds": data["catchup_window_seconds"],
             "alert_after_failures": data["alert_after_failures"],
+            "pause_after_failures": data.get("pause_after_failures"),
         }
 
     def add_service_errors(self, exc: ValidationError) -> None:

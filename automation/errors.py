@@ -25,6 +25,7 @@ def permission_words(permission: str) -> str:
         WRITE: _("create and change schedules"),
         RUN: _("run schedules"),
         DELETE: _("delete schedules"),
+        "alerts:manage": _("manage alert channels and send test alerts"),
     }
     return words.get(permission, permission)
 

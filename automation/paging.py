@@ -27,13 +27,16 @@ def encode_cursor(created_at: datetime, pk) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(value: str) -> tuple[datetime, uuid.UUID] | None:
-    """The position in `value`, or None for a cursor that is not one of ours (first page)."""
+def decode_cursor(value: str) -> tuple[datetime, uuid.UUID | int] | None:
+    """The position in `value`, or None for a cursor that is not one of ours (first page).
+
+    The id is a UUID (schedules, runs) or an integer (audit events)."""
     try:
         created_at, pk = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         when = datetime.fromisoformat(created_at)
-        return (when, uuid.UUID(pk)) if when.tzinfo is not None else None
-    except (ValueError, TypeError):
+        key = int(pk) if isinstance(pk, str) and pk.isdigit() else uuid.UUID(pk)
+        return (when, key) if when.tzinfo is not None else None
+    except (ValueError, TypeError, AttributeError):
         return None
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from automation.views import drawer, prefs, runs, schedules
+from automation.views import alerts, audit, charts, drawer, prefs, runs, schedules, why
 
 app_name = "automation"
 
@@ -18,5 +18,15 @@ urlpatterns = [
     path("schedules/<uuid:pk>/run-now/", schedules.schedule_run_now, name="schedule-run-now"),
     path("schedules/<uuid:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
     path("runs/<uuid:pk>/retry/", runs.run_retry, name="run-retry"),
+    path("charts/runs/", charts.org_chart, name="org-chart"),
+    path("schedules/<uuid:pk>/chart/", charts.schedule_chart, name="schedule-chart"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/test/", alerts.alert_test, name="alert-test"),
+    path("alerts/channels/", alerts.channel_add, name="alert-channel-add"),
+    path("alerts/channels/<int:pk>/", alerts.channel_edit, name="alert-channel-edit"),
+    path("alerts/channels/<int:pk>/remove/", alerts.channel_remove, name="alert-channel-remove"),
     path("preferences/time-zone/", prefs.viewer_zone, name="viewer-zone"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("schedules/<uuid:pk>/why/", why.schedule_why, name="schedule-why"),
+    path("schedules/<uuid:pk>/backfill/", why.schedule_backfill_missing, name="schedule-backfill"),
 ]

@@ -226,7 +226,33 @@ SCHEDULER_BATCH_SIZE = env.int("SCHEDULER_BATCH_SIZE", default=500)
 SCHEDULER_WORKERS = env.int("SCHEDULER_WORKERS", default=8)
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=60)
 SCHEDULER_STALL_SECONDS = env.int("SCHEDULER_STALL_SECONDS", default=120)
+# Bearer token Prometheus sends to /metrics; empty: the endpoint answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 SCHEDULER_POLL_PLANE_AFTER_SECONDS = env.int("SCHEDULER_POLL_PLANE_AFTER_SECONDS", default=30)
+# Manual compensation (manage.py backfill, POST /api/v1/schedules/{id}/backfill/): runs queued
+# per call, the longest range one call may cover, and the most occurrences it may look at
+# (each is computed and checked: a month of a minutely schedule is 44,640).
+BACKFILL_MAX_RUNS = env.int("BACKFILL_MAX_RUNS", default=1000)
+BACKFILL_MAX_DAYS = env.int("BACKFILL_MAX_DAYS", default=31)
+BACKFILL_MAX_OCCURRENCES = env.int("BACKFILL_MAX_OCCURRENCES", default=10_000)
+# How often each replica checks the others' heartbeats (stalled-scheduler alerts) and sends
+# pending alert deliveries: on its own timer, so an idle pass stays at one query.
+SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", default=15.0)
+
+# --- Alerts (docs/operations.md, "Alerts") ------------------------------------------------
+# Webhooks to private, loopback or link-local addresses are refused unless this is set (an
+# org admin must not be able to make the scheduler call into the internal network).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Wait before each retry of a failed delivery; after the last, the delivery is given up.
+ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="alerts@localhost")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 
 # --- The execution plane ---------------------------------------------------------------
 EXECUTION_PLANE_URL = env("EXECUTION_PLANE_URL", default="").rstrip("/")

@@ -19,6 +19,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the "Language" control
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api.urls")),
+    # Prometheus scrapes (bearer METRICS_TOKEN; 404 while the setting is empty).
+    path("metrics", include("runs.api.prometheus_urls")),
     # DRF's session login, linked from the API docs page (the admin's login takes staff only).
     path("api-auth/", include("rest_framework.urls")),
 ]

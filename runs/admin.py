@@ -95,3 +95,7 @@ class SchedulerHeartbeatAdmin(ReadOnlyAdmin):
     def beat_age(self, obj):
         # Read at display time: this is the support view, not business logic.
         return int((timezone.now() - obj.last_beat_at).total_seconds())
+
+
+# The alerts' admin lives beside them; importing it registers it.
+from runs.alerts import admin as alerts_admin  # noqa: E402,F401

@@ -19,10 +19,12 @@ from datetime import datetime
 
 import structlog
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Exists
 
 from config import clock as clock_module
+from runs.alerts.delivery import deliver_due
+from runs.alerts.stall import health_alerts, scheduler_health
 from runs.dispatch import Dispatcher
 from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, SchedulerHeartbeat, ScheduleRun
@@ -101,6 +103,7 @@ class Scheduler:
         self._dispatcher = None
         self._last_reconcile: datetime | None = None
         self._last_beat: datetime | None = None
+        self._last_alert_check: datetime | None = None
         self._beat_totals: tuple[int, int] | None = None
         self._wake = threading.Event()
         # Set by a NOTIFY: a schedule changed (e.g. was disabled), so the next reconcile runs
@@ -201,6 +204,19 @@ class Scheduler:
         self._last_beat = now
         self._beat_totals = (self.fired_total, self.dispatched_total)
 
+    def check_alerts(self, now: datetime) -> int:
+        """The others' health (stalled-scheduler alerts), then the alert deliveries due.
+
+        On its own timer (SCHEDULER_ALERT_CHECK_SECONDS), so an idle pass stays at one query:
+        a stalled replica cannot report itself, so every live one looks at them all.
+        Returns how many delivery attempts were made.
+        """
+        self._last_alert_check = now
+        with transaction.atomic():
+            # This replica is alive whatever its last written beat says (the first pass has none).
+            health_alerts(scheduler_health(now=now, alive=self.replica_id))
+        return deliver_due(now=now)
+
     def run_once(self, now: datetime | None = None) -> Pass:
         """One pass of every step. A failing step is logged and the others still run.
 
@@ -221,6 +237,8 @@ class Scheduler:
         busy = look is None or look.runs_active or bool(steps["fire"])
         for name, step in (("dispatch", self.dispatch), ("reconcile", self.reconcile)):
             steps[name] = self._guarded(name, step, now) if busy else 0
+        if self._alert_check_due(now):
+            steps["alerts"] = self._guarded("alerts", self.check_alerts, now)
         if self._beat_due(now) or self.last_error != error_before:
             steps["beat"] = self._guarded("beat", self.beat, now)
         return Pass(now=now, look=look, steps=steps)
@@ -327,6 +345,10 @@ class Scheduler:
     def _dispatch_after_batch(self, now: datetime) -> None:
         # Started between batches so the first plane calls overlap the remaining firing.
         self._guarded("dispatch", self.dispatch, now)
+
+    def _alert_check_due(self, now: datetime) -> bool:
+        last = self._last_alert_check
+        return last is None or (now - last).total_seconds() >= settings.SCHEDULER_ALERT_CHECK_SECONDS
 
     def _beat_due(self, now: datetime) -> bool:
         if self._last_beat is None:

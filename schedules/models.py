@@ -216,6 +216,18 @@ class Schedule(models.Model):
         _("alert after failures"), default=3, help_text=_("Consecutive failures that raise an alert.")
     )
     consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    pause_after_failures = models.PositiveIntegerField(
+        _("pause after failures"),
+        null=True,
+        blank=True,
+        help_text=_("Optional: after this many consecutive failures the schedule disables itself, e.g. 5."),
+    )
+    paused_reason = models.CharField(
+        _("paused because"),
+        max_length=300,
+        blank=True,
+        help_text=_("Set when the schedule paused itself; cleared when it is enabled again."),
+    )
 
     source_session_id = models.CharField(
         _("source chat session"), max_length=128, blank=True, help_text=_("Set when created from chat.")
@@ -272,6 +284,10 @@ class Schedule(models.Model):
             models.CheckConstraint(condition=Q(timeout_seconds__gte=1), name="schedule_timeout_positive"),
             models.CheckConstraint(
                 condition=Q(alert_after_failures__gte=1), name="schedule_alert_after_failures_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(pause_after_failures__isnull=True) | Q(pause_after_failures__gte=1),
+                name="schedule_pause_after_failures_positive",
             ),
             models.CheckConstraint(
                 condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),

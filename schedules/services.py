@@ -38,6 +38,7 @@ EDITABLE_FIELDS = (
     "timeout_seconds",
     "catchup_window_seconds",
     "alert_after_failures",
+    "pause_after_failures",
     "source_session_id",
     "source_message_id",
 )
@@ -178,6 +179,8 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     changed = [name for name in EDITABLE_FIELDS if before[name] != after[name]]
     if not changed:
         return schedule
+    if "enabled" in changed and schedule.enabled:
+        _unpause(schedule)
     if retimed or "enabled" in changed:
         schedule.next_run_at = compute_next_run_at(schedule, now=now)
         schedule.timing_error = ""
@@ -210,14 +213,57 @@ def _set_enabled(*, actor: Actor, schedule: Schedule, enabled: bool, now: dateti
     schedule.enabled = enabled
     if enabled and not schedule.agent.enabled:
         raise ValidationError({"agent": f"agent '{schedule.agent.slug}' is disabled"})
+    if enabled:
+        _unpause(schedule)
     # Re-enabling starts from now: the disabled period is not caught up.
     schedule.next_run_at = compute_next_run_at(schedule, now=now)
     schedule.timing_error = ""
     schedule.updated_by = actor.user
     schedule.updated_at = now
-    schedule.save(update_fields=["enabled", "next_run_at", "timing_error", "updated_by", "updated_at"])
+    schedule.save(
+        update_fields=[
+            "enabled", "next_run_at", "timing_error", "paused_reason", "consecutive_failures", "updated_by", "updated_at"
+        ]
+    )
     _wake_scheduler(schedule)
     _enabled_changed(actor=actor, schedule=schedule, now=now)
+    return schedule
+
+
+def _unpause(schedule: Schedule) -> None:
+    """Enabling a schedule that paused itself (the page's "Resume") clears the reason and
+    the failure count: the person resuming asks for `pause_after_failures` fresh tries, not
+    a pause at the very next failure. An open failure alert stays open until a run succeeds."""
+    if schedule.paused_reason:
+        schedule.paused_reason = ""
+        schedule.consecutive_failures = 0
+
+
+@transaction.atomic
+def schedule_pause(*, actor: Actor, schedule: Schedule, reason: str, now: datetime) -> Schedule:
+    """The schedule disables itself (auto-pause, `pause_after_failures`), keeping the reason.
+
+    Audited as a disable by `actor` (the system), with the reason in `after`; the scheduler
+    is woken as for any disable, so the schedule's waiting runs are canceled.
+    """
+    schedule = _lock(schedule)
+    if not schedule.enabled:
+        return schedule
+    schedule.enabled = False
+    schedule.paused_reason = reason[:300]
+    schedule.next_run_at = None
+    schedule.updated_at = now
+    schedule.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
+    transaction.on_commit(notify_schedules_changed)
+    audit.record(
+        actor=actor,
+        org=schedule.org,
+        action=AuditAction.DISABLE,
+        target=schedule,
+        now=now,
+        before={"enabled": True},
+        after={"enabled": False, "paused_reason": schedule.paused_reason},
+    )
     return schedule
 
 

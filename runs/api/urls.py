@@ -3,6 +3,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from runs.api.backfill import BackfillView, OccurrencesView
+from runs.api.metrics import MetricsSummaryView
 from runs.api.views import RunNowView, RunViewSet, ScheduleRunsView
 from runs.callback import RunCallbackView
 
@@ -15,5 +17,8 @@ urlpatterns = [
     path("runs/callback/", RunCallbackView.as_view(), name="runs-callback"),
     path("schedules/<str:pk>/run-now/", RunNowView.as_view(), name="schedule-run-now"),
     path("schedules/<str:pk>/runs/", ScheduleRunsView.as_view(), name="schedule-runs"),
+    path("metrics/summary/", MetricsSummaryView.as_view(), name="metrics-summary"),
+    path("schedules/<str:pk>/backfill/", BackfillView.as_view(), name="schedule-backfill"),
+    path("schedules/<str:pk>/occurrences/", OccurrencesView.as_view(), name="schedule-occurrences"),
     *router.urls,
 ]

@@ -6,5 +6,6 @@
   plane's answers, and the automatic retry;
 - `overlap`: the one overlap rule, for firing and run-now;
 - `manual`: what a person does (run now, retry);
+- `backfill`: running the occurrences of a past range that never got a run;
 - `queries`: the reads the API and pages share.
 """

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from runs.alerts.failures import after_outcome
 from runs.bulk import insert_runs, mark_running
 from runs.models import (
     ACTIVE_STATUSES,
@@ -116,7 +117,8 @@ def run_finish(
     """Move an active run to `status`; returns (run as stored, whether this call moved it).
 
     On a real transition: the schedule's `consecutive_failures` is reset (success) or
-    incremented (failed, timeout); `last_run_at` covers the run's occurrence; and a failed or
+    incremented (failed, timeout), which opens, resolves or pauses through the alerts hook
+    (runs/alerts/failures.py); `last_run_at` covers the run's occurrence; and a failed or
     timed-out attempt with `attempt <= max_retries` gets its automatic retry, queued with
     `not_before = now + backoff`. `retry=False` is for errors that repeat on every attempt
     (a 4xx from the plane, an unconfigured agent); a disabled schedule retries nothing.
@@ -154,6 +156,8 @@ def run_finish(
         if not updated or run is None:
             return run, False
         _count_outcome(run)
+        if after_outcome(run=run, now=now):
+            run.schedule.enabled = False  # paused just now: no automatic retry
         retry_run = _queue_retry(run, now=now) if retry and status in FAILURE_STATUSES else None
     log.info(
         "run.finished",

@@ -123,6 +123,7 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
         "next_run_at",
         "last_run_at",
         "consecutive_failures",
+        "paused_reason",
         "timing_error",
         "runs_link",
         "created_by",
@@ -163,6 +164,8 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
                     "timeout_seconds",
                     "catchup_window_seconds",
                     "alert_after_failures",
+                    "pause_after_failures",
+                    "paused_reason",
                 ]
             },
         ),
@@ -232,9 +235,15 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # What cascades with a schedule (its runs) is read-only in the admin, yet goes with it
         # by design (schedule_delete); without this no one could delete a schedule that ever ran.
-        for relation in Schedule._meta.related_objects:
-            if relation.on_delete is models.CASCADE:
-                perms_needed.discard(relation.related_model._meta.verbose_name)
+        # Followed down (a run's alert events, their deliveries): all of it goes with the schedule.
+        models_left, seen = [Schedule], set()
+        while models_left:
+            for relation in models_left.pop()._meta.related_objects:
+                related = relation.related_model
+                if relation.on_delete is models.CASCADE and related not in seen:
+                    seen.add(related)
+                    perms_needed.discard(related._meta.verbose_name)
+                    models_left.append(related)
         return deleted, counts, perms_needed, protected
 
     @admin.action(description=_("Enable selected schedules"), permissions=["change"])

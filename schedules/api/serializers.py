@@ -162,6 +162,13 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=7 * 86400, required=False)
     catchup_window_seconds = serializers.IntegerField(min_value=0, max_value=366 * 86400, required=False)
     alert_after_failures = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    pause_after_failures = serializers.IntegerField(
+        min_value=1,
+        max_value=1000,
+        required=False,
+        allow_null=True,
+        help_text="Optional: after this many consecutive failures the schedule disables itself; null: never.",
+    )
     source_session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     source_message_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
 
@@ -278,6 +285,8 @@ class ScheduleSerializer(serializers.Serializer):
     timeout_seconds = serializers.IntegerField()
     catchup_window_seconds = serializers.IntegerField()
     alert_after_failures = serializers.IntegerField()
+    pause_after_failures = serializers.IntegerField(allow_null=True)
+    paused_reason = serializers.CharField(help_text="Why the schedule paused itself; empty unless it did.")
     consecutive_failures = serializers.IntegerField()
     timing_error = serializers.CharField()
     source_session_id = serializers.CharField()
@@ -319,6 +328,8 @@ class ScheduleSerializer(serializers.Serializer):
             "timeout_seconds": schedule.timeout_seconds,
             "catchup_window_seconds": schedule.catchup_window_seconds,
             "alert_after_failures": schedule.alert_after_failures,
+            "pause_after_failures": schedule.pause_after_failures,
+            "paused_reason": schedule.paused_reason,
             "consecutive_failures": schedule.consecutive_failures,
             "timing_error": schedule.timing_error,
             "source_session_id": schedule.source_session_id,

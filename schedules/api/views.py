@@ -55,6 +55,8 @@ SCHEDULE_EXAMPLE = {
     "timeout_seconds": 1800,
     "catchup_window_seconds": 3600,
     "alert_after_failures": 3,
+    "pause_after_failures": None,
+    "paused_reason": "",
     "consecutive_failures": 0,
     "timing_error": "",
     "source_session_id": "",

@@ -387,3 +387,12 @@ def test_preview_in_chinese_by_accept_language(api, victor):
 )
 def test_preview_rejects_bad_timing_with_the_field(api, victor, body, field):
     assert_error(api(victor).post(f"{API}/schedules/preview/", body, format="json"), 400, "invalid", field)
+
+
+def test_pause_after_failures_is_set_through_the_api_and_the_pause_reason_is_read(api, eddie, schedule):
+    response = api(eddie).patch(f"{API}/schedules/{schedule.pk}/", {"pause_after_failures": 4}, format="json")
+    assert response.status_code == 200, response.json()
+    assert (response.json()["pause_after_failures"], response.json()["paused_reason"]) == (4, "")
+    assert AuditEvent.objects.get(action="update").after == {"pause_after_failures": 4}
+    response = api(eddie).patch(f"{API}/schedules/{schedule.pk}/", {"pause_after_failures": 0}, format="json")
+    assert_error(response, 400, field="pause_after_failures")

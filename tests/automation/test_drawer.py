@@ -340,3 +340,14 @@ def test_an_org_without_an_enabled_agent_says_whom_to_ask(signed_in, eddie, acme
     make_agent(acme, "retired", enabled=False)
     html = signed_in(eddie).get(NEW, **hx("drawer")).content.decode()
     assert "No agent is enabled in this organization: ask an admin to add or enable one." in html
+
+
+def test_pause_after_failures_is_an_advanced_field_that_saves_and_clears(signed_in, eddie, acme, agent, now, fake_clock):
+    assert "Pause after failures" in fields(signed_in(eddie).get(NEW, **hx("drawer")).content.decode())
+    schedule = make_schedule(acme, agent, now=now)
+    signed_in(eddie).post(f"{TABLE}{schedule.pk}/edit/", form_data(pause_after_failures="5"), **hx("schedule-form"))
+    schedule.refresh_from_db()
+    assert schedule.pause_after_failures == 5
+    signed_in(eddie).post(f"{TABLE}{schedule.pk}/edit/", form_data(pause_after_failures=""), **hx("schedule-form"))
+    schedule.refresh_from_db()
+    assert schedule.pause_after_failures is None

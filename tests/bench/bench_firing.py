@@ -295,6 +295,26 @@ def _claim_plan(repeats: int = 7) -> tuple[str, float]:
     return plan, common.median(times)
 
 
+def _alert_check_cost() -> tuple[int, float]:
+    """Queries and milliseconds of one alerts step (the others' health, stalled alerts, the
+    deliveries due), which an idle replica runs every SCHEDULER_ALERT_CHECK_SECONDS."""
+    import time
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runs.scheduler import Scheduler
+
+    scheduler = Scheduler(replica_id="bench-alerts", batch_size=BATCH, poll_seconds=1, workers=2)
+    scheduler.beat(datetime.now(UTC))
+    with CaptureQueriesContext(connection) as ctx:
+        started = time.perf_counter()
+        scheduler.check_alerts(datetime.now(UTC))
+        elapsed = (time.perf_counter() - started) * 1000
+    scheduler.shutdown()
+    return len(ctx.captured_queries), elapsed
+
+
 def _population(n: int, due: int, org, agent) -> None:
     """n schedules: `due` of them due now, the rest spread over the coming year."""
     common.reset()
@@ -316,16 +336,20 @@ def bench_idle_and_plan() -> None:
     for n in (1_000, 100_000):
         _population(n, 0, org, agent)
         queries, claims = _queries_per_poll()
+        alert_queries, alert_ms = _alert_check_cost()
         cpu, rss = _idle_process_figures()
-        idle[n] = (cpu, rss, queries, claims)
+        idle[n] = (cpu, rss, queries, claims, alert_queries, alert_ms)
         if n == 100_000:
             print(f"\nEXPLAIN of the idle pass's one query at {n:,} schedules:\n{_look_plan()}\n", flush=True)
-    (c1, r1, q1, _), (c2, r2, q2, k2) = idle[1_000], idle[100_000]
+    (c1, r1, q1, _, a1, m1), (c2, r2, q2, k2, a2, m2) = idle[1_000], idle[100_000]
     figure("idle CPU at 100k schedules", c2, "cpu-s/min", baseline=c1, baseline_label="1k",
            target="within 20% of 1k", ok=c2 <= c1 * 1.2 + 0.05)
     figure("idle queries per poll at 100k", q2, "queries", baseline=q1, baseline_label="1k",
            target="same as 1k, at most one claim query", ok=q2 == q1 and k2 <= 1,
            note=f"{k2} claim queries: nothing due, so the look alone; +1 heartbeat every 5 s")
+    figure("idle alert check at 100k", a2, "queries", baseline=a1, baseline_label="1k",
+           target="same as 1k", ok=a2 == a1,
+           note=f"every SCHEDULER_ALERT_CHECK_SECONDS, not every poll; {m2:.1f} ms at 100k vs {m1:.1f} ms at 1k")
     figure("idle RSS at 100k", r2, "MB", baseline=r1, baseline_label="1k",
            target="< 100 MB, within 20% of 1k", ok=r2 < 100 and r2 <= r1 * 1.2)
 

@@ -11,7 +11,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from runs.models import ScheduleRun, SchedulerHeartbeat
+from runs.alerts.services import alert_open
+from runs.models import Alert, AlertChannel, AlertDelivery, AlertEvent, DeliveryAttempt, ScheduleRun, SchedulerHeartbeat
 from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
 from tests.constants import UTC, T0, NINE
 from tests.factories import make_agent, make_draft, make_heartbeat, make_run, make_schedule, make_user
@@ -19,7 +20,10 @@ from tests.factories import make_agent, make_draft, make_heartbeat, make_run, ma
 pytestmark = pytest.mark.django_db
 
 OUR_APPS = {"schedules", "runs", "audit"}
-READ_ONLY = {ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft}
+READ_ONLY = {
+    ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert, AlertEvent, AlertChannel, AlertDelivery,
+    DeliveryAttempt,
+}
 
 
 def url(model, view, *args):
@@ -46,7 +50,16 @@ def schedule(acme, agent):
 def objects(acme, agent, alice, schedule):
     run = make_run(schedule, at=NINE, now=T0)
     heartbeat = make_heartbeat("host-1:42")
+    channel = AlertChannel.objects.create(org=acme, kind="email", name="Ops", target="ops@example.com", created_at=T0, updated_at=T0)
+    alert = alert_open(org_id=acme.pk, cause="consecutive_failures", schedule_id=schedule.pk, detail="3 failed", now=T0)
+    delivery = AlertDelivery.objects.get()
+    attempt = DeliveryAttempt.objects.create(delivery=delivery, at=T0, ok=True)
     return {
+        Alert: alert,
+        AlertEvent: AlertEvent.objects.get(),
+        AlertChannel: channel,
+        AlertDelivery: delivery,
+        DeliveryAttempt: attempt,
         Organization: acme,
         Membership: Membership.objects.get(user=alice),
         Agent: agent,
@@ -69,7 +82,11 @@ def test_every_model_of_our_apps_is_in_the_admin(objects):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
+    "model",
+    [
+        Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert,
+        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt,
+    ],
     ids=lambda m: m._meta.model_name,
 )
 def test_superuser_opens_changelist_add_and_change(su_client, objects, model):
@@ -275,7 +292,11 @@ def staff(db):
 
 
 @pytest.mark.parametrize(
-    "model", [Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft],
+    "model",
+    [
+        Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert,
+        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt,
+    ],
     ids=lambda m: m._meta.model_name,
 )
 def test_staff_without_model_permission_gets_403(client, staff, objects, model):

@@ -46,6 +46,7 @@ SCHEDULE_VIOLATIONS = {
     "schedule_max_concurrency_positive": ("cron", {"max_concurrency": 0}),
     "schedule_timeout_positive": ("cron", {"timeout_seconds": 0}),
     "schedule_alert_after_failures_positive": ("cron", {"alert_after_failures": 0}),
+    "schedule_pause_after_failures_positive": ("cron", {"pause_after_failures": 0}),
     "schedule_window_ordered": ("cron", {"start_at": T0 + timedelta(days=2), "end_at": T0 + timedelta(days=1)}),
     "schedule_type_valid": ("cron", {"schedule_type": "weekly"}),
     "schedule_overlap_policy_valid": ("cron", {"overlap_policy": "drop"}),

@@ -1,0 +1,113 @@
+""""Why didn't it run?" for one schedule (/automation/schedules/<id>/why/) and its
+"Backfill these" button.
+
+The report is `runs.why`'s, the backfill `runs.services.backfill`'s (the same service as the
+command and the API). The range is in the URL, read and shown in the viewer's zone (the
+schedule's own unless the viewer chose one); it defaults to the last 24 hours.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from audit.services import Actor
+from automation.errors import page_errors
+from automation.views.common import decorate_schedule, render_page
+from automation.workspace import workspace_for
+from config import clock
+from config.api.fields import EARLIEST, LATEST
+from runs.services.backfill import schedule_backfill
+from runs.why import schedule_occurrence_report
+from schedules import permissions, timing
+from schedules.permissions import READ, RUN
+
+TEMPLATE = "automation/why.html"
+DEFAULT_RANGE = timedelta(hours=24)
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _read_time(value: str, zone: str, field: str) -> datetime:
+    """A `datetime-local` value (or an ISO time with offset) as an aware UTC instant."""
+    try:
+        parsed = datetime.fromisoformat(value[:40])
+        if parsed.tzinfo is None:
+            parsed = timing.wall_to_utc(parsed, timing.validate_timezone(zone))
+        if EARLIEST <= parsed <= LATEST:
+            return parsed
+    except (ValueError, OverflowError):
+        pass
+    raise ValidationError(
+        {field: [_("“%(value)s” is not a date and time, e.g. 2026-12-01T09:00.") % {"value": value[:40]}]}
+    )
+
+
+def _range(request, zone: str, now: datetime) -> tuple[datetime, datetime]:
+    source = request.POST if request.method == "POST" else request.GET
+    end = _read_time(source["to"], zone, "to") if source.get("to") else now
+    start = _read_time(source["from"], zone, "from") if source.get("from") else end - DEFAULT_RANGE
+    if end <= start:
+        raise ValidationError({"to": [_("The end of the range must be after its start.")]})
+    if end - start > timedelta(days=settings.BACKFILL_MAX_DAYS):
+        raise ValidationError(
+            {"to": [_("The range may span at most %(days)s days.") % {"days": settings.BACKFILL_MAX_DAYS}]}
+        )
+    return start, end
+
+
+def _local(value: datetime, zone: str) -> str:
+    return value.astimezone(timing.validate_timezone(zone)).strftime(LOCAL_FORMAT)
+
+
+@require_GET
+@login_required
+@page_errors
+def schedule_why(request, pk):
+    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    workspace = workspace_for(request, org=schedule.org)
+    decorate_schedule(schedule, workspace)
+    zone = schedule.view_zone
+    now = clock.now()
+    start, end = _range(request, zone, now)
+    report = schedule_occurrence_report(schedule=schedule, start=start, end=end, now=now)
+    context = {
+        "workspace": workspace,
+        "schedule": schedule,
+        "zone": zone,
+        "now": now,
+        "report": report,
+        "from_local": _local(start, zone),
+        "to_local": _local(end, zone),
+        "can_backfill": schedule.can_run and report.backfillable > 0,
+    }
+    return render_page(request, TEMPLATE, context)
+
+
+@require_POST
+@login_required
+@page_errors
+def schedule_backfill_missing(request, pk):
+    """Run the missing occurrences of the shown range (the same service as the API)."""
+    schedule = permissions.get_schedule_for(request.user, pk, RUN)
+    now = clock.now()
+    start, end = _range(request, "UTC", now)
+    result = schedule_backfill(
+        schedule=schedule, start=start, end=min(end, now), actor=Actor.from_request(request), now=now
+    )
+    queued = len(result.runs)
+    text = ngettext("Queued %(n)s run.", "Queued %(n)s runs.", queued) % {"n": queued}
+    if result.remaining:
+        text += " " + _("%(n)s more are left: press “Backfill these” again.") % {"n": result.remaining}
+    messages.success(request, text)
+    query = urlencode({"from": request.POST.get("from", ""), "to": request.POST.get("to", "")})
+    return redirect(f"{reverse('automation:schedule-why', args=[schedule.pk])}?{query}")

@@ -1,0 +1,199 @@
+"""Sending alert events: webhooks (signed JSON) and e-mail, one attempt at a time.
+
+The outbox (AlertDelivery rows) is worked off by the scheduler loop (`deliver_due`), after
+the transaction that wrote the event committed: a finishing run never waits on a webhook,
+and a delivery survives a restart. A failed attempt is retried after
+ALERT_DELIVERY_BACKOFF_SECONDS; every attempt is recorded with its status code or error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+from datetime import datetime, timedelta
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import structlog
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from runs.alerts.models import AlertDelivery, AlertEvent, ChannelKind, DeliveryAttempt, DeliveryState
+
+log = structlog.get_logger("runs.alerts")
+
+SIGNATURE_HEADER = "X-Alert-Signature"
+# A claimed delivery is not picked again by another replica for this long (it is being sent).
+CLAIM_SECONDS = 120
+
+
+class Outcome(NamedTuple):
+    ok: bool
+    status_code: int | None = None
+    error: str = ""
+    permanent: bool = False  # retrying cannot help (a refused address, a 4xx)
+
+
+class AddressRefused(ValueError):
+    pass
+
+
+def sign(secret: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of the raw body with the channel's secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_webhook_url(url: str) -> tuple[str, int]:
+    """The (host, port) to call, or AddressRefused in words a person can act on.
+
+    Every address the name resolves to is checked: a private, loopback, link-local or
+    reserved one is refused unless ALERT_WEBHOOK_ALLOW_PRIVATE (an org admin must not make
+    the scheduler call the internal network).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AddressRefused("the webhook URL must start with http:// or https:// and name a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
+        return parts.hostname, port
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise AddressRefused(f"the host {parts.hostname} could not be resolved ({exc})") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise AddressRefused(
+                f"{parts.hostname} is a private, loopback or link-local address ({address}); "
+                "alerts are only sent to public addresses"
+            )
+    return parts.hostname, port
+
+
+def payload(event: AlertEvent) -> dict:
+    alert = event.alert
+    schedule = alert.schedule
+    return {
+        "alert_id": str(alert.pk),
+        "event": event.kind,
+        "cause": alert.cause,
+        "state": alert.state,
+        "org": alert.org.slug,
+        "schedule": {"id": str(schedule.pk), "name": schedule.name} if schedule else None,
+        "detail": event.detail,
+        "opened_at": alert.opened_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "at": event.at.isoformat(),
+        "url": f"{settings.SITE_URL}/automation/alerts/",
+    }
+
+
+def send_webhook(url: str, secret: str, body: bytes, event_kind: str) -> Outcome:
+    try:
+        host, port = check_webhook_url(url)
+    except AddressRefused as exc:
+        return Outcome(False, error=str(exc), permanent=True)
+    parts = urlsplit(url)
+    timeout = settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
+    # http.client, not urllib: no redirect is followed (a redirect could lead to an address
+    # the check above would refuse).
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "schedules-alerts/1",
+        SIGNATURE_HEADER: sign(secret, body),
+        "X-Alert-Event": event_kind,
+    }
+    try:
+        conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers)
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        conn.close()
+    if 200 <= status < 300:
+        return Outcome(True, status)
+    # A 4xx other than "too many" or "timeout" answers the same next time.
+    permanent = 400 <= status < 500 and status not in (408, 429)
+    return Outcome(False, status, f"the webhook answered HTTP {status}", permanent=permanent)
+
+
+def send_email(address: str, data: dict) -> Outcome:
+    where = f" — {data['schedule']['name']}" if data["schedule"] else ""
+    subject = f"[{data['org']}] Alert {data['event']}: {data['cause'].replace('_', ' ')}{where}"
+    body = "\n".join(
+        [data["detail"], "", f"State: {data['state']}", f"Opened at: {data['opened_at']}",
+         f"Resolved at: {data['resolved_at'] or '-'}", f"See: {data['url']}"]
+    )
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=False)
+    except Exception as exc:  # noqa: BLE001 - any backend error is this attempt's outcome
+        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+    return Outcome(True)
+
+
+def send(delivery: AlertDelivery) -> Outcome:
+    channel = delivery.channel
+    data = payload(delivery.event)
+    if channel.kind == ChannelKind.WEBHOOK:
+        body = json.dumps(data, sort_keys=True).encode()
+        return send_webhook(channel.target, channel.secret, body, delivery.event.kind)
+    return send_email(channel.target, data)
+
+
+def delivery_attempt(*, delivery: AlertDelivery, now: datetime) -> DeliveryAttempt:
+    """One try of `delivery`, recorded; then delivered, retried later, or given up."""
+    outcome = send(delivery)
+    backoff = settings.ALERT_DELIVERY_BACKOFF_SECONDS
+    attempts = delivery.attempts + 1
+    if outcome.ok:
+        state, next_at = DeliveryState.DELIVERED, None
+    elif outcome.permanent or attempts > len(backoff):
+        state, next_at = DeliveryState.FAILED, None
+    else:
+        state, next_at = DeliveryState.PENDING, now + timedelta(seconds=backoff[attempts - 1])
+    with transaction.atomic():
+        AlertDelivery.objects.filter(pk=delivery.pk).update(state=state, attempts=attempts, next_attempt_at=next_at)
+        attempt = DeliveryAttempt.objects.create(
+            delivery=delivery, at=now, ok=outcome.ok, status_code=outcome.status_code, error=outcome.error
+        )
+    delivery.state, delivery.attempts, delivery.next_attempt_at = state, attempts, next_at
+    log.info(
+        "alert.delivery", channel=delivery.channel_id, alert_event=delivery.event_id, ok=outcome.ok,
+        status_code=outcome.status_code, error=outcome.error or None, state=state,
+    )
+    return attempt
+
+
+def claim_due(*, now: datetime, limit: int = 20) -> list[AlertDelivery]:
+    """Pending deliveries due now, claimed for CLAIM_SECONDS (SKIP LOCKED: replicas share them)."""
+    with transaction.atomic():
+        ids = list(
+            AlertDelivery.objects.select_for_update(skip_locked=True)
+            .filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            AlertDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+    rows = AlertDelivery.objects.filter(pk__in=ids).select_related(
+        "channel", "event__alert__org", "event__alert__schedule"
+    )
+    return list(rows)
+
+
+def deliver_due(*, now: datetime, limit: int = 20) -> int:
+    """Send what is due (the scheduler's alerts step); returns how many attempts were made."""
+    claimed = claim_due(now=now, limit=limit)
+    for delivery in claimed:
+        delivery_attempt(delivery=delivery, now=now)
+    return len(claimed)

@@ -1,0 +1,66 @@
+"""Alerts in the browser: a test alert delivered to a loopback webhook, and the stalled banner."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_pages_access import serious
+from tests.factories import make_agent, make_heartbeat, make_org, make_schedule, make_user
+from tests.webhook_server import WebhookServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True  # the receiver listens on 127.0.0.1
+    server = WebhookServer()
+    yield server
+    server.close()
+
+
+def sign_in(page: Page, live_server, username: str, next_path: str):
+    page.goto(f"{live_server.url}/accounts/login/?next={next_path}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"pw-{username}")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_an_admin_adds_a_webhook_and_a_test_alert_shows_it_delivered(page: Page, live_server, receiver):
+    org = make_org("acme")
+    make_user("ada", org, "admin")
+    sign_in(page, live_server, "ada", "/automation/schedules/")
+    page.get_by_role("link", name="Alerts").click()
+    expect(page.get_by_role("heading", name="Alerts", level=1)).to_be_visible()
+
+    page.get_by_text("Add a channel").click()
+    page.get_by_label("Kind").select_option("webhook")
+    page.get_by_label("Name").fill("On-call hook")
+    page.get_by_label("Address").fill(receiver.url)
+    page.get_by_role("button", name="Add channel").click()
+    expect(page.get_by_text("On-call hook", exact=True)).to_be_visible()
+    assert serious(page) == []
+
+    page.get_by_role("button", name="Send test alert").click()
+    results = page.get_by_role("status").filter(has_text="Test alert results")
+    expect(results).to_contain_text("On-call hook (Webhook): Delivered (HTTP 200)")
+    assert json.loads(receiver.received[0].body)["cause"] == "test"
+    assert serious(page) == []
+
+
+def test_the_stalled_banner_appears_when_heartbeats_are_old(page: Page, live_server, settings):
+    settings.SCHEDULER_STALL_SECONDS = 120
+    org = make_org("acme")
+    make_user("vic", org, "viewer")
+    now = datetime.now(timezone.utc)
+    # Every minute since an hour ago, and no scheduler has beaten for ten minutes.
+    make_schedule(org, make_agent(org), name="Every minute", cron_expression="* * * * *", now=now - timedelta(hours=1))
+    make_heartbeat("r1", at=now - timedelta(minutes=10))
+    sign_in(page, live_server, "vic", "/automation/schedules/")
+    banner = page.get_by_role("alert").filter(has_text="Schedules are late")
+    expect(banner).to_contain_text("Schedules are late: the scheduler last ran 10 min ago")
+    assert serious(page) == []

@@ -1,0 +1,136 @@
+"""Alert delivery: signed webhooks to a real loopback receiver, retries with back-off,
+private addresses refused, e-mail through Django's locmem backend, and the test alert."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+
+from audit.models import AuditAction, AuditEvent
+from audit.services import Actor
+from runs.alerts.channels import channel_create, channel_delete, channel_update
+from runs.alerts.delivery import deliver_due, sign
+from runs.alerts.services import alert_open, alert_send_test
+from runs.models import AlertCause, AlertDelivery, DeliveryAttempt, DeliveryState
+from tests.constants import NINE
+from tests.factories import make_schedule
+from tests.webhook_server import WebhookServer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
+    settings.ALERT_DELIVERY_BACKOFF_SECONDS = [10, 60]
+    server = WebhookServer()
+    yield server
+    server.close()
+
+
+def webhook(org, url, secret="s3cret"):
+    return channel_create(actor=Actor.system(), org=org, data={"kind": "webhook", "name": "Hook", "target": url, "secret": secret}, now=NINE)
+
+
+def open_failure_alert(org, agent):
+    schedule = make_schedule(org, agent, name="Sales")
+    return alert_open(org_id=org.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk, detail="3 failed", now=NINE)
+
+
+def test_the_webhook_gets_a_json_body_signed_with_the_channel_secret(acme, agent, receiver):
+    webhook(acme, receiver.url)
+    alert = open_failure_alert(acme, agent)
+    assert deliver_due(now=NINE) == 1
+    (got,) = receiver.received
+    assert got.path == "/hooks/alerts"
+    assert got.headers["X-Alert-Signature"] == sign("s3cret", got.body)
+    body = json.loads(got.body)
+    assert body["alert_id"] == str(alert.pk) and body["event"] == "opened" and body["cause"] == "consecutive_failures"
+    assert body["schedule"]["name"] == "Sales" and body["org"] == "acme" and body["detail"] == "3 failed"
+    assert AlertDelivery.objects.get().state == DeliveryState.DELIVERED
+    assert deliver_due(now=NINE + timedelta(hours=1)) == 0, "a delivered event is not sent again"
+
+
+def test_a_failing_webhook_is_retried_with_back_off_then_given_up(acme, agent, receiver):
+    receiver.answers = [503]
+    webhook(acme, receiver.url)
+    open_failure_alert(acme, agent)
+    assert deliver_due(now=NINE) == 1
+    assert deliver_due(now=NINE + timedelta(seconds=9)) == 0, "not before the first back-off"
+    assert deliver_due(now=NINE + timedelta(seconds=10)) == 1
+    assert deliver_due(now=NINE + timedelta(seconds=69)) == 0
+    assert deliver_due(now=NINE + timedelta(seconds=70)) == 1
+    assert deliver_due(now=NINE + timedelta(days=1)) == 0
+    assert len(receiver.received) == 3
+    delivery = AlertDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.FAILED, 3)
+    tries = list(DeliveryAttempt.objects.filter(delivery=delivery))
+    assert [(t.ok, t.status_code) for t in tries] == [(False, 503)] * 3
+    assert tries[0].error == "the webhook answered HTTP 503"
+
+
+def test_a_retry_that_succeeds_ends_the_delivery(acme, agent, receiver):
+    receiver.answers = [500, 204]
+    webhook(acme, receiver.url)
+    open_failure_alert(acme, agent)
+    deliver_due(now=NINE)
+    deliver_due(now=NINE + timedelta(seconds=10))
+    assert AlertDelivery.objects.get().state == DeliveryState.DELIVERED
+    assert [t.status_code for t in DeliveryAttempt.objects.all()] == [500, 204]
+
+
+def test_an_unreachable_webhook_records_the_error(acme, agent, receiver):
+    url = receiver.url
+    receiver.close()
+    webhook(acme, url)
+    open_failure_alert(acme, agent)
+    deliver_due(now=NINE)
+    attempt = DeliveryAttempt.objects.get()
+    assert not attempt.ok and attempt.status_code is None and "ConnectionRefused" in attempt.error
+
+
+def test_loopback_and_private_webhooks_are_refused_unless_allowed(acme, settings):
+    from django.core.exceptions import ValidationError
+
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://[::1]/x"):
+        with pytest.raises(ValidationError) as caught:
+            webhook(acme, url)
+        assert "private, loopback or link-local" in str(caught.value)
+    with pytest.raises(ValidationError, match="must start with http"):
+        webhook(acme, "ftp://example.com/x")
+
+
+def test_e_mail_channels_send_through_the_mail_backend(acme, agent):
+    channel_create(actor=Actor.system(), org=acme, data={"kind": "email", "name": "Ops", "target": "ops@example.com"}, now=NINE)
+    open_failure_alert(acme, agent)
+    deliver_due(now=NINE)
+    (message,) = mail.outbox
+    assert message.to == ["ops@example.com"]
+    assert message.subject == "[acme] Alert opened: consecutive failures — Sales"
+    assert "3 failed" in message.body
+    assert DeliveryAttempt.objects.get().ok
+
+
+def test_the_test_alert_goes_to_every_channel_at_once_and_is_not_sent_twice(acme, receiver):
+    webhook(acme, receiver.url)
+    channel_create(actor=Actor.system(), org=acme, data={"kind": "email", "name": "Ops", "target": "ops@example.com"}, now=NINE)
+    attempts = alert_send_test(org=acme, now=NINE)
+    assert [a.ok for a in attempts] == [True, True]
+    assert json.loads(receiver.received[0].body)["cause"] == "test" and len(mail.outbox) == 1
+    assert deliver_due(now=NINE + timedelta(minutes=5)) == 0
+
+
+def test_channel_changes_are_audited_without_the_secret(acme, alice, receiver):
+    actor = Actor(user=alice)
+    channel = channel_create(actor=actor, org=acme, data={"kind": "webhook", "name": "Hook", "target": receiver.url, "secret": "s3cret"}, now=NINE)
+    channel_update(actor=actor, channel=channel, data={"name": "On-call", "secret": "n3w"}, now=NINE)
+    channel_delete(actor=actor, channel=channel, now=NINE)
+    events = list(AuditEvent.objects.filter(target_type="alertchannel").order_by("id"))
+    assert [e.action for e in events] == [AuditAction.CREATE, AuditAction.UPDATE, AuditAction.DELETE]
+    assert all(e.actor == alice for e in events)
+    assert events[1].after == {"name": "On-call", "secret": "*** (changed)"}
+    assert "s3cret" not in json.dumps([e.before for e in events] + [e.after for e in events])
