@@ -160,7 +160,12 @@ def test_make_serve_runs_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
         assert f"http://127.0.0.1:{port}/automation/schedules/" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
             assert response.status == 200
-        assert '"scheduler.started"' in text and '"database": "sqlite"' in text
+        # The scheduler starts beside gunicorn, and may log after the banner.
+        started = polling.wait_until(
+            lambda: [line for line in log_path.read_text().splitlines() if '"scheduler.started"' in line],
+            deadline=60, what="the scheduler to start",
+        )
+        assert '"database": "sqlite"' in started[0]
         # DEBUG is off: an unknown page is the plain 404, not Django's debug page.
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=10)
