@@ -10,7 +10,7 @@ Tests program it per case:
 - `drip_seconds = 0.5`: every answer (status line and headers included) is sent one byte at a
   time, this long apart (faster once released): each byte beats a read timeout, the whole
   answer takes minutes;
-- `malformed = True`: the create answer is not JSON;
+- `malformed = True`: the create answer is not JSON (bytes: the create answer is those bytes);
 - `down()` / `up()`: close the listening socket (connection refused) and reopen it on the
   same port;
 - `complete(session_id, status, outputs)` finishes a session (poll answers change), and
@@ -380,7 +380,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 return self._answer(400, {"error": "body is not JSON"})
             if plane.malformed:
-                return self._answer(200, None, raw=b"<html>surprise</html>")
+                raw = plane.malformed if isinstance(plane.malformed, bytes) else b"<html>surprise</html>"
+                return self._answer(200, None, raw=raw)
             status, body = plane._create(key, request)
             return self._answer(status, body)
         if len(parts) == 3 and parts[0] == "sessions" and parts[2] == "cancel":

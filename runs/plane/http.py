@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 from django.conf import settings
 from django.urls import reverse
 
+from config.api.parsers import MAX_DEPTH, too_deep
 from runs.models import RunErrorCode, plane_http_error
 from runs.plane.base import (
     PlaneError,
@@ -248,7 +249,15 @@ class HttpPlaneClient:
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where} answered {response.status}")
         if len(data) > MAX_ANSWER_BYTES:
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer larger than {MAX_ANSWER_BYTES} bytes")
+        deep = PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer nests more than {MAX_DEPTH} levels")
         try:
-            return json.loads(data or b"{}")
+            answer = json.loads(data or b"{}")
         except ValueError:
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer is not JSON: {snippet}") from None
+        except RecursionError:
+            # A megabyte of "[" exhausts the parser's stack. It must end the call as a bad
+            # answer: an error escaping the client left the run to be sent again and again.
+            raise deep from None
+        if too_deep(answer):
+            raise deep
+        return answer

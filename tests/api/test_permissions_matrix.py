@@ -28,6 +28,9 @@ CREATE = {
     "cron_expression": "0 9 * * *",
 }
 
+# Two days before the suite's now (T0), so both are past: backfill refuses future occurrences.
+BACKFILL_RANGE = {"from": "2026-11-28T00:00:00Z", "to": "2026-11-30T00:00:00Z"}
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -55,6 +58,8 @@ ENDPOINTS = [
         "schedule-preview", "post", "/schedules/preview/", None, 200, "global",
         {"schedule_type": "cron", "cron_expression": "@daily"},
     ),
+    Endpoint("schedule-backfill", "post", "/schedules/{schedule}/backfill/", RUN, 200, "object", BACKFILL_RANGE),
+    Endpoint("schedule-occurrences", "get", "/schedules/{schedule}/occurrences/", READ, 200, "object", BACKFILL_RANGE),
     Endpoint("run-get", "get", "/runs/{run}/", READ, 200, "object"),
     Endpoint("run-retry", "post", "/runs/{run}/retry/", RUN, 202, "object"),
     Endpoint("audit-list", "get", "/audit-events/", None, 200, "global"),

@@ -95,6 +95,16 @@ def test_an_answer_that_is_not_json_is_plane_bad_response(plane, run):
     assert err.value.code == RunErrorCode.PLANE_BAD_RESPONSE == "plane_bad_response"
 
 
+@pytest.mark.parametrize("levels", [65, 200_000], ids=["over-the-limit", "deeper-than-the-parser-goes"])
+def test_an_answer_nested_too_deeply_is_plane_bad_response(plane, run, levels):
+    """Deeper than the parser's stack used to escape the client as RecursionError: the worker
+    logged it and the run went to the plane again and again."""
+    plane.malformed = b"[" * levels + b"]" * levels
+    with pytest.raises(PlaneError) as err:
+        get_client().start(run)
+    assert err.value.code == RunErrorCode.PLANE_BAD_RESPONSE and "nests more than 64 levels" in err.value.message
+
+
 def test_a_create_answer_without_session_id_is_plane_bad_response(run):
     # A server that answers 200 with JSON of the wrong shape.
     server = PlaneServer(secret=PLANE_SECRET).start()
