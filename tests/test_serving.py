@@ -176,7 +176,11 @@ def test_make_serve_runs_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
             os.killpg(proc.pid, signal.SIGINT)
         proc.wait(60)
     # Nothing of the group is left: gunicorn, its workers and the scheduler all stopped.
-    polling.wait_until(lambda: not group_alive(proc.pid), deadline=30, what="every process of make serve to stop")
+    try:
+        polling.wait_until(lambda: not group_alive(proc.pid), deadline=30, what="every process of make serve to stop")
+    finally:
+        if group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)  # leave no hung process behind a failure
     assert '"scheduler.stopped"' in log_path.read_text()
 
 
