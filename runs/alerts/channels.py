@@ -13,7 +13,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from config.errors import MissingPermission
-from runs.alerts.delivery import AddressRefused, check_webhook_url
+from runs.alerts.delivery import AddressRefused, HostUnresolved, check_webhook_url
 from runs.alerts.models import AlertChannel, ChannelKind
 from schedules.permissions import ALL_PERMISSIONS, Grants
 
@@ -48,6 +48,8 @@ def _validate(channel: AlertChannel) -> None:
     if channel.kind == ChannelKind.WEBHOOK:
         try:
             check_webhook_url(channel.target)
+        except HostUnresolved:
+            pass  # maybe DNS is down for a moment: every send checks again, and says so
         except AddressRefused as exc:
             errors["target"] = str(exc)
         if not channel.secret:

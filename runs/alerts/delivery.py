@@ -44,28 +44,57 @@ class AddressRefused(ValueError):
     pass
 
 
+class HostUnresolved(AddressRefused):
+    """The name did not resolve: maybe a typo, maybe DNS is down for a moment (retried)."""
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address that was checked, not to a second lookup of the name (which
+    DNS rebinding could point at the internal network); Host stays the URL's name."""
+
+    def __init__(self, host, port, *, address, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self._address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As _PinnedHTTPConnection; TLS still checks the certificate against the URL's name."""
+
+    def __init__(self, host, port, *, address, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
 def sign(secret: str, body: bytes) -> str:
     """`sha256=<hex>`: HMAC-SHA256 of the raw body with the channel's secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def check_webhook_url(url: str) -> tuple[str, int]:
-    """The (host, port) to call, or AddressRefused in words a person can act on.
+def check_webhook_url(url: str) -> tuple[str, int, str | None]:
+    """The (host, port, address) to call, or AddressRefused in words a person can act on.
 
     Every address the name resolves to is checked: a private, loopback, link-local or
     reserved one is refused unless ALERT_WEBHOOK_ALLOW_PRIVATE (an org admin must not make
-    the scheduler call the internal network).
+    the scheduler call the internal network). `address` is the checked one to connect to
+    (None when private ones are allowed: then the name is simply connected to).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AddressRefused("the webhook URL must start with http:// or https:// and name a host")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
-        return parts.hostname, port
+        return parts.hostname, port, None
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise AddressRefused(f"the host {parts.hostname} could not be resolved ({exc})") from None
+        raise HostUnresolved(f"the host {parts.hostname} could not be resolved ({exc})") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not address.is_global:
@@ -73,7 +102,7 @@ def check_webhook_url(url: str) -> tuple[str, int]:
                 f"{parts.hostname} is a private, loopback or link-local address ({address}); "
                 "alerts are only sent to public addresses"
             )
-    return parts.hostname, port
+    return parts.hostname, port, infos[0][4][0]
 
 
 def payload(event: AlertEvent) -> dict:
@@ -96,17 +125,24 @@ def payload(event: AlertEvent) -> dict:
 
 def send_webhook(url: str, secret: str, body: bytes, event_kind: str) -> Outcome:
     try:
-        host, port = check_webhook_url(url)
+        host, port, address = check_webhook_url(url)
     except AddressRefused as exc:
-        return Outcome(False, error=str(exc), permanent=True)
+        return Outcome(False, error=str(exc), permanent=not isinstance(exc, HostUnresolved))
     parts = urlsplit(url)
     timeout = settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
     # http.client, not urllib: no redirect is followed (a redirect could lead to an address
     # the check above would refuse).
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+        context = ssl.create_default_context()
+        conn = (
+            _PinnedHTTPSConnection(host, port, address=address, timeout=timeout, context=context)
+            if address else http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+        )
     else:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = (
+            _PinnedHTTPConnection(host, port, address=address, timeout=timeout)
+            if address else http.client.HTTPConnection(host, port, timeout=timeout)
+        )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "schedules-alerts/1",

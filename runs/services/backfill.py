@@ -5,8 +5,9 @@ the others on that run's `missed_count`; a backfill runs those others, on reques
 backfilled run is attempt 1 of its occurrence, so its job_run_id is the one firing derives
 (`<occurrence key>-1`): the unique constraint on job_run_id lets exactly one writer hold an
 occurrence, whether the scheduler fires it, a backfill runs it, or both race (the insert is
-ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing). The one occurrence
-with a row that never started (skipped as `missed`) gets attempt 2 the same way.
+ON CONFLICT DO NOTHING, so the loser writes nothing and raises nothing; the schedule row is
+locked first so the race cannot deadlock). The one occurrence with a row that never started
+(skipped as `missed`) gets attempt 2 the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from schedules.models import Schedule
 log = structlog.get_logger("runs.services")
 
 ONE_US = timedelta(microseconds=1)
-# Existence checks per query: a month of a minutely schedule is 44,640 occurrences.
+# Existence checks per query (a call looks at up to BACKFILL_MAX_OCCURRENCES occurrences).
 LOOKUP_BATCH = 2000
 
 
@@ -130,6 +131,23 @@ def _backfill_run(schedule: Schedule, when: datetime, follows: ScheduleRun | Non
     )
 
 
+def _runnable(schedule: Schedule) -> Schedule:
+    """The schedule, unless it or its agent is disabled (the dispatcher would only cancel the runs)."""
+    if not schedule.enabled:
+        raise InvalidState("the schedule is disabled; enable it before backfilling its runs")
+    if not schedule.agent.enabled:
+        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+    return schedule
+
+
+def _choose(result: BackfillResult, missing: list) -> list:
+    """The first BACKFILL_MAX_RUNS of `missing`, with the counts of the rest set on `result`."""
+    chosen = missing[: settings.BACKFILL_MAX_RUNS]
+    result.remaining = len(missing) - len(chosen)
+    result.already_run = result.expected - len(missing)
+    return chosen
+
+
 def check_range(*, start: datetime, end: datetime) -> None:
     """ValidationError naming `from`/`to` unless both have an offset, start < end, and the range
     spans at most BACKFILL_MAX_DAYS (a backfill, and the report of what happened)."""
@@ -162,11 +180,7 @@ def schedule_backfill(
     only cancel the runs. Audited once per call that queued runs.
     """
     check_backfill_range(start=start, end=end, now=now)
-    schedule = Schedule.objects.select_related("agent", "org").get(pk=schedule.pk)
-    if not schedule.enabled:
-        raise InvalidState("the schedule is disabled; enable it before backfilling its runs")
-    if not schedule.agent.enabled:
-        raise InvalidState(f"agent '{schedule.agent.slug}' is disabled, so this schedule cannot run")
+    schedule = _runnable(Schedule.objects.select_related("agent", "org").get(pk=schedule.pk))
     total = count_occurrences(schedule, start, end)
     if total > settings.BACKFILL_MAX_OCCURRENCES:
         raise ValidationError(
@@ -178,19 +192,25 @@ def schedule_backfill(
             }
         )
     occurrences = expected_occurrences(schedule, start, end)
-    missing = missing_occurrences(schedule.pk, occurrences)
-    cap = settings.BACKFILL_MAX_RUNS
     result = BackfillResult(start=start, end=end, dry_run=dry_run, expected=len(occurrences))
-    chosen = missing[:cap]
-    result.remaining = len(missing) - len(chosen)
-    result.already_run = len(occurrences) - len(missing)
     if dry_run:
+        chosen = _choose(result, missing_occurrences(schedule.pk, occurrences))
         result.scheduled_for = [when for when, _ in chosen]
         return result
     with transaction.atomic():
+        # Lock the schedule row first, as run-now does. The runs' foreign key takes a share
+        # lock on it at the end of the INSERT, after the rows (and their job_run_ids) are in:
+        # had a scheduler pass claimed the row meanwhile (FOR UPDATE) and gone on to insert
+        # one of the same occurrences, each would wait for the other (a deadlock, seen in
+        # tests/runs/test_backfill.py on PostgreSQL). Locked first, the scheduler's claim
+        # skips this schedule until we commit, or we wait for its batch and then see its runs.
+        schedule = _runnable(
+            Schedule.objects.select_for_update(of=("self",)).select_related("agent", "org").get(pk=schedule.pk)
+        )
+        chosen = _choose(result, missing_occurrences(schedule.pk, occurrences))
         runs = [_backfill_run(schedule, when, follows, now=now, actor=actor) for when, follows in chosen]
         written = insert_runs(runs)
-        # A run another writer (the scheduler, a second backfill) inserted meanwhile is theirs.
+        # Under the lock nothing else inserts these occurrences; a collision is harmless anyway.
         result.runs = [run for run in runs if run.job_run_id in written]
         result.scheduled_for = [run.scheduled_for for run in result.runs]
         result.already_run += len(runs) - len(result.runs)

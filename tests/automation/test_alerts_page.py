@@ -80,6 +80,8 @@ def test_a_paused_schedule_shows_its_reason_and_resume_re_enables_it(signed_in, 
     schedule_pause(actor=Actor.system(), schedule=schedule, reason="Paused itself after 3 failures in a row.", now=T0)
     page = signed_in(personas["viewer"]).get(URL).content.decode()
     assert "Paused itself after 3 failures in a row." in page and "Resume Sales" not in page
+    table = signed_in(personas["viewer"]).get("/automation/schedules/").content.decode()
+    assert f'id="schedule-{schedule.pk}-paused">Paused itself after 3 failures in a row.' in table
     page = signed_in(personas["editor"]).get(URL).content.decode()
     assert 'aria-label="Resume Sales"' in page
     response = signed_in(personas["viewer"]).post(f"/automation/schedules/{schedule.pk}/enable/")

@@ -64,3 +64,28 @@ def test_the_stalled_banner_appears_when_heartbeats_are_old(page: Page, live_ser
     banner = page.get_by_role("alert").filter(has_text="Schedules are late")
     expect(banner).to_contain_text("Schedules are late: the scheduler last ran 10 min ago")
     assert serious(page) == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_alerts_page_is_accessible_and_fits_a_phone(browser, live_server, receiver, scheme):
+    from audit.services import Actor
+    from runs.alerts.channels import channel_create
+    from runs.alerts.services import alert_open
+    from runs.models import AlertCause
+
+    org = make_org("acme")
+    make_user("ada", org, "admin")
+    now = datetime.now(timezone.utc)
+    schedule = make_schedule(org, make_agent(org), name="Weekday sales", now=now)
+    alert_open(org_id=org.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk,
+               detail="3 runs of schedule “Weekday sales” failed in a row (the last: agent_failed).", now=now)
+    channel_create(actor=Actor.system(), org=org, data={"kind": "webhook", "name": "On-call hook", "target": receiver.url}, now=now)
+    context = browser.new_context(color_scheme=scheme, viewport={"width": 360, "height": 800})
+    page = context.new_page()
+    sign_in(page, live_server, "ada", "/automation/alerts/")
+    expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
+    expect(page.get_by_role("link", name="Weekday sales")).to_be_visible()
+    assert serious(page) == []
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    context.close()

@@ -72,3 +72,17 @@ def test_why_didnt_it_run_then_backfill_these(browser, live_server, outage):
     expect(occurrences.get_by_text("Backfill").first).to_be_visible()
     assert ScheduleRun.objects.filter(trigger_type=TriggerType.BACKFILL).count() == missing
     assert serious(page) == []
+
+
+def test_both_pages_at_360_px_in_dark(browser, live_server, outage):
+    context = browser.new_context(color_scheme="dark", viewport={"width": 360, "height": 800})
+    page = context.new_page()
+    sign_in(page, live_server, "/automation/audit/")
+    expect(page.get_by_role("table", name="Audit events, newest first")).to_be_visible()
+    for path in ("/automation/audit/", f"/automation/schedules/{outage.pk}/why/"):
+        page.goto(f"{live_server.url}{path}")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert serious(page) == [], path
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, path
+    context.close()

@@ -134,3 +134,39 @@ def test_channel_changes_are_audited_without_the_secret(acme, alice, receiver):
     assert all(e.actor == alice for e in events)
     assert events[1].after == {"name": "On-call", "secret": "*** (changed)"}
     assert "s3cret" not in json.dumps([e.before for e in events] + [e.after for e in events])
+
+
+def test_a_name_that_does_not_resolve_is_saved_and_its_sends_are_retried(acme, agent, settings):
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    webhook(acme, "https://no-such-host.invalid/hook")
+    open_failure_alert(acme, agent)
+    deliver_due(now=NINE)
+    attempt = DeliveryAttempt.objects.get()
+    assert not attempt.ok and "could not be resolved" in attempt.error
+    assert AlertDelivery.objects.get().state == DeliveryState.PENDING
+
+
+def test_the_call_goes_to_the_address_that_was_checked(settings, monkeypatch):
+    """DNS rebinding: the connection uses the address the check saw, not a second lookup of
+    the name (which could answer 127.0.0.1). The one stand-in of this file: a closed network
+    has no DNS to rebind, so the resolver and the connect are replaced by recorders."""
+    import socket
+
+    from runs.alerts import delivery
+
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    lookups, connects = [], []
+
+    def resolve(host, port, *args, **kwargs):
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    def connect(address, timeout):
+        connects.append(address)
+        raise OSError("not connecting in a test")
+
+    monkeypatch.setattr(delivery.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(delivery.socket, "create_connection", connect)
+    outcome = delivery.send_webhook("http://hooks.example.com:8080/x", "s", b"{}", "opened")
+    assert lookups == ["hooks.example.com"] and connects == [("93.184.216.34", 8080)]
+    assert not outcome.ok and "not connecting in a test" in outcome.error

@@ -147,3 +147,15 @@ def test_concurrent_failures_open_one_alert_and_count_every_failure(acme, agent)
     assert Schedule.objects.get(pk=schedule.pk).consecutive_failures == 8
     (alert,) = alerts(schedule)
     assert kinds(alert) == ["opened"]
+
+
+def test_open_alert_counts_are_by_org_slug_and_cause_for_a_metrics_collector(acme, agent, globex):
+    from runs.alerts.services import open_alert_counts
+
+    schedule = make_schedule(acme, agent, alert_after_failures=1)
+    other = make_schedule(acme, agent, name="Other", alert_after_failures=1)
+    fail_at(schedule, 0)
+    fail_at(other, 0)
+    Alert.objects.create(org=globex, cause=AlertCause.SCHEDULER_STALLED, opened_at=NINE)
+    succeed_at(other, 1)
+    assert open_alert_counts() == {("acme", "consecutive_failures"): 1, ("globex", "scheduler_stalled"): 1}

@@ -180,7 +180,7 @@ class TestBackfillAgainstAConcurrentScheduler:
     def test_every_occurrence_runs_exactly_once_while_a_scheduler_pass_fires_the_same(self, acme, agent):
         # 100 hourly schedules whose scheduler was down since 00:00. At 04:30 a scheduler pass
         # fires each one's 04:00 (catch-up) while a backfill runs 00:00-04:00 of every one.
-        template = make_schedule(acme, agent, cron_expression="0 * * * *")
+        template = make_schedule(acme, agent, cron_expression="0 * * * *", now=T0 - timedelta(minutes=1))
         schedules = [template, *clone_schedules(template, 99)]
         now = at(4, 30)
         start = threading.Barrier(2)

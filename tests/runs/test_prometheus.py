@@ -16,7 +16,7 @@ from tests.factories import make_heartbeat, make_run
 from tests.runs.metrics_data import NOW, populate
 
 TOKEN = "s3cret-scrape-token"
-BOUNDED_LABELS = {"org", "status", "trigger", "state", "replica", "le"}
+BOUNDED_LABELS = {"org", "status", "trigger", "state", "replica", "le", "cause"}
 
 
 @pytest.fixture
@@ -111,14 +111,26 @@ def test_labels_stay_bounded(client, metrics_on, data):
 
 
 def test_other_parts_add_families_through_the_hook(client, metrics_on, data):
-    def open_alerts(now):
-        yield GaugeMetricFamily("agent_schedules_alerts_open", "Open alerts.", value=2)
+    def extra(now):
+        yield GaugeMetricFamily("agent_schedules_extra_example", "An added family.", value=2)
 
-    prometheus.register_family(open_alerts)
+    prometheus.register_family(extra)
     try:
-        assert samples(scrape(client)["agent_schedules_alerts_open"]) == {(): 2}
+        assert samples(scrape(client)["agent_schedules_extra_example"]) == {(): 2}
     finally:
-        prometheus._extra_families.remove(open_alerts)
+        prometheus._extra_families.remove(extra)
+
+
+def test_open_alerts_by_org_and_cause(client, metrics_on, data, acme, globex):
+    from runs.models import Alert, AlertCause, AlertState
+
+    Alert.objects.create(org=acme, cause=AlertCause.SCHEDULER_STALLED, opened_at=NOW)
+    Alert.objects.create(org=globex, cause=AlertCause.SCHEDULER_STALLED, opened_at=NOW)
+    Alert.objects.create(org=globex, cause=AlertCause.TEST, opened_at=NOW, state=AlertState.RESOLVED)
+    assert samples(scrape(client)["agent_schedules_alerts_open"]) == {
+        (("cause", "scheduler_stalled"), ("org", "acme")): 1,
+        (("cause", "scheduler_stalled"), ("org", "globex")): 1,
+    }
 
 
 def test_status_vocabulary_is_the_models(client, metrics_on, data):

@@ -15,6 +15,10 @@ from config import clock
 from runs.alerts.delivery import deliver_due
 from runs.alerts.stall import health_alerts, scheduler_health
 
+# Deliveries sent per run: at ALERT_WEBHOOK_TIMEOUT_SECONDS (5 s) each, a probe stays within a
+# 30 s probe timeout; the rest go at the next run or with a live replica.
+DELIVERIES_PER_RUN = 4
+
 
 class Command(BaseCommand):
     help = (
@@ -34,7 +38,7 @@ class Command(BaseCommand):
         if not no_alerts:
             with transaction.atomic():
                 out["alerts_opened"], out["alerts_resolved"] = health_alerts(health)
-            out["deliveries_attempted"] = deliver_due(now=now)
+            out["deliveries_attempted"] = deliver_due(now=now, limit=DELIVERIES_PER_RUN)
         self.stdout.write(json.dumps(out, sort_keys=True))
         self.stdout.flush()
         sys.exit(health.exit_code)
