@@ -46,6 +46,7 @@ def test_the_manifests_hold_the_deployment_docs_deploy_md_describes():
         ("Service", "agent-schedules-web"),
         ("Deployment", "agent-schedules-scheduler"),
         ("Job", "agent-schedules-migrate"),
+        ("CronJob", "agent-schedules-scheduler-health"),
     }
     web = container(found[("Deployment", "agent-schedules-web")])
     assert web["command"] == ["gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"]
@@ -69,19 +70,29 @@ def test_the_manifests_hold_the_deployment_docs_deploy_md_describes():
 
     job = container(found[("Job", "agent-schedules-migrate")])
     assert "manage.py migrate --no-input" in " ".join(job["command"])
+    # Alerts about a stalled scheduler are opened and sent from outside the schedulers.
+    cron = found[("CronJob", "agent-schedules-scheduler-health")]["spec"]
+    check = " ".join(cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
+    assert "manage.py check_scheduler_health" in check and "--no-alerts" not in check
 
 
-@pytest.mark.parametrize("exit_code, restarts", [(0, False), (1, True), (2, False)])
-def test_the_scheduler_liveness_probe_restarts_only_a_stalled_scheduler(tmp_path, exit_code, restarts):
-    # The probe's shell around check_scheduler_health, run with a stand-in for python that
-    # exits as the command does: 0 healthy, 1 stalled, 2 degraded (degraded must not restart).
-    scheduler = container(manifests()[("Deployment", "agent-schedules-scheduler")])
-    command = scheduler["livenessProbe"]["exec"]["command"]
+def health_commands() -> list[list[str]]:
+    found = manifests()
+    probe = container(found[("Deployment", "agent-schedules-scheduler")])["livenessProbe"]["exec"]["command"]
+    cron = found[("CronJob", "agent-schedules-scheduler-health")]["spec"]["jobTemplate"]["spec"]["template"]
+    return [probe, cron["spec"]["containers"][0]["command"]]
+
+
+@pytest.mark.parametrize("command", health_commands(), ids=["liveness", "cronjob"])
+@pytest.mark.parametrize("exit_code, fails", [(0, False), (1, True), (2, False)])
+def test_the_scheduler_health_checks_fail_only_on_a_stalled_scheduler(tmp_path, command, exit_code, fails):
+    # The shell around check_scheduler_health, run with a stand-in for python that exits as
+    # the command does: 0 healthy, 1 stalled, 2 degraded (degraded must not restart a replica).
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/sh\necho '{{}}'\nexit {exit_code}\n")
     fake.chmod(0o755)
     result = subprocess.run(command, env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True)
-    assert (result.returncode != 0) == restarts, result
+    assert (result.returncode != 0) == fails, result
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed (no systemd here)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -125,3 +126,67 @@ def test_static_files_are_served_hashed_compressed_and_cached_for_good(gunicorn,
 
     access = [line for line in gunicorn.access_lines() if line["path"].startswith("/static/")]
     assert access and access[0]["status"] == 200 and access[0]["request_id"]
+
+
+@pytest.mark.parametrize("site_url, secure", [("https://schedules.example.com", True), ("http://127.0.0.1:8000", False)])
+def test_cookies_are_https_only_when_the_site_is_served_over_https(site_url, secure):
+    code = "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"
+    env = {k: v for k, v in os.environ.items() if k not in ("SECURE_COOKIES", "DJANGO_SETTINGS_MODULE")}
+    env.update(SITE_URL=site_url, DJANGO_SETTINGS_MODULE="config.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert result.stdout.split() == [str(secure), str(secure)]
+
+
+def test_make_serve_runs_web_and_scheduler_and_ctrl_c_stops_both(tmp_path):
+    # scripts/serve.sh as `make serve` runs it, on a SQLite file of its own; Ctrl-C in a
+    # terminal sends SIGINT to the whole foreground process group.
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE")}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", STATIC_ROOT=str(tmp_path / "static"),
+        PORT=str(port), GUNICORN_WORKERS="1", GUNICORN_THREADS="2", PYTHONDONTWRITEBYTECODE="1",
+    )
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            ["bash", "scripts/serve.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        polling.wait_until(lambda: "Press Ctrl-C to stop." in log_path.read_text(), deadline=180, what="the banner")
+        text = log_path.read_text()
+        assert f"http://127.0.0.1:{port}/automation/schedules/" in text
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+            assert response.status == 200
+        # The scheduler starts beside gunicorn, and may log after the banner.
+        started = polling.wait_until(
+            lambda: [line for line in log_path.read_text().splitlines() if '"scheduler.started"' in line],
+            deadline=60, what="the scheduler to start",
+        )
+        assert '"database": "sqlite"' in started[0]
+        # DEBUG is off: an unknown page is the plain 404, not Django's debug page.
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=10)
+        except urllib.error.HTTPError as error:
+            assert error.code == 404 and b"URLconf" not in error.read()
+    finally:
+        if group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(60)
+    # Nothing of the group is left: gunicorn, its workers and the scheduler all stopped.
+    try:
+        polling.wait_until(lambda: not group_alive(proc.pid), deadline=30, what="every process of make serve to stop")
+    finally:
+        if group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)  # leave no hung process behind a failure
+    assert '"scheduler.stopped"' in log_path.read_text()
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

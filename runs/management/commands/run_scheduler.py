@@ -4,6 +4,7 @@ Thin on purpose: options, signal handlers, build the Scheduler, run it. The loop
 steps live in `runs.scheduler`.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -74,13 +75,34 @@ class Command(BaseCommand):
             return
 
         stop = threading.Event()
-
-        def request_stop(signum, frame):
-            # Only a flag: the pass in hand finishes and the loop exits at its next check.
-            log.info("scheduler.stop_requested", signal=signal.Signals(signum).name)
-            stop.set()
-            scheduler.wake()
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        signals = StopSignals(on_stop=lambda: (stop.set(), scheduler.wake()))
+        signal.signal(signal.SIGTERM, signals.handler)
+        signal.signal(signal.SIGINT, signals.handler)
         scheduler.run_forever(stop)
+
+
+class StopSignals:
+    """SIGTERM/SIGINT -> `on_stop()`, called from a thread of its own, never from the handler.
+
+    Python runs a handler in the main thread between any two bytecodes, also inside
+    threading's own code while the loop holds an Event's lock (clearing `_wake`, coming back
+    from a wait) or while an earlier handler is setting one. Setting an Event there waits for a
+    lock its own thread holds: the process never stops (a Ctrl-C, SIGINT to the group followed
+    by make serve's SIGTERM, hung the scheduler this way). The handler only writes a byte to a
+    pipe; the thread reads it, logs and calls `on_stop`, so the pass in hand still finishes and
+    the loop exits at its next check.
+    """
+
+    def __init__(self, on_stop):
+        self._on_stop = on_stop
+        self._read, self._write = os.pipe()
+        threading.Thread(target=self._watch, name="scheduler-signals", daemon=True).start()
+
+    def handler(self, signum, frame):
+        os.write(self._write, bytes([signum]))
+
+    def _watch(self):
+        while True:
+            signum = os.read(self._read, 1)[0]
+            log.info("scheduler.stop_requested", signal=signal.Signals(signum).name)
+            self._on_stop()
