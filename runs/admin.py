@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.admin import ReadOnlyAdmin, pretty_json
-from runs.models import ScheduleRun, SchedulerHeartbeat
+from runs.models import RunTally, ScheduleRun, SchedulerHeartbeat
 
 
 @admin.register(ScheduleRun)
@@ -95,6 +95,17 @@ class SchedulerHeartbeatAdmin(ReadOnlyAdmin):
     def beat_age(self, obj):
         # Read at display time: this is the support view, not business logic.
         return int((timezone.now() - obj.last_beat_at).total_seconds())
+
+
+@admin.register(RunTally)
+class RunTallyAdmin(ReadOnlyAdmin):
+    """The running totals behind `/metrics` (runs/metrics/tally.py), for support: written by
+    scrapes, never by hand."""
+
+    list_display = ["through", "org", "status", "trigger_type", "runs", "timed", "seconds"]
+    list_filter = ["status", "trigger_type"]
+    search_fields = ["org__slug"]
+    ordering = ["-through"]
 
 
 # The alerts' admin lives beside them; importing it registers it.

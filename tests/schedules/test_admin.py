@@ -12,7 +12,9 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from runs.alerts.services import alert_open
-from runs.models import Alert, AlertChannel, AlertDelivery, AlertEvent, DeliveryAttempt, ScheduleRun, SchedulerHeartbeat
+from runs.models import (
+    Alert, AlertChannel, AlertDelivery, AlertEvent, DeliveryAttempt, RunTally, ScheduleRun, SchedulerHeartbeat,
+)
 from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
 from tests.constants import UTC, T0, NINE
 from tests.factories import make_agent, make_draft, make_heartbeat, make_run, make_schedule, make_user
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.django_db
 OUR_APPS = {"schedules", "runs", "audit"}
 READ_ONLY = {
     ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert, AlertEvent, AlertChannel, AlertDelivery,
-    DeliveryAttempt,
+    DeliveryAttempt, RunTally,
 }
 
 
@@ -60,6 +62,7 @@ def objects(acme, agent, alice, schedule):
         AlertChannel: channel,
         AlertDelivery: delivery,
         DeliveryAttempt: attempt,
+        RunTally: RunTally.objects.create(through=T0, org=acme, status="success", trigger_type="scheduled", runs=3),
         Organization: acme,
         Membership: Membership.objects.get(user=alice),
         Agent: agent,
@@ -85,7 +88,7 @@ def test_every_model_of_our_apps_is_in_the_admin(objects):
     "model",
     [
         Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert,
-        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt,
+        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt, RunTally,
     ],
     ids=lambda m: m._meta.model_name,
 )
@@ -295,7 +298,7 @@ def staff(db):
     "model",
     [
         Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert,
-        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt,
+        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt, RunTally,
     ],
     ids=lambda m: m._meta.model_name,
 )
