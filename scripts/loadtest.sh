@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make loadtest`: gunicorn + a throwaway PostgreSQL + one run_scheduler + a loopback execution
-# plane, driven by C concurrent users (tests/load/loadtest.py says what and how to set it).
+# plane, driven by C concurrent users (tests/bench/load/loadtest.py says what and how to set it).
 # Like the benchmarks it reports and fails only on a crash. A quick check:
 #   LOAD_SHORT=1 make loadtest
 set -euo pipefail
@@ -23,4 +23,4 @@ export PYTHONDONTWRITEBYTECODE=1
 # DEBUG off, as `make serve`: the pages link hashed static names from collectstatic's manifest.
 "$PY" manage.py collectstatic --no-input -v 0
 log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
-"$PY" tests/load/loadtest.py
+"$PY" tests/bench/load/loadtest.py

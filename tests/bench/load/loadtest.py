@@ -29,7 +29,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 # One key for this process (which makes the signed-in sessions) and the web server (which
 # reads them): a session's hash is keyed on SECRET_KEY.
@@ -38,8 +38,9 @@ os.environ.setdefault("SECRET_KEY", "load-" + secrets.token_hex(32))
 BASE_ENV = dict(os.environ)
 
 from tests.bench import common  # noqa: E402
-from tests.bench.common import UTC, figure, section  # noqa: E402
-from tests.load import client, procs, report  # noqa: E402
+from tests.bench.common import UTC, section  # noqa: E402
+from tests.bench.load import client, procs, report  # noqa: E402
+from tests.polling import wait_until  # noqa: E402
 
 SHORT = os.environ.get("LOAD_SHORT", "") not in ("", "0")
 USERS = [int(u) for u in os.environ.get("LOAD_USERS", "8" if SHORT else "8,32,64").split(",") if u.strip()]
@@ -162,6 +163,17 @@ def stop(procs_by_name: dict[str, subprocess.Popen]) -> None:
             proc.wait(10)
 
 
+def _runs_settled() -> bool:
+    """No run is running or due to start: every plane callback has been answered (a retry
+    waiting for its back-off does not count)."""
+    from django.db.models import Q
+
+    from runs.models import RunStatus, ScheduleRun
+
+    due = Q(not_before__isnull=True) | Q(not_before__lte=datetime.now(UTC))
+    return not ScheduleRun.objects.filter(Q(status=RunStatus.RUNNING) | (Q(status=RunStatus.QUEUED) & due)).exists()
+
+
 def _sleep_until(moment: datetime) -> None:
     wait = moment.timestamp() - time.time()
     if wait > 0:
@@ -203,7 +215,7 @@ def main() -> int:
             phases.append({"users": users, "results": results, "cpu": cpu, "load_avg": load_avg})
             labels[centre] = f"{users} users"
         # The last firing's runs finish (0.5 s in the plane) and call back before the count.
-        time.sleep(5)
+        wait_until(_runs_settled, deadline=60, what="the last firing's runs to finish")
     finally:
         stop(running)
     report.print_phases(phases, cpu_idle)

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime
 
 from tests.bench.common import figure, median, percentile, section
-from tests.load.client import MIX
+from tests.bench.load.client import MIX
 
 TARGET_USERS = 32
 LAG_FACTOR = 1.5  # accepted-lag p99 under load within this many times the idle p99
