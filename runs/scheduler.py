@@ -23,7 +23,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Exists
 
 from config import clock as clock_module
-from runs.alerts.delivery import deliver_due
+from runs.alerts.delivery import deliver_due, deliver_due_in_thread
 from runs.alerts.stall import health_alerts, scheduler_health
 from runs.dispatch import Dispatcher
 from runs.firing import fire_due
@@ -104,6 +104,7 @@ class Scheduler:
         self._last_reconcile: datetime | None = None
         self._last_beat: datetime | None = None
         self._last_alert_check: datetime | None = None
+        self._deliveries: threading.Thread | None = None  # the alert deliveries in flight
         self._beat_totals: tuple[int, int] | None = None
         self._wake = threading.Event()
         # Set by a NOTIFY: a schedule changed (e.g. was disabled), so the next reconcile runs
@@ -209,13 +210,20 @@ class Scheduler:
 
         On its own timer (SCHEDULER_ALERT_CHECK_SECONDS), so an idle pass stays at one query:
         a stalled replica cannot report itself, so every live one looks at them all.
-        Returns how many delivery attempts were made.
+
+        Deliveries (webhook and mail calls) go to a thread of their own, one batch at a time, so
+        an unreachable webhook never makes schedules late. Returns the attempts made inline:
+        all of them with `workers=0` (tests, as for plane calls), otherwise 0.
         """
         self._last_alert_check = now
         with transaction.atomic():
             # This replica is alive whatever its last written beat says (the first pass has none).
             health_alerts(scheduler_health(now=now, alive=self.replica_id))
-        return deliver_due(now=now)
+        if not self.workers:
+            return deliver_due(now=now)
+        if self._deliveries is None or not self._deliveries.is_alive():
+            self._deliveries = deliver_due_in_thread(now=now, name=f"alerts-{self.replica_id}")
+        return 0
 
     def run_once(self, now: datetime | None = None) -> Pass:
         """One pass of every step. A failing step is logged and the others still run.

@@ -2,7 +2,8 @@
 
 `WebhookServer()` listens on 127.0.0.1 on a free port in a thread and records every POST
 (path, headers, body). `answers` is a list of status codes to reply, in order (the last one
-repeats; default 200).
+repeats; default 200). Clear `hold` to keep every answer back until it is set again (a slow
+receiver).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class WebhookServer:
     def __init__(self, answers: list[int] | None = None):
         self.answers = list(answers or [200])
         self.received: list[Received] = []
+        self.hold = threading.Event()
+        self.hold.set()
         self._lock = threading.Lock()
         server = self
 
@@ -32,6 +35,7 @@ class WebhookServer:
                 with server._lock:
                     server.received.append(Received(self.path, dict(self.headers.items()), body))
                     status = server.answers.pop(0) if len(server.answers) > 1 else server.answers[0]
+                server.hold.wait(60)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -45,5 +49,6 @@ class WebhookServer:
         self.thread.start()
 
     def close(self):
+        self.hold.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import threading
 from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 import structlog
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 
 from runs.alerts.models import AlertDelivery, AlertEvent, ChannelKind, DeliveryAttempt, DeliveryState
 
@@ -233,3 +234,21 @@ def deliver_due(*, now: datetime, limit: int = 20) -> int:
     for delivery in claimed:
         delivery_attempt(delivery=delivery, now=now)
     return len(claimed)
+
+
+def deliver_due_in_thread(*, now: datetime, name: str) -> threading.Thread:
+    """`deliver_due` on a daemon thread of its own, with its own database connection (closed
+    after): the scheduler's loop never waits on a webhook. Daemon, so a stopping scheduler does
+    not wait either; a batch cut short is claimed, and sent again once its claim lapses."""
+
+    def deliver() -> None:
+        try:
+            deliver_due(now=now)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("alerts.delivery_failed")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=deliver, name=name, daemon=True)
+    thread.start()
+    return thread

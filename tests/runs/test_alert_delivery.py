@@ -17,6 +17,7 @@ from runs.alerts.services import alert_open, alert_send_test
 from runs.models import AlertCause, AlertDelivery, DeliveryAttempt, DeliveryState
 from tests.constants import NINE
 from tests.factories import make_schedule
+from tests.polling import wait_until
 from tests.webhook_server import WebhookServer
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +171,23 @@ def test_the_call_goes_to_the_address_that_was_checked(settings, monkeypatch):
     outcome = delivery.send_webhook("http://hooks.example.com:8080/x", "s", b"{}", "opened")
     assert lookups == ["hooks.example.com"] and connects == [("93.184.216.34", 8080)]
     assert not outcome.ok and "not connecting in a test" in outcome.error
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_webhook_never_holds_the_scheduler_loop(acme, agent, receiver, scheduler_at, settings):
+    """The deliveries run beside the loop: with them inline, a webhook slow to answer (up to the
+    timeout, for each of a batch of deliveries) held every schedule's firing that long."""
+    settings.ALERT_WEBHOOK_TIMEOUT_SECONDS = 5
+    receiver.hold.clear()
+    webhook(acme, receiver.url)
+    open_failure_alert(acme, agent)
+    scheduler = scheduler_at(NINE, workers=2)
+
+    scheduler.check_alerts(NINE)
+
+    wait_until(lambda: receiver.received, what="the webhook call")
+    assert not DeliveryAttempt.objects.exists(), "the loop waited for the webhook's answer"
+    receiver.hold.set()
+    wait_until(lambda: DeliveryAttempt.objects.filter(ok=True).exists(), what="the delivery recorded")
+    assert AlertDelivery.objects.get().state == DeliveryState.DELIVERED
