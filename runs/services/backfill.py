@@ -155,12 +155,12 @@ def check_range(*, start: datetime, end: datetime) -> None:
     """ValidationError naming `from`/`to` unless both have an offset, start < end, and the range
     spans at most BACKFILL_MAX_DAYS (a backfill, and the report of what happened)."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise ValidationError({"from": ["give times with their UTC offset, e.g. 2026-12-01T09:00:00+08:00"]})
+        raise ValidationError({"from": [_("give times with their UTC offset, e.g. 2026-12-01T09:00:00+08:00")]})
     if end <= start:
-        raise ValidationError({"to": ["must be after `from`"]})
+        raise ValidationError({"to": [_("must be after `from`")]})
     max_days = settings.BACKFILL_MAX_DAYS
     if end - start > timedelta(days=max_days):
-        raise ValidationError({"to": [f"the range may span at most {max_days} days; split it into several"]})
+        raise ValidationError({"to": [_("the range may span at most %(days)s days; split it into several") % {"days": max_days}]})
 
 
 def check_backfill_range(*, start: datetime, end: datetime, now: datetime) -> None:
@@ -168,7 +168,7 @@ def check_backfill_range(*, start: datetime, end: datetime, now: datetime) -> No
     check_range(start=start, end=end)
     if end > now:
         raise ValidationError(
-            {"to": [f"must not be later than now ({now.isoformat()}): future occurrences run on their own"]}
+            {"to": [_("must not be later than now (%(now)s): future occurrences run on their own") % {"now": now.isoformat()}]}
         )
 
 
@@ -189,8 +189,11 @@ def schedule_backfill(
         raise ValidationError(
             {
                 "to": [
-                    f"the range holds {total} occurrences of this schedule; one backfill looks at most at "
-                    f"{settings.BACKFILL_MAX_OCCURRENCES}: choose a shorter range"
+                    _(
+                        "the range holds %(total)s occurrences of this schedule; one backfill looks at most at "
+                        "%(limit)s: choose a shorter range"
+                    )
+                    % {"total": total, "limit": settings.BACKFILL_MAX_OCCURRENCES}
                 ]
             }
         )

@@ -124,3 +124,13 @@ def test_occurrences_bounds_and_visibility(api, victor, mallory, schedule):
         api(victor).get(occurrences_url(schedule), {"from": "2026-10-01T00:00:00Z", "to": RANGE["to"]}), 400, "invalid", "to"
     )
     assert_error(api(mallory).get(occurrences_url(schedule), RANGE), 404, "not_found")
+
+
+def test_a_range_refused_is_explained_in_the_requested_language(api, olga, schedule):
+    future = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-05T00:00:00Z"}
+    english = assert_error(api(olga).post(url(schedule), future, format="json"), 400, "invalid", "to")
+    chinese = assert_error(
+        api(olga).post(url(schedule), future, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans"), 400, "invalid", "to"
+    )
+    assert english["errors"]["to"] == ["must not be later than now (2026-12-04T00:00:00+00:00): future occurrences run on their own"]
+    assert chinese["errors"]["to"] == ["不能晚于现在（2026-12-04T00:00:00+00:00）：未来的触发会按时自动运行"]
