@@ -43,15 +43,6 @@ def _scheduler(plane_url: str, replica: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def _observe(scheduled_for: datetime | None, expected: int, plane, deadline: float, proc, sessions_before=0) -> dict:
     """Poll until `expected` runs exist and the plane has `expected` sessions; first-seen times."""
     from django.db import connection
@@ -100,7 +91,7 @@ def bench_lag(plane) -> None:
             time.sleep(wait)  # the observer starts just before the instant; the scheduler wakes itself
         out = _observe(due_at, N_DUE, plane, deadline=55, proc=proc, sessions_before=plane.unique_sessions)
     finally:
-        _stop(proc)
+        common.stop_process(proc)
     base = due_at.timestamp()
     committed = [t - base for t in out["seen"].values()]
     accepted = [t - base for k, t in out["accepted"].items() if k in out["seen"]]
@@ -127,7 +118,7 @@ def bench_end_to_end(plane) -> None:
     try:
         out = _observe(None, N_E2E, plane, deadline=120, proc=proc, sessions_before=sessions_before)
     finally:
-        _stop(proc)
+        common.stop_process(proc)
     firsts = sorted(out["seen"].values())
     new = [t for k, t in out["accepted"].items() if k in out["seen"]]
     if not firsts or not new:

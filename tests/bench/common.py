@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -261,3 +262,14 @@ def next_minute(moment: datetime, at_least_seconds: float = 0.0) -> datetime:
     """The first minute boundary at least `at_least_seconds` after `moment`."""
     target = moment + timedelta(seconds=at_least_seconds)
     return floor_minute(target) + timedelta(minutes=1)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 30 s (a process under test may hang)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

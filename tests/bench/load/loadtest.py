@@ -153,14 +153,7 @@ def stop(procs_by_name: dict[str, subprocess.Popen]) -> None:
     """The scheduler first (no new sessions), then the plane (it writes its sessions; its last
     callbacks still find the web server), then gunicorn."""
     for name in ("scheduler", "plane", "gunicorn"):
-        proc = procs_by_name[name]
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        common.stop_process(procs_by_name[name])
 
 
 def _runs_settled() -> bool:
