@@ -249,7 +249,7 @@ class HttpPlaneClient:
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where} answered {response.status}")
         if len(data) > MAX_ANSWER_BYTES:
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer larger than {MAX_ANSWER_BYTES} bytes")
-        deep = PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer nests more than {MAX_DEPTH} levels")
+        deep = False
         try:
             answer = json.loads(data or b"{}")
         except ValueError:
@@ -257,7 +257,7 @@ class HttpPlaneClient:
         except RecursionError:
             # A megabyte of "[" exhausts the parser's stack. It must end the call as a bad
             # answer: an error escaping the client left the run to be sent again and again.
-            raise deep from None
-        if too_deep(answer):
-            raise deep
+            deep = True
+        if deep or too_deep(answer):
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer nests more than {MAX_DEPTH} levels")
         return answer
