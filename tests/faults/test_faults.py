@@ -21,7 +21,8 @@ OCCURRENCES = 10 if FULL else 2
 if FULL:
     CASES = [(fault, plane) for plane in harness.PLANES for fault in harness.FAULTS]
 else:
-    CASES = [(fault, "keepalive") for fault in harness.FAULTS] + [
+    # The 2-minute outage is the refused connection, longer: `make faults` runs it.
+    CASES = [(fault, "keepalive") for fault in harness.FAULTS if fault != "plane down 2 minutes"] + [
         ("none", "http10"),
         ("reset after the request", "http10"),
         ("none", "gunicorn"),
