@@ -213,10 +213,11 @@ class FaultProxy:
         with self._lock:
             self.applied[kind] = self.applied.get(kind, 0) + 1
 
-    def _take(self, request_line: str) -> _Rule | None:
+    def _use(self, wanted) -> _Rule | None:
+        """The first rule `wanted(rule)` accepts, counted (and dropped once used up)."""
         with self._lock:
             for rule in self._rules:
-                if request_line.startswith(rule.match):
+                if wanted(rule):
                     if rule.times is not None:
                         rule.times -= 1
                         if rule.times <= 0:
@@ -225,18 +226,12 @@ class FaultProxy:
                     return rule
         return None
 
+    def _take(self, request_line: str) -> _Rule | None:
+        return self._use(lambda rule: rule.kind != Fault.RESET_BEFORE_REQUEST and request_line.startswith(rule.match))
+
     def _peek_reset(self) -> bool:
         """RESET_BEFORE_REQUEST applies per connection, before any byte is read."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.kind == Fault.RESET_BEFORE_REQUEST:
-                    if rule.times is not None:
-                        rule.times -= 1
-                        if rule.times <= 0:
-                            self._rules.remove(rule)
-                    self.applied[rule.kind] = self.applied.get(rule.kind, 0) + 1
-                    return True
-        return False
+        return self._use(lambda rule: rule.kind == Fault.RESET_BEFORE_REQUEST) is not None
 
     # --- the relay -------------------------------------------------------------------------------
 
