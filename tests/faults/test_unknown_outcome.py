@@ -41,3 +41,24 @@ def test_a_gateway_answering_503_until_the_timeout_ends_the_run_timeout_with_pla
     assert plane.unique_sessions == 0
     retry = ScheduleRun.objects.get(retry_of=run)
     assert retry.attempt == 2 and retry.status == RunStatus.QUEUED  # the timeout's retry, per the policy
+
+
+def test_a_running_callback_names_the_session_of_an_attempt_whose_create_answer_was_lost(acme, agent, plane, client, settings):
+    proxy = FaultProxy(("127.0.0.1", plane.port)).start()
+    settings.EXECUTION_PLANE_URL = proxy.url
+    proxy.inject(Fault.GATEWAY_TIMEOUT, match="POST /sessions")  # the plane starts it; we hear 504
+    run = make_run(make_schedule(acme, agent), at=NINE)
+    try:
+        inline_dispatcher().dispatch_ready(now=NINE)
+    finally:
+        proxy.stop()
+    assert (reload(run).status, reload(run).session_id) == (RunStatus.RUNNING, "")
+    [session] = plane.sessions.values()
+
+    answer = plane.send_callback(session.session_id, client=client)  # status "running"
+
+    assert answer.json() == {"status": "applied"}
+    run = reload(run)
+    assert (run.status, run.session_id, run.error_code) == (RunStatus.RUNNING, session.session_id, "")
+    reconcile(now=NINE + timedelta(seconds=31), replica_id="r1")  # no resend: the session is known
+    assert plane.create_calls == 1 and plane.unique_sessions == 1
