@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Subquery
+from django.db.models import Count, Max, Subquery
 
 from runs.alerts.models import Alert, AlertCause
 from runs.alerts.services import alert_open, alerts_resolve
@@ -115,18 +115,24 @@ def ago_words(now: datetime, then: datetime | None) -> str:
 
 def health_alerts(health: Health) -> tuple[int, int]:
     """Open `scheduler_stalled` for each org with late schedules while stalled; resolve it for
-    orgs with nothing late once a replica beats again. Returns (opened, resolved)."""
+    orgs with nothing late once a replica beats again. Returns (opened, resolved).
+
+    Each org reads its own figures only: its overdue count, never the platform's, and no
+    replica name (those stay in the health check's output, the logs and the metrics).
+    """
     opened = resolved = 0
     if health.status == STALLED:
-        detail = (
-            f"Schedules are late: the scheduler last ran {ago_words(health.now, health.last_beat_at)} "
-            f"({health.overdue} schedule(s) overdue)."
+        counts = dict(
+            overdue_schedules(health.now).filter(org_id__in=health.late_org_ids)
+            .values_list("org_id").annotate(n=Count("id")).order_by()
         )
+        last_ran = ago_words(health.now, health.last_beat_at)
         for org_id in sorted(health.late_org_ids):
+            detail = f"Schedules are late: the scheduler last ran {last_ran} ({counts.get(org_id, 0)} schedule(s) overdue)."
             opened += alert_open(org_id=org_id, cause=AlertCause.SCHEDULER_STALLED, detail=detail, now=health.now) is not None
     if health.fresh:
         open_stalls = Alert.objects.filter(cause=AlertCause.SCHEDULER_STALLED).exclude(org_id__in=health.late_org_ids)
-        detail = f"The scheduler is running again (heartbeat from {', '.join(health.fresh)}); nothing is overdue."
+        detail = "The scheduler is running again; nothing is overdue."
         resolved = len(alerts_resolve(open_stalls, detail=detail, now=health.now))
     return opened, resolved
 

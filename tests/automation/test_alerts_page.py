@@ -48,7 +48,18 @@ def test_a_refused_address_is_said_beside_the_field(signed_in, alice, acme, sett
     data = {"new-kind": "webhook", "new-name": "Internal", "new-target": "http://127.0.0.1:8080/hook"}
     response = signed_in(alice).post(URL + "channels/?org=acme", data)
     assert response.status_code == 400
-    assert "private, loopback or link-local" in response.content.decode()
+    assert "is not allowed: alerts are only sent to public addresses" in response.content.decode()
+
+
+def test_a_refused_name_is_not_told_what_it_resolves_to(signed_in, alice, acme, settings):
+    """An internal name (here `localhost`) is refused without saying its address; the log keeps it."""
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    data = {"new-kind": "webhook", "new-name": "Internal", "new-target": "http://localhost:8080/hook"}
+    response = signed_in(alice).post(URL + "channels/?org=acme", data)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "the address of localhost is not allowed" in page
+    assert "127.0.0.1" not in page and "::1" not in page
 
 
 def test_an_admin_edits_and_removes_a_channel_but_not_another_orgs(signed_in, alice, mallory, acme):

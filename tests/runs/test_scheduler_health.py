@@ -163,3 +163,25 @@ def test_the_command_delivers_the_stalled_alert_itself(acme, due_at_nine, settin
         assert body["detail"].startswith("Schedules are late: the scheduler last ran 5 min ago")
     finally:
         receiver.close()
+
+
+def test_each_org_reads_only_its_own_overdue_count_and_no_replica_name(acme, agent, due_at_nine):
+    """The platform's count and its replicas' names are the operators' (issue 19, item 8)."""
+    other = make_org("globex")
+    other_agent = make_agent(other)
+    for name in ("a", "b", "c"):
+        make_schedule(other, other_agent, name=name, cron_expression="0 9 * * *", now=NINE - timedelta(hours=1))
+    make_heartbeat("web-7f9c-1234", at=NINE - timedelta(minutes=1))
+    check(NINE + timedelta(minutes=4))
+    (mine,) = stalled_alerts(acme)
+    (theirs,) = stalled_alerts(other)
+    assert "(1 schedule(s) overdue)" in mine.detail
+    assert "(3 schedule(s) overdue)" in theirs.detail
+
+    Schedule_ = type(due_at_nine)
+    Schedule_.objects.update(next_run_at=NINE + timedelta(days=1))
+    make_heartbeat("sched-host-4242", at=NINE + timedelta(minutes=6))
+    check(NINE + timedelta(minutes=6))
+    resolved = AlertEvent.objects.get(alert=stalled_alerts(acme)[0], kind="resolved")
+    assert resolved.detail == "The scheduler is running again; nothing is overdue."
+    assert "sched-host-4242" not in resolved.detail
