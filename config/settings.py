@@ -188,6 +188,8 @@ REST_FRAMEWORK = {
 # Requests per period per user ("120/min", "10/s", "5000/day"); empty: no limit.
 API_THROTTLE_WRITE = env("API_THROTTLE_WRITE", default="120/min")
 API_THROTTLE_RUN = env("API_THROTTLE_RUN", default="30/min")
+# Test alerts per org ("Send test alert" on the alerts page), whoever sends them.
+ALERT_TEST_THROTTLE = env("ALERT_TEST_THROTTLE", default="5/hour")
 # Where throttle counts live. The default is per process; a shared cache (e.g.
 # "redis://host:6379/0" with redis installed, or "dbcache://cache_table" after
 # `manage.py createcachetable`) makes one count across web processes.
@@ -243,6 +245,8 @@ SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", defau
 # Webhooks to private, loopback or link-local addresses are refused unless this is set (an
 # org admin must not be able to make the scheduler call into the internal network).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+# The most alert channels one org may have (each is called on every alert).
+ALERT_MAX_CHANNELS_PER_ORG = env.int("ALERT_MAX_CHANNELS_PER_ORG", default=10)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Wait before each retry of a failed delivery; after the last, the delivery is given up.
 ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])

@@ -30,7 +30,7 @@ from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, SchedulerHeartbeat, ScheduleRun
 from runs.reconcile import reconcile as reconcile_runs
 from schedules.models import Schedule
-from schedules.notify import CHANNEL
+from schedules.notify import ALERTS_DUE, CHANNEL
 
 log = structlog.get_logger("runs.scheduler")
 
@@ -110,6 +110,8 @@ class Scheduler:
         # Set by a NOTIFY: a schedule changed (e.g. was disabled), so the next reconcile runs
         # whatever the poll interval says and cancels its waiting runs within a pass.
         self._schedules_changed = threading.Event()
+        # Set by a NOTIFY 'alerts' (a test alert was queued): the next pass runs the alerts step.
+        self._alerts_due = threading.Event()
         self._stop: threading.Event | None = None
         # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
         self.listening = threading.Event()
@@ -355,6 +357,9 @@ class Scheduler:
         self._guarded("dispatch", self.dispatch, now)
 
     def _alert_check_due(self, now: datetime) -> bool:
+        if self._alerts_due.is_set():
+            self._alerts_due.clear()
+            return True
         last = self._last_alert_check
         return last is None or (now - last).total_seconds() >= settings.SCHEDULER_ALERT_CHECK_SECONDS
 
@@ -388,8 +393,11 @@ class Scheduler:
                     log.debug("scheduler.listening", channel=CHANNEL)
                     while not self._stop.is_set():
                         # A timeout, so a stop request is noticed within a second.
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._schedules_changed.set()
+                        for note in conn.notifies(timeout=1.0, stop_after=1):
+                            if note.payload == ALERTS_DUE:
+                                self._alerts_due.set()  # a test alert waits: its step runs now
+                            else:
+                                self._schedules_changed.set()
                             self._wake.set()
             except psycopg.Error as exc:
                 self.listening.clear()

@@ -73,6 +73,7 @@ def _no_api_throttling(settings):
     # the limits are tested on their own (tests/api/test_throttling.py).
     settings.API_THROTTLE_WRITE = ""
     settings.API_THROTTLE_RUN = ""
+    settings.ALERT_TEST_THROTTLE = ""
 
 
 @pytest.fixture(autouse=True)

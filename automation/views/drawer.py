@@ -30,6 +30,7 @@ from audit.services import Actor
 from automation import queries
 from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import error_response, page_errors
+from automation.limits import writes
 from automation.templatetags.automation import chat_url, offset_label
 from automation.views import schedules as schedules_view
 from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, fragment_request, render_page
@@ -186,6 +187,7 @@ def _editor(request, workspace, schedule=None, draft=None):
 @require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
+@writes
 def schedule_new(request):
     draft = None
     if draft_id := request.GET.get("draft"):
@@ -209,6 +211,7 @@ def schedule_new(request):
 @require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
+@writes
 def schedule_edit(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, WRITE)
     workspace = workspace_for(request, org=schedule.org)
