@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import available_timezones
@@ -115,6 +117,13 @@ def _save(request, form: ScheduleForm, workspace, schedule, draft=None):
     return services.schedule_update(actor=actor, schedule=schedule, data=form.service_data(), now=now)
 
 
+def params_json(source) -> str:
+    """The params that will be saved (a draft's from chat, a schedule's from the API), as
+    indented JSON: the editor shows them read-only, so nothing reaches the plane unseen."""
+    params = getattr(source, "params", None)
+    return json.dumps(params, indent=2, ensure_ascii=False, sort_keys=True) if params else ""
+
+
 def draft_initial(draft) -> dict:
     """What a draft from chat fills in the editor; the person picks when."""
     return {"name": draft.name, "agent": draft.agent.slug, "prompt": draft.prompt, "output_type": draft.output_type}
@@ -172,6 +181,7 @@ def _editor(request, workspace, schedule=None, draft=None):
         "presets": CRON_PRESETS,
         "draft": draft,
         "draft_chat_url": chat_url(draft.session_id, draft.message_id) if draft is not None else "",
+        "params_json": params_json(draft if draft is not None else schedule),
         "zones": zone_names(),
         **preview,
     }
