@@ -6,6 +6,7 @@ Every setting a deployer may change is listed, with its default, in the README's
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "corsheaders",
+    "axes",
     "django_htmx",
     "template_partials",
     "schedules",
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,10 +131,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out user or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+# Password guessing (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords in a row for one
+# username, or from one address, signing in is refused for LOGIN_LOCKOUT_MINUTES, the right
+# password included; each wrong try meanwhile counts again. The sign-in page and the admin's
+# both. Lift it at once: `manage.py axes_reset_username <name>` or `axes_reset_ip <address>`
+# (docs/operations.md, "Locked out").
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"  # the audited address, proxies counted alike
+AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"  # the page that says for how long
+AXES_VERBOSE = False  # one log line per lockout is the operator's (structlog), not three
 
 # People sign in on the pages' styled login; the admin has its own login, for staff only.
 LOGIN_URL = "/accounts/login/"
