@@ -85,15 +85,25 @@
     connectedCallback() {
       if (this.shadowRoot) return;
       var root = this.attachShadow({ mode: "open" });
-      var style = document.createElement("style");
-      style.textContent = STYLE;
+      // A constructed stylesheet, not a <style> element: a page with a strict
+      // Content-Security-Policy (style-src without 'unsafe-inline') refuses the latter.
+      var style = null;
+      if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet.prototype.replaceSync === "function") {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(STYLE);
+        root.adoptedStyleSheets = [sheet];
+      } else {
+        style = document.createElement("style");
+        style.textContent = STYLE;
+      }
       this._button = document.createElement("button");
       this._button.type = "button";
       this._button.part = "button";
       this._message = document.createElement("p");
       this._message.setAttribute("role", "alert");
       this._message.part = "message";
-      root.append(style, this._button, this._message);
+      if (style) root.append(style);
+      root.append(this._button, this._message);
       this._button.textContent = this._text().label;
       this._button.addEventListener("click", this._go.bind(this));
     }
