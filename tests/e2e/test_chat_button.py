@@ -4,6 +4,7 @@ inside the button; the page around it keeps working (messages, downloads)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -158,11 +159,17 @@ def chat_app():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with serving(Handler) as origin:
+        yield origin, pages
+
+
+@contextlib.contextmanager
+def serving(handler):
+    """A loopback HTTP server with `handler` on a thread; yields its origin."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", pages
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -219,13 +226,8 @@ def hostile_api():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", answer
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as origin:
+        yield origin, answer
 
 
 @pytest.mark.parametrize("url", ["javascript:document.title=document.body.innerText.slice(0,40)", "https://elsewhere.example/x"])
