@@ -22,9 +22,9 @@ from automation.limits import writes
 from automation.views.common import done, fragment_request, render_page, row_urls
 from automation.workspace import workspace_for
 from config import clock
+from config.api.throttling import AlertTestThrottle, check_rate
 from config.errors import MissingPermission, NotVisible
 from runs.alerts import channels as channel_services
-from config.api.throttling import AlertTestThrottle, check_rate
 from runs.alerts.services import alert_send_test, delivery_progress
 from runs.models import Alert, AlertCause, AlertChannel, AlertEvent, AlertState, ChannelKind
 from schedules.models import Schedule
