@@ -139,6 +139,12 @@ class ScheduleRun(models.Model):
         blank=True,
         help_text=_('Results, e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://…"}].'),
     )
+    answer = models.TextField(
+        _("answer"),
+        blank=True,
+        default="",
+        help_text=_("The agent's own answer, as text, e.g. the last message of a chat agent (at most 64 KiB)."),
+    )
     error_code = models.CharField(
         _("error code"), max_length=64, blank=True, help_text=_("e.g. 'plane_unreachable', 'overlap' (RunErrorCode); a plane may report its own.")
     )
