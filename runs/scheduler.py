@@ -29,6 +29,7 @@ from runs.dispatch import Dispatcher
 from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, SchedulerHeartbeat, ScheduleRun
 from runs.reconcile import reconcile as reconcile_runs
+from runs.retire import release_leases
 from schedules.models import Schedule
 from schedules.notify import ALERTS_DUE, CHANNEL
 
@@ -186,8 +187,9 @@ class Scheduler:
             now=now, replica_id=self.replica_id, client=self.client or dispatcher.client, submit=dispatcher.submit
         )
 
-    def beat(self, now: datetime) -> None:
-        """Upsert this replica's heartbeat row (one statement)."""
+    def beat(self, now: datetime, *, stopped: bool = False) -> None:
+        """Upsert this replica's heartbeat row (one statement). `stopped`: the last beat of a clean
+        stop, which retires the row; any other beat (a restart under the same name) clears it."""
         row = SchedulerHeartbeat(
             replica_id=self.replica_id,
             hostname=socket.gethostname()[:255],
@@ -197,12 +199,15 @@ class Scheduler:
             fired_total=self.fired_total,
             dispatched_total=self.dispatched_total,
             last_error=self.last_error,
+            stopped_at=now if stopped else None,
         )
         SchedulerHeartbeat.objects.bulk_create(
             [row],
             update_conflicts=True,
             unique_fields=["replica_id"],
-            update_fields=["hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error"],
+            update_fields=[
+                "hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error", "stopped_at"
+            ],
         )
         self._last_beat = now
         self._beat_totals = (self.fired_total, self.dispatched_total)
@@ -306,7 +311,9 @@ class Scheduler:
                     wait = min(wait, DISPATCH_RECHECK_SECONDS)
                 self._wake.wait(wait)
         finally:
-            self.shutdown()
+            # A stop request is a clean stop: retire. Anything else leaving the loop is a crash,
+            # which must read as one (the heartbeat goes stale).
+            self.shutdown(retire=stop_event.is_set())
             if listener is not None:
                 listener.join(timeout=LISTEN_RECONNECT_SECONDS)
             log.info("scheduler.stopped", fired_total=self.fired_total, dispatched_total=self.dispatched_total)
@@ -315,12 +322,20 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Let the dispatcher finish the plane calls in flight, then write a last heartbeat."""
+    def shutdown(self, wait: bool = True, retire: bool = True) -> None:
+        """Let the dispatcher finish the plane calls in flight, then write a last heartbeat.
+
+        `retire` (a clean stop): give back the queued runs still leased to this replica and
+        mark the heartbeat stopped, so nothing reads as a fault (runs/retire.py). Leases are
+        given back only when the calls in flight were waited for.
+        """
+        drained = True
         if self._dispatcher is not None:
-            self._guarded("shutdown", lambda: self._dispatcher.shutdown(wait=wait))
+            drained = self._guarded("shutdown", lambda: self._dispatcher.shutdown(wait=wait) or True) and wait
             self._dispatcher = None
-        self._guarded("beat", self.beat, self.clock.now())
+        if retire and drained:
+            self._guarded("shutdown", lambda: release_leases(replica_id=self.replica_id))
+        self._guarded("beat", lambda: self.beat(self.clock.now(), stopped=retire))
         close_old_connections()
 
     # --- internals -----------------------------------------------------------------------

@@ -10,6 +10,8 @@ check_scheduler_health` (a probe or cron), every live replica for the others
   next_run_at more than SCHEDULER_STALL_SECONDS ago);
 - degraded: anything between (a replica went silent while another beats; the scheduler beats
   but schedules are late; nothing beats but nothing is late yet).
+
+A replica that stopped cleanly (SIGTERM/SIGINT) is not "silent": it retired its heartbeat.
 """
 
 from __future__ import annotations
@@ -74,19 +76,41 @@ class Health:
         }
 
 
-def scheduler_health(*, now: datetime, alive: str | None = None) -> Health:
-    """`alive`: the replica asking, which is running now (a live replica checking the others)."""
+@dataclass(frozen=True)
+class Replicas:
+    """The scheduler replicas as the health check, the metrics and the alerts see them."""
+
+    fresh: list[str]  # beat within SCHEDULER_STALL_SECONDS
+    stale: list[str]  # went silent without stopping (killed, hung, host lost), not yet forgotten
+    last_beat_at: datetime | None  # the newest beat of any replica, retired ones included
+
+
+def replica_states(*, now: datetime, alive: str | None = None) -> Replicas:
+    """Fresh and stale replicas. A replica that stopped cleanly retired its row (`stopped_at`,
+    written by `Scheduler.shutdown`) and is neither: a rolling restart is not a fault. Only one
+    that went silent without a word counts as stale, until FORGET_AFTER_STALLS stall periods.
+
+    `alive`: the replica asking, which is running now (a live replica checking the others).
+    """
     stall = _stall()
     beats = list(
-        SchedulerHeartbeat.objects.filter(last_beat_at__gte=now - stall * FORGET_AFTER_STALLS).values_list(
-            "replica_id", "last_beat_at"
-        )
+        SchedulerHeartbeat.objects.filter(
+            last_beat_at__gte=now - stall * FORGET_AFTER_STALLS, stopped_at__isnull=True
+        ).values_list("replica_id", "last_beat_at")
     )
     last_beat_at = SchedulerHeartbeat.objects.aggregate(last=Max("last_beat_at"))["last"]
     fresh = sorted(replica for replica, at in beats if at >= now - stall)
     stale = sorted(replica for replica, at in beats if at < now - stall and replica != alive)
     if alive and alive not in fresh:
         fresh = sorted([*fresh, alive])
+    return Replicas(fresh, stale, last_beat_at)
+
+
+def scheduler_health(*, now: datetime, alive: str | None = None) -> Health:
+    """`alive`: the replica asking, which is running now (a live replica checking the others)."""
+    stall = _stall()
+    replicas = replica_states(now=now, alive=alive)
+    fresh, stale, last_beat_at = replicas.fresh, replicas.stale, replicas.last_beat_at
     overdue = overdue_schedules(now)
     oldest = overdue.order_by("next_run_at").values_list("next_run_at", flat=True).first()
     count, late_orgs = 0, set()

@@ -185,3 +185,28 @@ def test_each_org_reads_only_its_own_overdue_count_and_no_replica_name(acme, age
     resolved = AlertEvent.objects.get(alert=stalled_alerts(acme)[0], kind="resolved")
     assert resolved.detail == "The scheduler is running again; nothing is overdue."
     assert "sched-host-4242" not in resolved.detail
+
+
+@pytest.mark.parametrize(
+    "stopped_cleanly, code, stale",
+    [(True, 0, []), (False, 2, ["r1"])],
+    ids=["stopped-cleanly-is-retired", "vanished-is-stale"],
+)
+def test_only_a_replica_that_vanished_counts_as_stale(acme, agent, stopped_cleanly, code, stale):
+    # r1 last beat ten minutes ago; r2 (its replacement) beats now.
+    now = NINE + timedelta(minutes=10)
+    gone = now - timedelta(minutes=10)
+    make_heartbeat("r1", at=gone, stopped_at=gone if stopped_cleanly else None)
+    make_heartbeat("r2", at=now)
+    make_schedule(acme, agent, cron_expression="0 12 * * *", now=NINE - timedelta(hours=1))
+    exit_code, out = check(now)
+    assert (exit_code, out["replicas_fresh"], out["replicas_stale"]) == (code, ["r2"], stale)
+    assert stalled_alerts(acme) == []
+
+
+def test_every_replica_stopped_cleanly_with_schedules_overdue_is_still_stalled(acme, due_at_nine):
+    # Scaled to zero on purpose or not: nothing fires, so the late schedules alert.
+    make_heartbeat("r1", at=NINE - timedelta(minutes=1), stopped_at=NINE - timedelta(minutes=1))
+    code, out = check(NINE + timedelta(minutes=4))
+    assert (code, out["last_beat_age_seconds"], out["alerts_opened"]) == (1, 300, 1)
+    assert "the scheduler last ran 5 min ago" in stalled_alerts(acme)[0].detail
