@@ -147,20 +147,31 @@ def chat_app():
     """A stand-in chat app on its own origin (another loopback port): serves one page, set later."""
     pages = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
-            body = pages.get("html", "").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.reply(200, "text/html; charset=utf-8", pages.get("html", "").encode())
 
     with serving(Handler) as origin:
         yield origin, pages
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Answers with `reply`; logs nothing. `headers_out`: sent with every answer."""
+
+    headers_out: dict[str, str] = {}
+
+    def reply(self, status: int, content_type: str = "", body: bytes = b""):
+        self.send_response(status)
+        for name, value in self.headers_out.items():
+            self.send_header(name, value)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 @contextlib.contextmanager
@@ -202,29 +213,15 @@ def hostile_api():
     """An `api` that answers every draft with 201 and the URL set in `answer["url"]` (CORS open)."""
     answer = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def _cors(self):
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Access-Control-Allow-Headers", "*")
-            self.send_header("Access-Control-Allow-Methods", "POST")
+    class Handler(QuietHandler):
+        headers_out = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "*", "Access-Control-Allow-Methods": "POST"}
 
         def do_OPTIONS(self):
-            self.send_response(204)
-            self._cors()
-            self.end_headers()
+            self.reply(204)
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({"url": answer["url"]}).encode()
-            self.send_response(201)
-            self._cors()
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.reply(201, "application/json", json.dumps({"url": answer["url"]}).encode())
 
     with serving(Handler) as origin:
         yield origin, answer
