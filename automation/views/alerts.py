@@ -7,6 +7,7 @@ services write, `page_errors` answers their domain errors.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 from django import forms
@@ -32,6 +33,7 @@ from schedules.permissions import READ, WRITE
 
 TEMPLATE = "automation/alerts.html"
 RESOLVED_SHOWN = 20
+TEST_WAIT = timedelta(minutes=2)  # how long the test results poll for a first outcome
 
 
 class ChannelForm(forms.Form):
@@ -136,9 +138,13 @@ def _test(workspace, event_id) -> dict:
     if event is None:
         raise NotVisible("test alert not found")
     deliveries = delivery_progress(event)
+    pending = any(delivery.first_try is None for delivery in deliveries)
+    # Still queued after a while: the scheduler is not sending (stopped, or busy); stop polling and say so.
+    stuck = pending and clock.now() - event.at > TEST_WAIT
     return {
         "deliveries": deliveries,
-        "pending": any(delivery.first_try is None for delivery in deliveries),
+        "pending": pending and not stuck,
+        "stuck": stuck,
         "url": f"{reverse('automation:alert-test-status', args=[event.pk])}?org={workspace.org.slug}",
         "page_url": f"{_here(workspace)}&test={event.pk}",
     }

@@ -146,3 +146,13 @@ def test_the_audit_trail_stores_and_shows_only_the_masked_webhook_url(signed_in,
     for user in (alice, victor):
         page = signed_in(user).get("/automation/audit/?org=acme").content.decode()
         assert "XXXXsecretXXXX" not in page and "https://hooks.slack.com/***" in page
+
+
+def test_the_results_stop_polling_and_say_so_when_nothing_sends_them(signed_in, alice, fake_clock):
+    client = signed_in(alice)
+    add_channel(client, "ops@example.com")
+    location = client.post(URL + "test/?org=acme")["Location"]
+    fake_clock.advance(minutes=3)  # no scheduler ran meanwhile
+    page = client.get(location).content.decode()
+    assert "Still queued after two minutes: is the scheduler running?" in page
+    assert 'hx-trigger="every 1s"' not in page
