@@ -114,6 +114,7 @@ _BODY = inline_serializer(
             many=True,
             required=False,
         ),
+        "text": serializers.CharField(required=False, help_text="The agent's answer as text (kept up to 64 KiB)."),
         "error": inline_serializer(
             "CallbackErrorDetail", {"code": serializers.CharField(), "message": serializers.CharField()}, required=False
         ),

@@ -25,6 +25,7 @@ RUN_EXAMPLE = {
     "session_id": "",
     "message_id": "",
     "outputs": [],
+    "answer": "",
     "error_code": "",
     "error_message": "",
     "missed_count": 0,
@@ -55,6 +56,7 @@ class RunSerializer(serializers.Serializer):
     session_id = serializers.CharField()
     message_id = serializers.CharField()
     outputs = serializers.JSONField(help_text='e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://..."}]')
+    answer = serializers.CharField(help_text="The agent's answer as text, when the plane returned one (at most 64 KiB).")
     error_code = serializers.CharField()
     error_message = serializers.CharField()
     missed_count = serializers.IntegerField()

@@ -80,6 +80,8 @@ class PlaneResult:
     outputs: list = field(default_factory=list)
     error_code: str = ""
     error_message: str = ""
+    # The agent's answer as text (the contract's optional `text`), capped at MAX_ANSWER.
+    answer: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -117,13 +119,15 @@ class PlaneClient(Protocol):
 
 MAX_OUTPUTS = 100
 MAX_FIELD = 2048
+# The agent's answer kept on the run: enough for a report's text, small enough for a row.
+MAX_ANSWER = 64 * 1024
 
 
 def result_from_body(body) -> PlaneResult:
     """Validate a poll answer or callback body; PlaneError(plane_bad_response) when it is not one.
 
     The body is `{job_run_id, session_id, message_id?, status, outputs: [{type, name, url}],
-    error?: {code, message}}`. Strict on shape so that a broken plane shows up as a clear error
+    text?, error?: {code, message}}`; `text` is the agent's answer (longer ones are cut). Strict on shape so that a broken plane shows up as a clear error
     on the run, not as garbage in the run log.
     """
     if not isinstance(body, dict):
@@ -142,6 +146,9 @@ def result_from_body(body) -> PlaneResult:
     error = body.get("error") or {}
     if not isinstance(error, dict):
         raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "error must be an object {code, message}")
+    text = body.get("text")
+    if text is not None and not isinstance(text, str):
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "text must be a string")
     error_code = str(error.get("code") or "")[:64]
     if status == PlaneStatus.FAILED and not error_code:
         error_code = RunErrorCode.AGENT_FAILED
@@ -152,6 +159,7 @@ def result_from_body(body) -> PlaneResult:
         outputs=clean,
         error_code=error_code,
         error_message=str(error.get("message") or "")[:MAX_FIELD],
+        answer=(text or "")[:MAX_ANSWER],
     )
 
 

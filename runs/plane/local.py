@@ -41,7 +41,7 @@ import structlog
 from django.conf import settings
 
 from runs.models import RunErrorCode
-from runs.plane.base import PlaneError, PlaneResult, PlaneStatus, StartResult, session_request
+from runs.plane.base import MAX_ANSWER, PlaneError, PlaneResult, PlaneStatus, StartResult, session_request
 
 log = structlog.get_logger("runs.plane.local")
 
@@ -117,6 +117,17 @@ def output_for(output_type: str, data: bytes) -> list[dict]:
     ext, mime = OUTPUT_FORMATS.get(output_type, ("bin", "application/octet-stream"))
     url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
     return [{"type": output_type, "name": f"result.{ext}", "url": url}]
+
+
+# Output types whose bytes are text a person reads: kept on the run as its answer too.
+TEXT_OUTPUT_TYPES = ("text", "markdown", "json", "csv")
+
+
+def answer_for(output_type: str, data: bytes) -> str:
+    """The agent's answer as text, for the text-like output types (the rest are files)."""
+    if output_type not in TEXT_OUTPUT_TYPES:
+        return ""
+    return data[:MAX_ANSWER].decode("utf-8", "replace")
 
 
 class LocalPlaneClient:
@@ -313,4 +324,9 @@ def _result(run, session_id: str, returncode: int, out: bytes, err: bytes) -> Pl
             error_code=RunErrorCode.AGENT_FAILED,
             error_message=f"the agent ended with {how}" + (f": {tail}" if tail else ""),
         )
-    return PlaneResult(status=PlaneStatus.SUCCESS, session_id=session_id, outputs=output_for(run.output_type, out))
+    return PlaneResult(
+        status=PlaneStatus.SUCCESS,
+        session_id=session_id,
+        outputs=output_for(run.output_type, out),
+        answer=answer_for(run.output_type, out),
+    )

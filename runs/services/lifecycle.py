@@ -108,6 +108,7 @@ def run_finish(
     session_id: str = "",
     message_id: str = "",
     outputs: list | None = None,
+    answer: str = "",
     error_code: str = "",
     error_message: str = "",
     now: datetime,
@@ -144,6 +145,8 @@ def run_finish(
         changes["message_id"] = message_id
     if outputs is not None:
         changes["outputs"] = outputs
+    if answer:
+        changes["answer"] = answer
     if session_id or status == RunStatus.SUCCESS:
         # A result from the plane means it ran, even when the create answer never reached us.
         changes["started_at"] = Coalesce(F("started_at"), Value(now))
@@ -197,6 +200,7 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
         session_id=result.session_id,
         message_id=result.message_id,
         outputs=result.outputs,
+        answer=result.answer,
         error_code=result.error_code,
         error_message=result.error_message,
         now=now,

@@ -62,6 +62,21 @@ def test_a_signed_success_is_applied(client, running, fake_clock):
     assert run.lease_expires_at is None
 
 
+def test_the_agents_text_answer_is_kept_on_the_run_and_shown_by_the_api(client, running, alice):
+    answer = "# Sales\n\nAPAC up 4%. " + "x" * 70_000
+    assert post(client, success_body(running, text=answer)).json() == {"status": "applied"}
+    assert reload(running).answer == answer[: 64 * 1024]
+    client.force_login(alice)
+    shown = client.get(f"/api/v1/runs/{running.pk}/").json()
+    assert shown["answer"].startswith("# Sales\n\nAPAC up 4%.") and len(shown["answer"]) == 64 * 1024
+
+
+def test_a_text_answer_that_is_not_a_string_is_400(client, running):
+    response = post(client, success_body(running, text={"not": "text"}))
+    assert response.status_code == 400 and "text must be a string" in response.json()["detail"]
+    assert reload(running).status == RunStatus.RUNNING
+
+
 def test_missing_signature_is_401_and_changes_nothing(client, running):
     before = snapshot(running)
     response = post(client, success_body(running), signature=False)

@@ -44,6 +44,7 @@ def test_echo_agent_success_stores_its_markdown_as_the_output(acme, agent, local
     assert output["url"].startswith("data:text/markdown;base64,")
     text = decode(output)
     assert text.startswith("# Echo: Summarise the week") and run.job_run_id in text
+    assert run.answer == text  # a text-like output is the run's answer too
 
 
 def test_the_agent_receives_the_contract_payload_on_stdin(acme, local_plane):
