@@ -29,6 +29,7 @@ from automation.views.common import (
     render_page,
     safe_next,
 )
+from automation.views.live import watch_context
 from automation.views.runs import runs_context
 from automation.workspace import workspace_for
 from config import clock
@@ -42,9 +43,11 @@ FRAGMENTS = {"main": "main", "schedules-table": "table"}
 
 def table_context(request, workspace, *, selected=None) -> dict:
     """Everything the table shows: filters from the URL, one page of rows, the count."""
-    context = {"workspace": workspace, "now": clock.now(), "selected": selected}
+    now = clock.now()
+    context = {"workspace": workspace, "now": now, "selected": selected}
     if workspace.org is None:
         return context
+    context.update(watch_context(workspace, now=now))
     filters = TableFilters(request.GET, agents=queries.org_agents(workspace.org), org_slug=workspace.org.slug)
     values = filters.values()
     page, total = queries.table_page(
