@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from automation.errors import page_errors
-from automation.templatetags.automation import in_zone, offset_label
+from automation.formatting import in_zone, offset_label
 from automation.views.common import fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock

@@ -30,7 +30,7 @@ from audit.services import Actor
 from automation import queries
 from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import error_response, page_errors
-from automation.templatetags.automation import chat_url, offset_label
+from automation.formatting import chat_url, offset_label
 from automation.views import schedules as schedules_view
 from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, fragment_request, render_page
 from automation.views.schedules import table_context

@@ -6,7 +6,6 @@ write, `page_errors` turns their domain errors into readable answers.
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.contrib import messages
@@ -19,11 +18,11 @@ from audit.services import Actor
 from automation import queries
 from automation.errors import page_errors
 from automation.forms import TableFilters
+from automation.rows import schedule_row
 from automation.views.common import (
     DIALOG_CLOSE,
     RUNS_CHANGED,
     SCHEDULE_SAVED,
-    decorate_schedule,
     done,
     fragment_request,
     render_page,
@@ -54,10 +53,8 @@ def table_context(request, workspace, *, selected=None) -> dict:
         request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
         status=values["status"], agent=values["agent"], q=values["q"],
     )
-    for schedule in page.rows:
-        decorate_schedule(schedule, workspace)
-        # A fresh key per render: a double-submitted "Run now" form starts one run, not two.
-        schedule.run_key = uuid.uuid4().hex
+    last = queries.last_runs(page.rows)
+    page.rows = [schedule_row(schedule, workspace, last_run=last.get(schedule.pk)) for schedule in page.rows]
     query = filters.query()
     here = f"{request.path}?{query}" if query else request.path
     context.update(
@@ -90,7 +87,7 @@ def schedule_detail(request, pk):
     """The table with this schedule's row highlighted and its runs beside it."""
     schedule = permissions.get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
-    context = table_context(request, workspace, selected=decorate_schedule(schedule, workspace))
+    context = table_context(request, workspace, selected=schedule)
     context.update(runs_context(request, workspace, schedule))
     return render_page(request, TEMPLATE, context, fragments=FRAGMENTS)
 

@@ -23,7 +23,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
 from automation.errors import page_errors
-from automation.views.common import decorate_schedule, render_page
+from automation.rows import schedule_row
+from automation.views.common import render_page
 from automation.workspace import workspace_for
 from config import clock
 from config.api.fields import EARLIEST, LATEST
@@ -75,20 +76,21 @@ def _local(value: datetime, zone: str) -> str:
 def schedule_why(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
-    decorate_schedule(schedule, workspace)
-    zone = schedule.view_zone
+    row = schedule_row(schedule, workspace)
+    zone = row.zone
     now = clock.now()
     start, end = _range(request, zone, now)
     report = schedule_occurrence_report(schedule=schedule, start=start, end=end, now=now)
     context = {
         "workspace": workspace,
         "schedule": schedule,
+        "row": row,
         "zone": zone,
         "now": now,
         "report": report,
         "from_local": _local(start, zone),
         "to_local": _local(end, zone),
-        "can_backfill": schedule.can_run and report.backfillable > 0,
+        "can_backfill": row.can_run and report.backfillable > 0,
     }
     return render_page(request, TEMPLATE, context)
 
