@@ -8,7 +8,6 @@ the viewer keeps "each schedule's own zone", else UTC).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from audit import selectors
 from audit.models import AuditAction, AuditEvent
+from automation.audit_lines import audit_line
 from automation.errors import page_errors
 from automation.paging import decode_cursor, page_of
 from automation.views.common import render_page
@@ -101,20 +101,6 @@ def _actors(org, selected: str) -> list[str]:
     return sorted(names)
 
 
-def _text(value) -> str:
-    if value is None:
-        return "—"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def changes(event: AuditEvent) -> list[tuple[str, str, str]]:
-    """(field, before, after) for every field the event names, readable: strings as they are,
-    other values as JSON, a missing side as a dash."""
-    before, after = event.before or {}, event.after or {}
-    names = list(dict.fromkeys([*before, *after]))
-    return [(name, _text(before.get(name)), _text(after.get(name))) for name in names]
-
-
 @require_GET
 @login_required
 @page_errors
@@ -141,14 +127,13 @@ def audit_list(request):
     position = decode_cursor(cursor) if cursor else None
     page = page_of(events, cursor if position and isinstance(position[1], int) else "", PAGE_SIZE)
     names = dict(Schedule.objects.filter(pk__in={e.schedule_id for e in page.rows if e.schedule_id}).values_list("pk", "name"))
-    for event in page.rows:
-        event.changes = changes(event)
-        event.schedule_name = names.get(event.schedule_id, "")
+    entries = [(event, audit_line(event, schedule_name=names.get(event.schedule_id, ""), zone=zone)) for event in page.rows]
     query = filters.query()
     context.update(
         filters=filters,
         zone=zone,
         page=page,
+        entries=entries,
         query=query,
         here=f"{request.path}?{query}",
         next_page_url=f"{request.path}?{filters.query(cursor=page.next_cursor)}" if page.next_cursor else "",
