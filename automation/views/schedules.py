@@ -47,7 +47,10 @@ def table_context(request, workspace, *, selected=None) -> dict:
     if workspace.org is None:
         return context
     context.update(watch_context(workspace, now=now))
-    filters = TableFilters(request.GET, agents=queries.org_agents(workspace.org), org_slug=workspace.org.slug)
+    # The table alone (filters, pager, refresh) shows no filter form: the asked agent will do.
+    table_only = fragment_request(request) and request.htmx.target == "schedules-table"
+    agents = queries.org_agents(workspace.org, slug=request.GET.get("agent", "") if table_only else None)
+    filters = TableFilters(request.GET, agents=agents, org_slug=workspace.org.slug)
     values = filters.values()
     page, total = queries.table_page(
         request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
