@@ -55,6 +55,8 @@ def table_page(user, org: Organization, *, cursor: str = "", size: int = TABLE_P
 def org_agents(org: Organization, *, slug: str | None = None) -> list[Agent]:
     """The org's agents (the filter's choices); with `slug`, only that one (a fragment that
     shows no filter form only checks the asked agent exists)."""
+    if slug == "":
+        return []
     agents = Agent.objects.filter(org=org)
     if slug is not None:
         agents = agents.filter(slug=slug)
