@@ -67,10 +67,6 @@ class ScheduleRow:
     # A fresh key per render: a double-submitted "Run now" form starts one run, not two.
     run_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    @property
-    def pk(self):
-        return self.schedule.pk
-
 
 def schedule_row(schedule: Schedule, workspace, *, last_run: ScheduleRun | None = None) -> ScheduleRow:
     urls = row_urls(schedule.pk)
