@@ -117,7 +117,7 @@ def _profile(name, client, method, url, data, headers) -> None:
     for _ in range(50):
         _timed(client, method, url, data, headers)
     profiler.disable()
-    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PAGES_PROFILE_SORT", "cumulative")).print_stats(25)
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PAGES_PROFILE_SORT", "cumulative")).print_stats(os.environ.get("BENCH_PAGES_PROFILE_FILTER", ""), 40)
 
 
 def _bare_rows(org) -> list[tuple[str, ...]]:
