@@ -6,6 +6,9 @@ Each function costs a fixed number of queries, whatever the number of rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from automation.paging import Page, page_of
@@ -32,31 +35,38 @@ def table_queryset(
     return selectors.schedule_search(qs, q)
 
 
-def _newest_run_id(qs: QuerySet[Schedule]) -> QuerySet[Schedule]:
-    # Served by the runs' (schedule_id, created_at desc) index: one probe per listed row.
-    newest = ScheduleRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    return qs.annotate(last_run_id=Subquery(newest))
+@dataclass(frozen=True)
+class LastRun:
+    """What a row shows of a schedule's newest run."""
+
+    status: str
+    created_at: datetime
 
 
-# What a row shows of a run: its status and when (a run row also carries its prompt, params,
-# outputs and answer, up to 64 KiB: a fifth of the table's time went to reading them).
-LAST_RUN_FIELDS = ("id", "schedule_id", "status", "created_at")
+def _with_last_run(qs: QuerySet[Schedule]) -> QuerySet[Schedule]:
+    # Served by the runs' (schedule_id, created_at desc) index: a probe per listed row and
+    # value, in the page's own query (the run rows themselves carry prompts and answers).
+    newest = ScheduleRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(
+        newest_run_status=Subquery(newest.values("status")[:1]), newest_run_at=Subquery(newest.values("created_at")[:1])
+    )
+
+
+def last_run(schedule: Schedule) -> LastRun | None:
+    """The newest run of a schedule read by `table_page`, or None when it never ran."""
+    return LastRun(schedule.newest_run_status, schedule.newest_run_at) if schedule.newest_run_status else None
+
+
 # Long fields a row never shows (the detail and the editor read the schedule again).
 ROW_DEFERRED = ("prompt", "description", "params")
 
 
-def last_runs(schedules: list[Schedule]) -> dict:
-    """Schedule id -> its newest run, for schedules annotated by `_newest_run_id` (one query)."""
-    runs = ScheduleRun.objects.only(*LAST_RUN_FIELDS).in_bulk([s.last_run_id for s in schedules if s.last_run_id])
-    return {s.pk: runs[s.last_run_id] for s in schedules if s.last_run_id in runs}
-
-
 def table_page(user, org: Organization, *, cursor: str = "", size: int = TABLE_PAGE_SIZE, **filters) -> tuple[Page, str]:
-    """One page of the table (schedules annotated with `last_run_id`: see `last_runs`) and how
+    """One page of the table (schedules with their newest run: see `last_run`) and how
     many schedules match the filters, as shown: "240", or "1000+" past COUNT_MAX."""
     qs = table_queryset(user, org, **filters)
     total = qs.order_by()[: COUNT_MAX + 1].count()
-    page = page_of(_newest_run_id(qs.defer(*ROW_DEFERRED)), cursor, size)
+    page = page_of(_with_last_run(qs.defer(*ROW_DEFERRED)), cursor, size)
     return page, (f"{COUNT_MAX}+" if total > COUNT_MAX else str(total))
 
 

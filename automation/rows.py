@@ -30,7 +30,7 @@ from automation.formatting import (
     schedule_status_label,
     source_chat_url,
 )
-from runs.models import ScheduleRun
+from automation.queries import LastRun
 from schedules.models import Schedule
 from schedules.permissions import DELETE, RUN, WRITE
 
@@ -63,12 +63,12 @@ class ScheduleRow:
     can_write: bool
     can_run: bool
     can_delete: bool
-    last_run: ScheduleRun | None = None
+    last_run: LastRun | None = None
     # A fresh key per render: a double-submitted "Run now" form starts one run, not two.
     run_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-def schedule_row(schedule: Schedule, workspace, *, last_run: ScheduleRun | None = None) -> ScheduleRow:
+def schedule_row(schedule: Schedule, workspace, *, last_run: LastRun | None = None) -> ScheduleRow:
     urls = row_urls(schedule.pk)
     urls["switch"] = urls["disable" if schedule.enabled else "enable"]
     return ScheduleRow(

@@ -56,8 +56,7 @@ def table_context(request, workspace, *, selected=None) -> dict:
         request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
         status=values["status"], agent=values["agent"], q=values["q"],
     )
-    last = queries.last_runs(page.rows)
-    page.rows = [schedule_row(schedule, workspace, last_run=last.get(schedule.pk)) for schedule in page.rows]
+    page.rows = [schedule_row(schedule, workspace, last_run=queries.last_run(schedule)) for schedule in page.rows]
     query = filters.query()
     here = f"{request.path}?{query}" if query else request.path
     context.update(
