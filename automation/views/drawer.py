@@ -215,6 +215,14 @@ def schedule_edit(request, pk):
     return _editor(request, workspace, schedule)
 
 
+def _valid_zone(name: str) -> str:
+    """`name` when it is a zone (the heading names it even while the timing is incomplete), else ""."""
+    try:
+        return timing.validate_timezone(name.strip()).key
+    except timing.ScheduleError:
+        return ""
+
+
 @require_POST
 @login_required
 def schedule_preview(request):
@@ -222,5 +230,5 @@ def schedule_preview(request):
     form = ScheduleForm(request.POST, agents=[])
     context = preview_context(form, viewer=viewer_zone(request.user), now=clock.now())
     # The heading above the preview names the zone: the answer updates it too (out of band).
-    context.update(preview_oob=True, heading_zone=context.get("preview", {}).get("zone", ""))
+    context.update(preview_oob=True, heading_zone=_valid_zone(request.POST.get("timezone", "")))
     return render_page(request, f"{TEMPLATE}#preview", context)

@@ -131,3 +131,11 @@ def test_a_draft_maker_who_lost_write_access_cannot_open_it(signed_in, eddie, dr
 def test_a_draft_with_an_unknown_id_is_not_found(signed_in, eddie, acme, fake_clock):
     assert signed_in(eddie).get("/automation/schedules/new/?draft=nope").status_code == 404
     assert make_user("other", acme, "editor") is not None
+
+
+def test_the_heading_names_a_valid_zone_even_before_the_timing_is_complete(signed_in, eddie, fake_clock):
+    client = signed_in(eddie)
+    post = lambda zone: client.post("/automation/schedules/preview/", form_data(cron_expression="", timezone=zone),  # noqa: E731
+                                    **hx("schedule-preview")).content.decode()
+    assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview in Europe/Riga</span>' in post("Europe/Riga")
+    assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview</span>' in post("Europe/Rig")

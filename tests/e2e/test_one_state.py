@@ -44,6 +44,11 @@ def test_after_run_now_the_row_the_panel_and_both_summaries_show_one_state(brows
     expect(drawer.get_by_label("Time zone")).to_have_value("Asia/Shanghai")
     expect(drawer.get_by_role("heading", name=re.compile(r"^Preview in Asia.Shanghai"))).to_be_visible()
     expect(drawer.get_by_label("Name")).to_have_value(NAME)
+    # The heading follows the zone as it is typed (the preview's answer updates it).
+    drawer.get_by_label("Time zone").fill("Europe/Riga")
+    expect(drawer.get_by_role("heading", name=re.compile(r"^Preview in Europe.Riga"))).to_be_visible()
+    drawer.get_by_label("Time zone").fill("Asia/Shanghai")
+    expect(drawer.get_by_role("heading", name=re.compile(r"^Preview in Asia.Shanghai"))).to_be_visible()
     drawer.get_by_role("button", name="Weekdays at 09:00").click()
     drawer.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(r"/automation/schedules/[0-9a-f-]{36}/$"))
