@@ -12,6 +12,7 @@ workspace, the table's queries, template rendering), as bench_api.py does for th
 - a schedule's runs panel (the fragment that refreshes itself while a run is active);
 - the editor's live preview (`POST /automation/schedules/preview/`);
 - the watcher's poll (`/automation/runs/watch/`: asked every 2 s while runs are active);
+- the org's 24-hour chart, from an empty cache and from the cache (unchanged runs);
 - beside them, in the same interleaved loop, the API list (`GET /api/v1/schedules/`, page
   size 50), and the baseline: a bare Django view answering the same 50 rows from a plain
   list behind the same middleware and login (tests/bench/bare.py). Each figure is also given
@@ -47,6 +48,7 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "600")  # as a web process keeps its co
 TABLE = "/automation/schedules/"
 BARE = "bare view, 50 rows (baseline)"
 API = "API list"
+ORG_CHART_MISS = "org chart (HTMX), cache empty"
 TARGETS_MS = {"table page": 50, "table partial (HTMX)": 25, "editor preview (HTMX)": 20}
 # Against the bare view of the same run (issue: "fast at 10k schedules").
 TARGETS_RATIO = {"table partial (HTMX)": 2.0, API: 1.5}
@@ -130,6 +132,7 @@ def _bare_rows(org) -> list[tuple[str, ...]]:
 
 def bench_pages() -> None:
     from django.conf import settings
+    from django.core.cache import cache
     from django.test import Client
     from django.urls import clear_url_caches, set_urlconf
 
@@ -158,6 +161,9 @@ def bench_pages() -> None:
         "editor preview (HTMX)": (page_client, "post", PREVIEW, PREVIEW_FORM, {**htmx, "HTTP_HX_TARGET": "preview"}),
         "runs watcher poll (HTMX)": (page_client, "get", "/automation/runs/watch/", {"org": org.slug, "seen": ""},
                                      {**htmx, "HTTP_HX_TARGET": "runs-watch"}),
+        ORG_CHART_MISS: (page_client, "get", "/automation/charts/runs/", {"org": org.slug}, {**htmx, "HTTP_HX_TARGET": "org-chart"}),
+        "org chart (HTMX), cached": (page_client, "get", "/automation/charts/runs/", {"org": org.slug},
+                                     {**htmx, "HTTP_HX_TARGET": "org-chart"}),
     }
     section(f"Pages: an org with {N_SCHEDULES:,} schedules ({RUNS_PER_SCHEDULE} runs each; +{N_SCHEDULES:,} "
             f"schedules in another org), {PAGE} rows a page, {REQUESTS} requests each, interleaved")
@@ -167,6 +173,8 @@ def bench_pages() -> None:
     bodies = {}
     for i in range(WARMUP + REQUESTS):
         for name, (client, method, url, data, headers) in requests.items():
+            if name == ORG_CHART_MISS:
+                cache.clear()  # the summary is cached per org and runs state (automation/summary_cache.py)
             elapsed, bodies[name] = _timed(client, method, url, data, headers)
             if i >= WARMUP:
                 times[name].append(elapsed)
@@ -183,7 +191,7 @@ def bench_pages() -> None:
     bare_p50, bare_p99 = percentile(times[BARE], 50), percentile(times[BARE], 99)
     figure(f"{BARE}, p99 server time", bare_p99, "ms", baseline=bare_p50, baseline_label="its p50")
     for name in (API, "table page", "table partial (HTMX)", "runs panel (HTMX)", "editor preview (HTMX)",
-                 "runs watcher poll (HTMX)"):
+                 "runs watcher poll (HTMX)", ORG_CHART_MISS, "org chart (HTMX), cached"):
         p99, p50 = percentile(times[name], 99), percentile(times[name], 50)
         target = TARGETS_MS.get(name)
         figure(f"{name}, p99 server time", p99, "ms", baseline=bare_p99, baseline_label="bare view p99",
@@ -197,6 +205,8 @@ def bench_pages() -> None:
         for name in ("table partial (HTMX)", API):
             _profile(name, *requests[name])
     for name, (client, method, url, data, headers) in requests.items():
+        if name == ORG_CHART_MISS:
+            cache.clear()
         figure(f"{name}, queries per request", _query_count(client, method, url, data, headers), "queries")
     common.reset()
 
