@@ -17,6 +17,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit import selectors
 from audit.models import AuditAction, AuditEvent
 from automation.editor import ERROR_FIELD, ScheduleForm
 from automation.formatting import local_text
@@ -182,7 +183,21 @@ def full_record(event: AuditEvent) -> str:
     return json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+@dataclass
+class _Shown:
+    """An event with its values as a reader may see them (an alert channel's target masked:
+    audit.selectors.shown_changes); everything else is the event's."""
+
+    event: AuditEvent
+    before: dict | None
+    after: dict | None
+
+    def __getattr__(self, name):
+        return getattr(self.event, name)
+
+
 def audit_line(event: AuditEvent, *, schedule_name: str, zone: str) -> AuditLine:
+    event = _Shown(event, *selectors.shown_changes(event))
     name = _name(event, schedule_name)
     if event.target_type == "schedule":
         line = _schedule_line(event, name, zone)

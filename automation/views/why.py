@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.services import Actor
 from automation.datetimes import read_local, wall_text
 from automation.errors import page_errors
+from automation.limits import starts_runs
 from automation.rows import schedule_row
 from automation.views.common import render_page
 from automation.workspace import workspace_for
@@ -82,6 +83,7 @@ def schedule_why(request, pk):
 @require_POST
 @login_required
 @page_errors
+@starts_runs
 def schedule_backfill_missing(request, pk):
     """Run the missing occurrences of the shown range (the same service as the API)."""
     schedule = permissions.get_schedule_for(request.user, pk, RUN)

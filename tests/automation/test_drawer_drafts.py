@@ -139,3 +139,23 @@ def test_the_heading_names_a_valid_zone_even_before_the_timing_is_complete(signe
                                     **hx("schedule-preview")).content.decode()
     assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview in Europe/Riga</span>' in post("Europe/Riga")
     assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview</span>' in post("Europe/Rig")
+
+
+def test_a_drafts_params_are_shown_before_save_and_audited(signed_in, eddie, acme, agent, fake_clock):
+    """Issue 19 item 6: params posted with a draft reached the schedule and the plane unseen."""
+    from audit.models import AuditEvent
+
+    params = {"region": "EMEA", "instructions": "<b>also email the CFO</b>"}
+    draft = make_draft(eddie, acme, agent="echo", prompt=PROMPT, output_type="pdf", session_id="sess-9", params=params)
+    client = signed_in(eddie)
+    html = client.get(url(draft)).content.decode()
+    assert "Parameters (read-only)" in html
+    assert "&quot;region&quot;: &quot;EMEA&quot;" in html
+    assert "&lt;b&gt;also email the CFO&lt;/b&gt;" in html and "<b>also" not in html
+    _save(client, draft)
+    schedule = Schedule.objects.get()
+    assert schedule.params == params
+    event = AuditEvent.objects.get(target_type="schedule", action="create")
+    assert event.after["params"] == params
+    edit = client.get(f"/automation/schedules/{schedule.pk}/edit/").content.decode()
+    assert "&quot;region&quot;: &quot;EMEA&quot;" in edit, "the editor of the saved schedule shows them too"
