@@ -13,12 +13,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from automation.datetimes import LocalDateTimeField, input_text, wall_text
 from schedules import timing
 from schedules.models import Agent, OutputType, OverlapPolicy, Schedule, ScheduleType, default_retry_backoff
-
-# Date-times a datetime-local input sends, with or without seconds.
-LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
-EARLIEST_YEAR, LATEST_YEAR = 1970, 2999  # as the API's bounds
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 UNIT_CHOICES = [("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))]
@@ -42,42 +39,6 @@ CRON_PRESETS = [
     ("0 9 * * 1", _("Every Monday at 09:00")),
     ("0 9 1 * *", _("First day of the month")),
 ]
-
-
-def _shown(wall: datetime) -> str:
-    return wall.strftime(LOCAL_FORMAT + (":%S" if wall.second else ""))
-
-
-def wall_time(instant: datetime | None, zone: str) -> str:
-    """A stored instant as the form shows it: local to the schedule's zone, no offset."""
-    if instant is None:
-        return ""
-    return _shown(instant.astimezone(timing.validate_timezone(zone)).replace(tzinfo=None))
-
-
-class LocalDateTimeField(forms.Field):
-    """A date and time without an offset, e.g. 2026-12-01T09:00, kept naive (local)."""
-
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_FORMAT)
-    default_error_messages = {
-        "invalid": _("Enter a date and time, e.g. 2026-12-01 09:00."),
-        "range": _("Enter a year between %(earliest)s and %(latest)s."),
-    }
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
-        if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
-            raise ValidationError(
-                self.error_messages["range"], code="range", params={"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR}
-            )
-        return parsed.replace(microsecond=0)
 
 
 class BackoffField(forms.CharField):
@@ -211,7 +172,7 @@ class ScheduleForm(forms.Form):
             "cron_expression": schedule.cron_expression,
             "every": every,
             "every_unit": unit,
-            "run_at": wall_time(schedule.run_at, zone),
+            "run_at": wall_text(schedule.run_at, zone),
             "timezone": zone,
             "max_retries": schedule.max_retries,
             "retry_backoff": schedule.retry_backoff_seconds,
@@ -219,8 +180,8 @@ class ScheduleForm(forms.Form):
             "overlap_policy": schedule.overlap_policy,
             "max_concurrency": schedule.max_concurrency,
             "catchup_window_seconds": schedule.catchup_window_seconds,
-            "start_at": wall_time(schedule.start_at, zone),
-            "end_at": wall_time(schedule.end_at, zone),
+            "start_at": wall_text(schedule.start_at, zone),
+            "end_at": wall_text(schedule.end_at, zone),
             "alert_after_failures": schedule.alert_after_failures,
             "pause_after_failures": schedule.pause_after_failures,
         }
@@ -252,7 +213,7 @@ class ScheduleForm(forms.Form):
         if wall is None or not zone:
             return None
         stored = getattr(self.schedule, name, None)
-        if stored is not None and zone == self.schedule.timezone and wall_time(stored, zone) == _shown(wall):
+        if stored is not None and zone == self.schedule.timezone and wall_text(stored, zone) == input_text(wall):
             return stored
         return wall
 

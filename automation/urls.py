@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from automation.views import alerts, audit, charts, drawer, prefs, runs, schedules, why
+from automation.views import alerts, audit, charts, drawer, live, prefs, runs, schedules, why
 
 app_name = "automation"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("schedules/<uuid:pk>/run-now/", schedules.schedule_run_now, name="schedule-run-now"),
     path("schedules/<uuid:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
     path("runs/<uuid:pk>/retry/", runs.run_retry, name="run-retry"),
+    path("runs/watch/", live.runs_watch, name="runs-watch"),
     path("charts/runs/", charts.org_chart, name="org-chart"),
     path("schedules/<uuid:pk>/chart/", charts.schedule_chart, name="schedule-chart"),
     path("alerts/", alerts.alerts_page, name="alerts"),

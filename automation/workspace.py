@@ -9,16 +9,19 @@ never shows another org's data nor reveals that it exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from django.db.models import Q
 
 from automation.models import ViewerPreference
 from config.errors import NotVisible
-from schedules import permissions
+from schedules import permissions, timing
 from schedules.models import Organization, Schedule
 from schedules.permissions import READ, Grants
 
 SESSION_ORG = "automation_org"
+# The browser's own zone (Intl), which static/automation/app.js sends with every request.
+BROWSER_ZONE_COOKIE = "browser_tz"
 
 
 @dataclass
@@ -51,6 +54,21 @@ def readable_orgs(grants: Grants) -> list[Organization]:
 
 def viewer_zone(user) -> str:
     return ViewerPreference.objects.filter(user=user).values_list("timezone", flat=True).first() or ""
+
+
+def browser_zone(request) -> str:
+    """The zone the browser says it is in (an IANA name), or "" when unsent or not a zone."""
+    zone = unquote(request.COOKIES.get(BROWSER_ZONE_COOKIE, ""))[:64]
+    try:
+        return timing.validate_timezone(zone).key if zone else ""
+    except timing.ScheduleError:
+        return ""
+
+
+def new_schedule_zone(request, workspace: Workspace) -> str:
+    """Where a new schedule's times start: the viewer's stored zone, else the browser's, else UTC.
+    (A person in Shanghai must not save a 09:00 UTC schedule without noticing.)"""
+    return workspace.viewer_zone or browser_zone(request) or "UTC"
 
 
 def workspace_for(request, *, org: Organization | None = None) -> Workspace:

@@ -26,21 +26,31 @@ from schedules import permissions, services
 from schedules.models import Organization, Schedule, ScheduleDraft
 from schedules.permissions import WRITE
 
-NAME_WORDS = 6
-NAME_MAX = 60
+NAME_MAX = 60  # characters, the ellipsis included
+# The end of the first sentence: a full stop, "!" or "?" before a space, or their CJK forms.
+# Not the dots of an abbreviation such as "e.g." (a one-letter word before the dot).
+SENTENCE_END = re.compile(r"(?<![.\s]\w)[.!?](?=\s)|[。！？]")
+TRAILING_PUNCTUATION = re.compile(r"[\s.,;:!?。，；：！？、]+$")
 # Lazy: read in the language of the request that is told.
 DRAFT_NOT_FOUND = gettext_lazy("schedule draft not found: it may have expired; make a new one from the chat")
 
 
 def suggested_name(prompt: str) -> str:
-    """The prompt's first words as a schedule name: "Summarise yesterday's sales as a PDF."
-    -> "Summarise yesterday's sales as a PDF". Prompts in a language without spaces keep
-    their first characters."""
-    words = (prompt or "").split()
-    text = " ".join(words[:NAME_WORDS])
+    """The prompt's first sentence as a schedule name, cut at a word boundary with an
+    ellipsis when longer than NAME_MAX: "Summarise yesterday's sales by region as a PDF."
+    -> "Summarise yesterday's sales by region as a PDF". A prompt in a language written
+    without spaces is cut after NAME_MAX characters, with the ellipsis."""
+    text = " ".join((prompt or "").split())
+    sentence = SENTENCE_END.search(text)
+    if sentence:
+        text = text[: sentence.start() + 1]
+    text = TRAILING_PUNCTUATION.sub("", text)
     if len(text) > NAME_MAX:
-        text = text[:NAME_MAX].rstrip()
-    text = re.sub(r"[\s.,;:!?。，；：！？]+$", "", text)
+        cut = text[: NAME_MAX - 1]
+        # Back to the last space when the cut fell inside a word (not when it fell on one).
+        if " " in cut and text[NAME_MAX - 1] != " ":
+            cut = cut.rsplit(" ", 1)[0]
+        text = TRAILING_PUNCTUATION.sub("", cut) + "…"
     return text[:1].upper() + text[1:]
 
 

@@ -1,152 +1,23 @@
-"""Template helpers of the pages: times with their zone, relative times, durations, links.
-
-Every time shown says its offset ("2026-12-01 09:00 UTC+08:00"); the machine-readable UTC
-instant is in the <time> element's datetime attribute.
-"""
+"""Template tags of the pages: thin wrappers of automation/formatting.py (the helpers' one
+home), and the table's rows (automation/rows.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from urllib.parse import quote, urlsplit
-
 from django import template
-from django.conf import settings
-from django.utils.html import format_html
-from django.utils.translation import get_language
-from django.utils.translation import gettext as _
 
-from schedules import timing
-from schedules.models import ScheduleStatus
+from automation import formatting
+from automation.rows import render_rows
 
 register = template.Library()
 
-
-def offset_label(moment: datetime) -> str:
-    offset = moment.utcoffset()
-    if not offset:
-        return "UTC"
-    minutes = int(offset.total_seconds()) // 60
-    sign = "+" if minutes >= 0 else "-"
-    hours, minutes = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours:02d}:{minutes:02d}"
-
-
-def in_zone(value: datetime, zone: str) -> datetime:
-    try:
-        tz = timing.validate_timezone(zone or "UTC")
-    except timing.ScheduleError:
-        tz = timezone.utc
-    return value.astimezone(tz)
-
-
-@register.simple_tag
-def local_time(value: datetime | None, zone: str, seconds: bool = False):
-    """<time> showing `value` in `zone` with its offset, e.g. 2026-12-01 09:00 UTC+08:00."""
-    if value is None:
-        return "—"
-    local = in_zone(value, zone)
-    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-    utc = value.astimezone(timezone.utc)
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{} <span class="zone">{}</span></time>',
-        utc.isoformat().replace("+00:00", "Z"),
-        utc.strftime("%Y-%m-%d %H:%M:%S"),
-        text,
-        offset_label(local),
-    )
-
-
-@register.simple_tag
-def relative(value: datetime | None, now: datetime) -> str:
-    """'in 3 h', '5 min ago', 'now': how far `value` is from `now`, roughly."""
-    if value is None:
-        return ""
-    seconds = int((value - now).total_seconds())
-    amount = abs(seconds)
-    if amount < 60:
-        return _("now")
-    if amount < 3600:
-        n, future, past = amount // 60, _("in %(n)s min"), _("%(n)s min ago")
-    elif amount < 2 * 86400:
-        n, future, past = amount // 3600, _("in %(n)s h"), _("%(n)s h ago")
-    else:
-        n, future, past = amount // 86400, _("in %(n)s d"), _("%(n)s d ago")
-    return (future if seconds > 0 else past) % {"n": n}
-
-
-@register.filter
-def duration(seconds: float | None) -> str:
-    """1 h 5 min, 1 min 12 s, 3 s."""
-    if seconds is None:
-        return ""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
-    if minutes:
-        return _("%(m)s min %(s)s s") % {"m": minutes, "s": secs}
-    return _("%(s)s s") % {"s": secs}
-
-
-@register.filter
-def describe_timing(schedule) -> str:
-    """The schedule's timing in words, in the page's language."""
-    try:
-        return timing.describe(schedule.timing_spec(), get_language() or "en")
-    except (timing.ScheduleError, ValueError):
-        return ""
-
-
-@register.filter
-def raw_timing(schedule) -> str:
-    """The expression as stored: the cron string or the interval in seconds ("" for once:
-    its description already says the time)."""
-    if schedule.schedule_type == "cron":
-        return schedule.cron_expression
-    if schedule.schedule_type == "interval":
-        return _("every %(n)s s") % {"n": schedule.interval_seconds}
-    return ""
-
-
-@register.filter
-def schedule_status_label(status: str) -> str:
-    return ScheduleStatus(status).label
-
-
-@register.filter
-def web_url(url) -> str:
-    """`url` when it is an http(s) link, else "" (a javascript: URL from an agent is never a link)."""
-    text = str(url or "")
-    return text if urlsplit(text).scheme in ("http", "https") else ""
-
-
-@register.filter
-def session_url(run) -> str:
-    """The run's chat session on the execution plane (EXECUTION_PLANE_SESSION_URL), or ""."""
-    return chat_url(run.session_id, run.message_id)
-
-
-@register.filter
-def source_chat_url(schedule) -> str:
-    """The chat session a schedule was made from (EXECUTION_PLANE_SESSION_URL), or ""."""
-    return chat_url(schedule.source_session_id, schedule.source_message_id)
-
-
-def chat_url(session_id: str, message_id: str = "") -> str:
-    pattern = getattr(settings, "EXECUTION_PLANE_SESSION_URL", "")
-    if not pattern or not session_id:
-        return ""
-    values = {"session_id": quote(session_id, safe=""), "message_id": quote(message_id or "", safe="")}
-    try:
-        return web_url(pattern.format_map(values))
-    except (KeyError, IndexError, ValueError):
-        return ""
+register.simple_tag(formatting.local_time, name="local_time")
+register.simple_tag(formatting.relative, name="relative")
+for _name in ("duration", "describe_timing", "raw_timing", "schedule_status_label", "web_url", "session_url",
+              "source_chat_url"):
+    register.filter(_name, getattr(formatting, _name))
 
 
 @register.simple_tag(takes_context=True)
 def schedule_rows(context):
-    """The table's rows (automation.rows: the `row` partial's HTML, built in Python)."""
-    from automation.rows import render_rows
-
+    """The table's rows, built in Python (automation/rows.py)."""
     return render_rows(context)

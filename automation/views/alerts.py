@@ -20,7 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.services import Actor
 from automation.errors import page_errors
 from automation.limits import writes
-from automation.views.common import done, fragment_request, render_page, row_urls
+from automation.rows import schedule_row
+from automation.views.common import done, fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
 from config.api.throttling import AlertTestThrottle, check_rate
@@ -29,7 +30,7 @@ from runs.alerts import channels as channel_services
 from runs.alerts.services import alert_send_test, delivery_progress
 from runs.models import Alert, AlertCause, AlertChannel, AlertEvent, AlertState, ChannelKind
 from schedules.models import Schedule
-from schedules.permissions import READ, WRITE
+from schedules.permissions import READ
 
 TEMPLATE = "automation/alerts.html"
 RESOLVED_SHOWN = 20
@@ -66,10 +67,10 @@ def _context(request, workspace, *, form=None, edit_forms=None) -> dict:
     if manage and test_id.isdigit():
         context["test"] = _test(workspace, int(test_id))
     alerts = Alert.objects.filter(org=org).select_related("schedule").order_by("-opened_at")
-    paused = list(Schedule.objects.filter(org=org, enabled=False).exclude(paused_reason="").order_by("name"))
-    for schedule in paused:
-        schedule.urls = row_urls(schedule.pk)
-        schedule.can_write = workspace.can(WRITE, schedule)
+    paused = [
+        schedule_row(schedule, workspace)
+        for schedule in Schedule.objects.filter(org=org, enabled=False).exclude(paused_reason="").order_by("name")
+    ]
     channels = list(AlertChannel.objects.filter(org=org))
     for channel in channels:
         # A webhook URL is often the credential itself: whole only for who manages channels.

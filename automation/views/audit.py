@@ -8,51 +8,29 @@ the viewer keeps "each schedule's own zone", else UTC).
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from audit import selectors
-from audit.models import AuditAction, AuditEvent
+from audit.models import AuditAction
+from automation.audit_lines import audit_line
+from automation.datetimes import LocalDateTimeField
 from automation.errors import page_errors
 from automation.paging import decode_cursor, page_of
 from automation.views.common import render_page
 from automation.workspace import workspace_for
 from config import clock
-from config.api.fields import EARLIEST, LATEST
-from schedules import permissions, timing
+from schedules import permissions
 from schedules.models import Membership, Schedule
 
 TEMPLATE = "automation/audit.html"
 PAGE_SIZE = 50
 SCHEDULE_CHOICES_MAX = 200
 FILTER_FIELDS = ("schedule", "actor", "action", "since", "until")
-
-
-class LocalDateTimeField(forms.Field):
-    """A `datetime-local` value (2026-12-01T09:00), read as a wall time in the form's zone."""
-
-    zone = "UTC"
-
-    def to_python(self, value):
-        value = (value or "").strip()
-        if not value:
-            return None
-        try:
-            parsed = datetime.fromisoformat(value[:40])
-            if parsed.tzinfo is None:
-                parsed = timing.wall_to_utc(parsed, timing.validate_timezone(self.zone))
-            if EARLIEST <= parsed <= LATEST:
-                return parsed
-        except (ValueError, OverflowError):
-            pass
-        raise ValidationError(_("Enter a date and time, e.g. 2026-12-01T09:00."))
 
 
 class AuditFilters(forms.Form):
@@ -69,7 +47,7 @@ class AuditFilters(forms.Form):
         self.fields["schedule"].choices = [("", _("All")), *((str(s.pk), s.name) for s in schedules)]
         self.fields["actor"].choices = [("", _("All")), *((a, a) for a in actors)]
         self.fields["action"].choices = [("", _("All")), *AuditAction.choices]
-        self.fields["since"].zone = self.fields["until"].zone = zone
+        self.fields["since"].zone = self.fields["until"].zone = zone  # read in the page's zone
 
     def values(self) -> dict:
         """The valid filters; an invalid one counts as unset (and the form shows its error)."""
@@ -101,21 +79,6 @@ def _actors(org, selected: str) -> list[str]:
     return sorted(names)
 
 
-def _text(value) -> str:
-    if value is None:
-        return "—"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def changes(event: AuditEvent) -> list[tuple[str, str, str]]:
-    """(field, before, after) for every field the event names, readable: strings as they are,
-    other values as JSON, a missing side as a dash."""
-    before, after = selectors.shown_changes(event)
-    before, after = before or {}, after or {}
-    names = list(dict.fromkeys([*before, *after]))
-    return [(name, _text(before.get(name)), _text(after.get(name))) for name in names]
-
-
 @require_GET
 @login_required
 @page_errors
@@ -142,14 +105,13 @@ def audit_list(request):
     position = decode_cursor(cursor) if cursor else None
     page = page_of(events, cursor if position and isinstance(position[1], int) else "", PAGE_SIZE)
     names = dict(Schedule.objects.filter(pk__in={e.schedule_id for e in page.rows if e.schedule_id}).values_list("pk", "name"))
-    for event in page.rows:
-        event.changes = changes(event)
-        event.schedule_name = names.get(event.schedule_id, "")
+    entries = [(event, audit_line(event, schedule_name=names.get(event.schedule_id, ""), zone=zone)) for event in page.rows]
     query = filters.query()
     context.update(
         filters=filters,
         zone=zone,
         page=page,
+        entries=entries,
         query=query,
         here=f"{request.path}?{query}",
         next_page_url=f"{request.path}?{filters.query(cursor=page.next_cursor)}" if page.next_cursor else "",

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from automation.errors import page_errors
-from automation.templatetags.automation import in_zone, offset_label
+from automation.summary_cache import org_summary
+from automation.formatting import in_zone, offset_label
 from automation.views.common import fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
@@ -114,8 +115,7 @@ def org_chart(request):
     workspace = workspace_for(request)
     if workspace.org is None:
         return _render(request, {"empty_org": True, "workspace": workspace, "chart_id": "org-chart"})
-    runs = summary_runs_for(request.user, org=workspace.org.slug)
-    summary = runs_summary(runs=runs, window=WINDOW, now=clock.now())
+    summary = org_summary(request.user, workspace, now=clock.now())
     zone = workspace.viewer_zone or "UTC"
     context = chart_layout(summary, zone)
     context.update(

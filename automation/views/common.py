@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
-from functools import lru_cache
 
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import get_script_prefix, reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES
-from schedules.permissions import DELETE, RUN, WRITE
 
 # HTMX events the pages send (HX-Trigger) and listen to (hx-trigger="... from:body").
 SCHEDULE_SAVED = "schedule:saved"  # a schedule was created, changed, enabled, disabled or deleted
@@ -56,37 +52,9 @@ def done(request, default: str, *events: str, location: str | None = None):
     return response
 
 
-# A row's links, by the name the template uses -> URL name. Fifty rows reversing six URLs
-# each was a fifth of the table's render time: each is reversed once and the pk put in.
-ROW_URLS = {
-    "detail": "schedule", "edit": "schedule-edit", "enable": "schedule-enable",
-    "disable": "schedule-disable", "run_now": "schedule-run-now", "delete": "schedule-delete",
-}
-_PLACEHOLDER = str(uuid.UUID(int=0))
-
-
-@lru_cache(maxsize=8)
-def _row_url_patterns(script_prefix: str) -> dict[str, str]:
-    return {key: reverse(f"automation:{name}", args=[_PLACEHOLDER]) for key, name in ROW_URLS.items()}
-
-
-def row_urls(pk) -> dict[str, str]:
-    """The row's links, as `reverse` would answer them (under the current script prefix)."""
-    return {key: url.replace(_PLACEHOLDER, str(pk)) for key, url in _row_url_patterns(get_script_prefix()).items()}
-
-
-def decorate_schedule(schedule, workspace):
-    """What a row shows that depends on who looks: controls and the zone of its times."""
-    schedule.urls = row_urls(schedule.pk)
-    schedule.urls["switch"] = schedule.urls["disable" if schedule.enabled else "enable"]
-    schedule.view_zone = workspace.zone_for(schedule.timezone)
-    schedule.can_write = workspace.can(WRITE, schedule)
-    schedule.can_run = workspace.can(RUN, schedule)
-    schedule.can_delete = workspace.can(DELETE, schedule)
-    return schedule
-
-
 def decorate_run(run, schedule, workspace, *, can_run: bool):
+    """What a runs panel row shows that depends on who looks (the panel's own rows; the
+    table's are `automation.rows.ScheduleRow`)."""
     run.view_zone = workspace.zone_for(schedule.timezone)
     run.active = run.status in ACTIVE_STATUSES
     run.can_retry = can_run and run.status in RETRYABLE_STATUSES

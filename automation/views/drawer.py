@@ -32,12 +32,12 @@ from audit.services import Actor
 from automation import queries
 from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import error_response, page_errors
+from automation.formatting import chat_url, offset_label
 from automation.limits import writes
-from automation.templatetags.automation import chat_url, offset_label
 from automation.views import schedules as schedules_view
 from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, fragment_request, render_page
 from automation.views.schedules import table_context
-from automation.workspace import viewer_zone, workspace_for
+from automation.workspace import new_schedule_zone, viewer_zone, workspace_for
 from config import clock
 from config.errors import NotVisible
 from schedules import drafts, permissions, services, timing
@@ -135,7 +135,7 @@ def _editor(request, workspace, schedule=None, draft=None):
     Without JavaScript a preset button or "Preview" posts the form too: it is shown again
     with the preset applied or the preview updated, and nothing is saved."""
     agents = queries.org_agents(workspace.org)
-    zone = workspace.viewer_zone or "UTC"
+    zone = new_schedule_zone(request, workspace)
     show_errors = form_only = request.method == "POST"
     if request.method == "POST":
         data = request.POST.copy()
@@ -228,10 +228,20 @@ def schedule_edit(request, pk):
     return _editor(request, workspace, schedule)
 
 
+def _valid_zone(name: str) -> str:
+    """`name` when it is a zone (the heading names it even while the timing is incomplete), else ""."""
+    try:
+        return timing.validate_timezone(name.strip()).key
+    except timing.ScheduleError:
+        return ""
+
+
 @require_POST
 @login_required
 def schedule_preview(request):
     """The preview fragment for the posted form (needs no permission: it stores nothing)."""
     form = ScheduleForm(request.POST, agents=[])
     context = preview_context(form, viewer=viewer_zone(request.user), now=clock.now())
+    # The heading above the preview names the zone: the answer updates it too (out of band).
+    context.update(preview_oob=True, heading_zone=_valid_zone(request.POST.get("timezone", "")))
     return render_page(request, f"{TEMPLATE}#preview", context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -13,6 +11,7 @@ from audit.services import Actor
 from automation import queries
 from automation.errors import page_errors
 from automation.limits import starts_runs
+from automation.live import DUE_SOON
 from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
@@ -22,7 +21,6 @@ from schedules import permissions
 from schedules.permissions import READ, RUN
 
 TEMPLATE = "automation/runs.html"
-DUE_SOON = timedelta(minutes=1)
 
 
 def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
@@ -31,8 +29,8 @@ def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
     for run in page.rows:
         decorate_run(run, schedule, workspace, can_run=can_run)
     now = clock.now()
-    # The panel refreshes itself while a shown run is queued or running, and also while the
-    # next run is due within a minute: the scheduler's new run then shows up without a reload.
+    # The page's watcher (automation/live.py) refreshes the panel while a run is queued or
+    # running, and while the next run is due within a minute: the panel says so.
     due_soon = schedule.next_run_at is not None and schedule.next_run_at <= now + DUE_SOON
     return {
         "schedule": schedule,

@@ -6,7 +6,6 @@ write, `page_errors` turns their domain errors into readable answers.
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.contrib import messages
@@ -20,16 +19,17 @@ from automation import queries
 from automation.errors import page_errors
 from automation.limits import starts_runs, writes
 from automation.forms import TableFilters
+from automation.rows import schedule_row
 from automation.views.common import (
     DIALOG_CLOSE,
     RUNS_CHANGED,
     SCHEDULE_SAVED,
-    decorate_schedule,
     done,
     fragment_request,
     render_page,
     safe_next,
 )
+from automation.views.live import watch_context
 from automation.views.runs import runs_context
 from automation.workspace import workspace_for
 from config import clock
@@ -43,19 +43,21 @@ FRAGMENTS = {"main": "main", "schedules-table": "table"}
 
 def table_context(request, workspace, *, selected=None) -> dict:
     """Everything the table shows: filters from the URL, one page of rows, the count."""
-    context = {"workspace": workspace, "now": clock.now(), "selected": selected}
+    now = clock.now()
+    context = {"workspace": workspace, "now": now, "selected": selected}
     if workspace.org is None:
         return context
-    filters = TableFilters(request.GET, agents=queries.org_agents(workspace.org), org_slug=workspace.org.slug)
+    context.update(watch_context(workspace, now=now))
+    # The table alone (filters, pager, refresh) shows no filter form: the asked agent will do.
+    table_only = fragment_request(request) and request.htmx.target == "schedules-table"
+    agents = queries.org_agents(workspace.org, slug=request.GET.get("agent", "") if table_only else None)
+    filters = TableFilters(request.GET, agents=agents, org_slug=workspace.org.slug)
     values = filters.values()
     page, total = queries.table_page(
         request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
         status=values["status"], agent=values["agent"], q=values["q"],
     )
-    for schedule in page.rows:
-        decorate_schedule(schedule, workspace)
-        # A fresh key per render: a double-submitted "Run now" form starts one run, not two.
-        schedule.run_key = uuid.uuid4().hex
+    page.rows = [schedule_row(schedule, workspace, last_run=queries.last_run(schedule)) for schedule in page.rows]
     query = filters.query()
     here = f"{request.path}?{query}" if query else request.path
     context.update(
@@ -88,7 +90,7 @@ def schedule_detail(request, pk):
     """The table with this schedule's row highlighted and its runs beside it."""
     schedule = permissions.get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
-    context = table_context(request, workspace, selected=decorate_schedule(schedule, workspace))
+    context = table_context(request, workspace, selected=schedule)
     context.update(runs_context(request, workspace, schedule))
     return render_page(request, TEMPLATE, context, fragments=FRAGMENTS)
 

@@ -22,41 +22,26 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
+from automation.datetimes import read_local, wall_text
 from automation.errors import page_errors
 from automation.limits import starts_runs
-from automation.views.common import decorate_schedule, render_page
+from automation.rows import schedule_row
+from automation.views.common import render_page
 from automation.workspace import workspace_for
 from config import clock
-from config.api.fields import EARLIEST, LATEST
 from runs.services.backfill import schedule_backfill
 from runs.why import schedule_occurrence_report
-from schedules import permissions, timing
+from schedules import permissions
 from schedules.permissions import READ, RUN
 
 TEMPLATE = "automation/why.html"
 DEFAULT_RANGE = timedelta(hours=24)
-LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
-
-
-def _read_time(value: str, zone: str, field: str) -> datetime:
-    """A `datetime-local` value (or an ISO time with offset) as an aware UTC instant."""
-    try:
-        parsed = datetime.fromisoformat(value[:40])
-        if parsed.tzinfo is None:
-            parsed = timing.wall_to_utc(parsed, timing.validate_timezone(zone))
-        if EARLIEST <= parsed <= LATEST:
-            return parsed
-    except (ValueError, OverflowError):
-        pass
-    raise ValidationError(
-        {field: [_("“%(value)s” is not a date and time, e.g. 2026-12-01T09:00.") % {"value": value[:40]}]}
-    )
 
 
 def _range(request, zone: str, now: datetime) -> tuple[datetime, datetime]:
     source = request.POST if request.method == "POST" else request.GET
-    end = _read_time(source["to"], zone, "to") if source.get("to") else now
-    start = _read_time(source["from"], zone, "from") if source.get("from") else end - DEFAULT_RANGE
+    end = read_local(source["to"], zone, "to") if source.get("to") else now
+    start = read_local(source["from"], zone, "from") if source.get("from") else end - DEFAULT_RANGE
     if end <= start:
         raise ValidationError({"to": [_("The end of the range must be after its start.")]})
     if end - start > timedelta(days=settings.BACKFILL_MAX_DAYS):
@@ -67,7 +52,7 @@ def _range(request, zone: str, now: datetime) -> tuple[datetime, datetime]:
 
 
 def _local(value: datetime, zone: str) -> str:
-    return value.astimezone(timing.validate_timezone(zone)).strftime(LOCAL_FORMAT)
+    return wall_text(value.replace(second=0, microsecond=0), zone)
 
 
 @require_GET
@@ -76,20 +61,21 @@ def _local(value: datetime, zone: str) -> str:
 def schedule_why(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
-    decorate_schedule(schedule, workspace)
-    zone = schedule.view_zone
+    row = schedule_row(schedule, workspace)
+    zone = row.zone
     now = clock.now()
     start, end = _range(request, zone, now)
     report = schedule_occurrence_report(schedule=schedule, start=start, end=end, now=now)
     context = {
         "workspace": workspace,
         "schedule": schedule,
+        "row": row,
         "zone": zone,
         "now": now,
         "report": report,
         "from_local": _local(start, zone),
         "to_local": _local(end, zone),
-        "can_backfill": schedule.can_run and report.backfillable > 0,
+        "can_backfill": row.can_run and report.backfillable > 0,
     }
     return render_page(request, TEMPLATE, context)
 

@@ -61,7 +61,7 @@ class DraftInputSerializer(StrictFieldsMixin, serializers.Serializer):
         max_length=128, required=False, allow_blank=True, default="", help_text="The answer's message, e.g. 'msg-7'."
     )
     name = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="Left out: the prompt's first words."
+        max_length=200, required=False, allow_blank=True, help_text="Left out: the prompt's first sentence, cut at a word with an ellipsis past 60 characters."
     )
     params = ParamsSchemaField(required=False, help_text="Passed to the execution plane as is.")
 

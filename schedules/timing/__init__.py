@@ -16,7 +16,7 @@ from .daylight import GAP, REPEAT, DaylightNote, daylight_notes, wall_note
 from .describe import describe, preview
 from .occurrences import catch_up, next_fire, next_fires, read_local_times, validate_spec
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
-from .zones import validate_timezone, wall_to_utc
+from .zones import offset_text, validate_timezone, wall_to_utc
 
 __all__ = [
     "CRON",
@@ -34,6 +34,7 @@ __all__ = [
     "describe",
     "next_fire",
     "next_fires",
+    "offset_text",
     "preview",
     "read_local_times",
     "validate_cron",

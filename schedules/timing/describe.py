@@ -10,7 +10,7 @@ from .cron import compile_cron
 from .occurrences import _utc, next_fires
 from .types import CRON, INTERVAL, ONCE, Spec
 from .wording import cron_words
-from .zones import UTC, validate_timezone
+from .zones import UTC, offset_text, validate_timezone
 
 _UNITS = ((604800, "week", "周"), (86400, "day", "天"), (3600, "hour", "小时"), (60, "minute", "分钟"), (1, "second", "秒"))
 
@@ -40,9 +40,7 @@ def _local(value: datetime, zone) -> str:
     text = local.strftime("%Y-%m-%d %H:%M")
     wall = local.replace(tzinfo=None)
     if wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset():
-        minutes = int(local.utcoffset().total_seconds()) // 60
-        sign = "-" if minutes < 0 else "+"
-        text += f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+        text += f" ({offset_text(local.utcoffset())})"
     return text
 
 

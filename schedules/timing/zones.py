@@ -54,6 +54,16 @@ def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones() - _NOT_PLACES}
 
 
+def offset_text(offset: timedelta | None) -> str:
+    """A UTC offset as the pages and messages write it: "UTC+08:00", "UTC-05:30", "UTC"."""
+    minutes = int(offset.total_seconds()) // 60 if offset else 0
+    if not minutes:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
 def _offset_message(name: str) -> str | None:
     """For "GMT+8", the message naming the fixed-offset zone (whose sign is inverted) or a
     city at that offset. None when `name` is not an offset."""
@@ -62,7 +72,7 @@ def _offset_message(name: str) -> str | None:
         return None
     sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
     offset = (1 if sign == "+" else -1) * (hours * 60 + minutes)
-    values = {"name": name, "offset": f"UTC{sign}{hours:02d}:{minutes:02d}", "city": _CITY_AT_OFFSET.get(offset)}
+    values = {"name": name, "offset": offset_text(timedelta(minutes=offset)), "city": _CITY_AT_OFFSET.get(offset)}
     if offset == 0:
         return gettext("unknown time zone '%(name)s'; did you mean 'UTC'?") % values
     if minutes == 0 and -12 <= offset // 60 <= 14:

@@ -7,7 +7,8 @@
  *   role="alert" region with "Try again"; messages come from the server's page (translated).
  * - select[data-autosubmit] submits its form on change (language, time zone, organization);
  *   form[data-drop-empty] leaves empty fields out of its URL.
- * - The "Viewer time zone" list offers this browser's zone.
+ * - The "Viewer time zone" list offers this browser's zone, and the "browser_tz" cookie sends it
+ *   with every request: a new schedule's zone starts as the viewer's (automation/workspace.py).
  */
 /* Every hx-get/hx-post names its hx-swap: htmx inherits hx-swap and hx-target from ancestors
  * (the table swaps itself outerHTML), which would otherwise leak into links inside it. */
@@ -190,7 +191,18 @@
     option.disabled = false;
   }
 
+  function sendBrowserZone() {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { zone = ""; }
+    if (!zone) return;
+    var value = encodeURIComponent(zone);
+    if (document.cookie.split("; ").indexOf("browser_tz=" + value) !== -1) return;
+    document.cookie = "browser_tz=" + value + "; path=/; max-age=31536000; SameSite=Lax" +
+      (window.location.protocol === "https:" ? "; Secure" : "");
+  }
+
   function ready() {
+    sendBrowserZone();
     offerBrowserZone();
     prepareEditor(document);
   }

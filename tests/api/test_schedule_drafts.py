@@ -28,7 +28,7 @@ def test_an_editor_makes_a_draft_and_gets_the_editor_url(api, eddie, agent, fake
     assert body["url"] == f"/automation/schedules/new/?draft={body['id']}"
     assert body["expires_at"] == "2026-12-02T00:00:00Z"  # T0 + 24 h
     assert (body["org"], body["agent"], body["output_type"]) == ("acme", "echo", "pdf")
-    assert body["name"] == "Summarise yesterday's sales as a PDF,"[:-1]
+    assert body["name"] == "Summarise yesterday's sales as a PDF, by region"  # the first sentence, whole
     draft = ScheduleDraft.objects.get(pk=body["id"])
     assert (draft.created_by, draft.session_id, draft.message_id) == (eddie, "sess-42", "msg-7")
 

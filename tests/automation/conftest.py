@@ -14,3 +14,14 @@ def signed_in(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: the org summary is cached (automation/summary_cache.py),
+    and tests on a fake clock would otherwise meet another test's entry."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -45,10 +45,53 @@ def test_shows_who_did_what_with_the_change_and_the_request_id(signed_in, victor
     html = page(signed_in(victor))
     assert rows(html) == 4
     assert "eddie" in html and "req-rename" in html
-    assert "<del>Acme nightly</del> → <ins>Renamed</ins>" in html
-    assert "<del>true</del> → <ins>false</ins>" in html
+    assert "Changed “Renamed”: Name" in html
+    assert "Name: <del>Acme nightly</del> → <ins>Renamed</ins>" in html
+    assert "Disabled “Renamed”" in html
     # Newest first.
     assert html.index("Other") < html.index("req-rename")
+
+
+def lines(html) -> list[str]:
+    """What each entry says, newest first."""
+    import re
+
+    return [" ".join(re.sub(r"<[^>]+>", "", text).split()) for text in re.findall(r'<p class="audit-line">(.*?)</p>', html, re.S)]
+
+
+def test_each_entry_is_one_line_saying_what_happened(signed_in, victor, acme, agent):
+    make_schedule(acme, agent, name="Weekday morning briefing", cron_expression="0 9 * * 1-5", timezone="Asia/Shanghai")
+    html = page(signed_in(victor))
+    assert lines(html) == ["Created “Weekday morning briefing”, cron 0 9 * * 1-5, Asia/Shanghai · Open the schedule"]
+    # A create lists no fields: the whole record is behind the disclosure, raw names and all.
+    assert '<ul class="changes">' not in html
+    assert "<details class=\"audit-record\"><summary>Full record</summary>" in html
+    assert '"retry_backoff_seconds"' in html.split("<summary>Full record</summary>", 1)[1]
+
+
+def test_an_update_shows_only_the_changed_fields_under_the_editors_labels(signed_in, victor, acme, agent, eddie):
+    schedule = make_schedule(acme, agent, name="Brief", retry_backoff_seconds=[30, 60], overlap_policy="skip")
+    services.schedule_update(
+        actor=Actor(user=eddie), schedule=schedule, now=T0 + timedelta(hours=1),
+        data={"retry_backoff_seconds": [60, 120, 300], "catchup_window_seconds": 600, "overlap_policy": "queue"},
+    )
+    html = page(signed_in(victor), action="update")
+    assert lines(html)[0].startswith("Changed “Brief”: ")
+    changes = html.split('<ul class="changes">', 1)[1].split("</ul>", 1)[0]
+    assert changes.count("<li>") == 3
+    assert "Back-off (seconds): <del>30 60</del> → <ins>60 120 300</ins>" in changes
+    assert "Catch-up window (seconds): <del>3600</del> → <ins>600</ins>" in changes
+    assert "When the previous run is still running: <del>Skip the new run</del> → <ins>Queue the new run" in changes
+    assert "retry_backoff_seconds" not in changes and "catchup_window_seconds" not in changes
+
+
+def test_entries_read_in_simplified_chinese(signed_in, victor, acme, agent, eddie):
+    schedule = make_schedule(acme, agent, name="Brief")
+    services.schedule_update(actor=Actor(user=eddie), schedule=schedule, data={"max_retries": 5}, now=T0 + timedelta(hours=1))
+    html = unescape(signed_in(victor).get(URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode())
+    assert lines(html)[0].startswith("修改了“Brief”：")
+    assert "最大重试次数: <del>3</del> → <ins>5</ins>" in html
+    assert "max_retries: " not in html
 
 
 @pytest.mark.parametrize(
@@ -96,7 +139,7 @@ def test_pages_through_events_with_a_cursor(signed_in, alice, acme, agent, monke
     for _ in range(3):
         response = client.get(url)
         html = unescape(response.content.decode())
-        found = [(html.index(f"name</code>: s{i}<"), f"s{i}") for i in range(5) if f"name</code>: s{i}<" in html]
+        found = [(html.index(f"Created “s{i}”"), f"s{i}") for i in range(5) if f"Created “s{i}”" in html]
         seen += [name for _, name in sorted(found)]
         link = response.context["next_page_url"]
         if not link:

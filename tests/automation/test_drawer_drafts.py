@@ -31,7 +31,7 @@ def test_the_editor_opens_filled_from_the_draft_with_its_chat_linked(signed_in, 
     assert response.status_code == 200
     html = response.content.decode()
     found = fields(html)
-    assert found["Name"]["value"] == "Summarise yesterday's sales by region as"
+    assert found["Name"]["value"] == "Summarise yesterday's sales by region as a PDF, please"
     assert found["Agent"]["value"] == "echo" and found["Output type"]["value"] == "pdf"
     assert found["Prompt"]["value"].strip() == PROMPT
     assert "From chat:" in html and 'href="https://chat.example.com/chat/sess-42?m=msg-7"' in html
@@ -41,6 +41,36 @@ def test_the_editor_opens_filled_from_the_draft_with_its_chat_linked(signed_in, 
     assert "<h1>Schedules</h1>" in html
     assert '<div id="drawer"><dialog data-modal id="schedule-drawer"' in " ".join(html.split()).replace("> <", "><")
     assert "data-open-modal" in html
+
+
+@pytest.mark.parametrize(
+    "cookie, preference, zone",
+    [
+        ("Asia%2FShanghai", "", "Asia/Shanghai"),  # the browser's zone, as app.js sends it
+        ("Asia%2FShanghai", "Europe/Riga", "Europe/Riga"),  # a stored preference wins
+        ("Mars%2FOlympus", "", "UTC"),  # not a zone: ignored
+        (None, "", "UTC"),
+    ],
+)
+def test_the_drafts_zone_is_the_viewers_and_the_preview_heading_names_it(
+    signed_in, eddie, draft, fake_clock, cookie, preference, zone
+):
+    from tests.factories import make_viewer_preference
+
+    if preference:
+        make_viewer_preference(eddie, preference)
+    client = signed_in(eddie)
+    if cookie:
+        client.cookies["browser_tz"] = cookie
+    html = client.get(url(draft)).content.decode()
+    assert fields(html)["Time zone"]["value"] == zone
+    assert f'<span id="schedule-preview-zone">Preview in {zone}</span>' in html
+
+
+def test_the_preview_updates_the_zone_in_its_heading(signed_in, eddie, fake_clock):
+    html = signed_in(eddie).post("/automation/schedules/preview/", form_data(timezone="America/New_York"),
+                                 **hx("schedule-preview")).content.decode()
+    assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview in America/New_York</span>' in html
 
 
 def test_the_drawer_fragment_is_filled_too(signed_in, eddie, draft, fake_clock):
@@ -101,6 +131,14 @@ def test_a_draft_maker_who_lost_write_access_cannot_open_it(signed_in, eddie, dr
 def test_a_draft_with_an_unknown_id_is_not_found(signed_in, eddie, acme, fake_clock):
     assert signed_in(eddie).get("/automation/schedules/new/?draft=nope").status_code == 404
     assert make_user("other", acme, "editor") is not None
+
+
+def test_the_heading_names_a_valid_zone_even_before_the_timing_is_complete(signed_in, eddie, fake_clock):
+    client = signed_in(eddie)
+    post = lambda zone: client.post("/automation/schedules/preview/", form_data(cron_expression="", timezone=zone),  # noqa: E731
+                                    **hx("schedule-preview")).content.decode()
+    assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview in Europe/Riga</span>' in post("Europe/Riga")
+    assert '<span id="schedule-preview-zone" hx-swap-oob="true">Preview</span>' in post("Europe/Rig")
 
 
 def test_a_drafts_params_are_shown_before_save_and_audited(signed_in, eddie, acme, agent, fake_clock):

@@ -1,30 +1,33 @@
-"""The table's rows come from automation/rows.py (fast) and must be byte for byte what the
-`row` partial of templates/automation/schedules.html renders: every state a row can show,
-for each persona, in both languages, with filters in the URL and a highlighted row."""
+"""The table's rows (automation/rows.py, the one builder): every state a row can show, read as
+a person would (by role and name), for each persona, in both languages, with filters in the
+URL and a highlighted row."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
-from django.template.loader import get_template
-from django.utils import translation
-
 from schedules.models import Schedule
-from tests.automation.pages import hx, run_of
+from tests.automation.pages import controls, hx, run_of
 from tests.factories import make_schedule, make_viewer_preference
 
 pytestmark = pytest.mark.django_db
 
 TABLE = "/automation/schedules/"
-LABELS = {
-    "status": "Status", "name": "Name", "agent": "Agent", "when": "When", "zone": "Time zone",
-    "next": "Next run", "last": "Last run", "actions": "Actions", "enabled": "Enabled", "run_now": "Run now",
-    "edit": "Edit", "delete": "Delete", "never": "Never run",
+RUN_KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
+# What each persona may do to a row: (switch, Run now, Edit, Delete).
+ALLOWED = {
+    "admin": (True, True, True, True), "editor": (True, True, True, False),
+    "operator": (False, True, False, False), "viewer": (False, False, False, False),
 }
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
-RUN_KEY = re.compile(r'name="idempotency_key" value="[^"]+"')
+WORDS = {
+    "en": {"switch": "Enabled", "run_now": "Run now", "edit": "Edit", "delete": "Delete", "never": "Never run",
+           "failing": "Failing", "failed": "Failed", "from_chat": "From chat", "zone": "Time zone"},
+    "zh-hans": {"switch": "已启用", "run_now": "立即运行", "edit": "编辑", "delete": "删除", "never": "从未运行",
+                "failing": "失败中", "failed": "失败", "from_chat": "来自聊天", "zone": "时区"},
+}
 
 
 @pytest.fixture
@@ -48,40 +51,66 @@ def every_kind_of_row(acme, agent, now, settings):
     return failing
 
 
-def _tbody(html: str) -> str:
-    return TOKEN.sub('name="csrfmiddlewaretoken" value="T"', html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]).strip()
-
-
-def _reference(response, language: str) -> str:
-    """The rows as the partial renders them, from the view's own context (its rows, run keys, now)."""
-    context = response.context
-    template = get_template("automation/schedules.html#row")
-    with translation.override(language):
-        shared = {f"label_{key}": translation.gettext(text) for key, text in LABELS.items()}
-        shared.update({name: context.get(name) for name in ("query", "here", "here_param", "selected", "now")})
-        shared["csrf_token"] = "T"
-        return "".join(template.render({**shared, "schedule": row}) for row in context["page"].rows).strip()
+def _rows(html: str) -> dict[str, str]:
+    """Each row's HTML by the schedule's name (the row's header link)."""
+    tbody = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = {}
+    for row in re.findall(r"<tr id=\"schedule-[^\"]+-row\".*?</tr>", tbody, re.S):
+        header = re.search(r'<th scope="row"[^>]*>\s*<a [^>]*>([^<]*)</a>', row)
+        rows[unescape(header.group(1))] = row
+    return rows
 
 
 @pytest.mark.parametrize("persona", ["admin", "editor", "operator", "viewer"])
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-def test_rows_are_what_the_row_partial_renders(signed_in, personas, every_kind_of_row, persona, language):
-    client = signed_in(personas[persona])
-    response = client.get(TABLE, {"q": "", "status": ""}, HTTP_ACCEPT_LANGUAGE=language)
-    rows = _tbody(response.content.decode())
-    assert rows.count("<tr ") == 6
-    assert rows == _reference(response, language)
+def test_each_row_offers_what_the_person_may_do_in_their_language(signed_in, personas, every_kind_of_row, persona, language):
+    words = WORDS[language]
+    html = signed_in(personas[persona]).get(TABLE, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    rows = _rows(html)
+    assert len(rows) == 6
+    switch, run_now, edit, delete = ALLOWED[persona]
+    for name, row in rows.items():
+        found = controls(row)
+        assert ("switch", words["switch"]) in [(r, n) for r, n, _ in found] if switch else all(r != "switch" for r, _, _ in found)
+        buttons = [n for r, n, _ in found if r == "button"]
+        links = [n for r, n, _ in found if r == "link"]
+        assert (words["run_now"] in buttons) is run_now
+        assert (words["edit"] in buttons) is edit and (words["delete"] in buttons) is delete  # links in the role of buttons
+        assert name in links, "the name opens the schedule"
+        assert f'data-label="{words["zone"]}"' in row, "the narrow layout's labels are translated"
+    failing = rows['Weekday <sales> & "co"']
+    assert words["failing"] in failing and words["failed"] in failing
+    assert words["never"] in rows["Once"]
+    assert "Paused after 5 failures in a row &lt;see runs&gt;" in rows["Off"]
+    assert 'aria-checked="false"' in rows["Off"] if switch else True
+    assert ("link", words["from_chat"], {"href": "https://chat.example.com/chat/sess%2F1?m=m%201",
+                                          "target": "_blank", "rel": "noopener noreferrer"}) in controls(rows["From chat"])
+    assert "<code>0 9 * * 1-5</code>" in failing and "Asia/Shanghai" in failing
+    assert "—" in rows["Done"], "no next run"
 
 
-def test_rows_match_with_filters_a_viewer_zone_and_a_highlighted_row(signed_in, alice, every_kind_of_row):
+def test_names_and_reasons_are_escaped(signed_in, alice, every_kind_of_row):
+    html = signed_in(alice).get(TABLE).content.decode()
+    assert 'Weekday &lt;sales&gt; &amp; &quot;co&quot;' in html and "<sales>" not in html
+
+
+def test_rows_keep_the_filters_show_the_viewer_zone_and_highlight_the_open_schedule(signed_in, alice, every_kind_of_row):
     make_viewer_preference(alice, "Europe/Riga")
     client = signed_in(alice)
-    for url, params in [(TABLE, {"q": "e", "agent": "echo"}), (f"{TABLE}{every_kind_of_row.pk}/", {"status": "failing"})]:
-        response = client.get(url, params)
-        rows = _tbody(response.content.decode())
-        assert "<tr " in rows and "UTC+02:00" in rows
-        assert rows == _reference(response, "en")
-    # The HTMX fragment has the page's rows (each render draws fresh run-now keys).
-    fragment = _tbody(client.get(TABLE, {"q": "e", "agent": "echo"}, **hx("schedules-table")).content.decode())
-    page = _tbody(client.get(TABLE, {"q": "e", "agent": "echo"}).content.decode())
-    assert RUN_KEY.sub("K", fragment) == RUN_KEY.sub("K", page)
+    html = client.get(TABLE, {"q": "e", "agent": "echo"}).content.decode()
+    row = _rows(html)['Weekday <sales> & "co"']
+    assert "UTC+02:00" in row and "UTC+08:00" not in row, "times in the viewer's zone"
+    detail = next(attrs["href"] for role, name, attrs in controls(row) if name == 'Weekday <sales> & "co"')
+    assert detail == f"/automation/schedules/{every_kind_of_row.pk}/?org=acme&q=e&agent=echo"
+    assert 'name="next" value="/automation/schedules/?org=acme&amp;q=e&amp;agent=echo"' in row
+    opened = client.get(f"{TABLE}{every_kind_of_row.pk}/", {"status": "failing"}).content.decode()
+    assert 'aria-current="true" class="selected"' in _rows(opened)['Weekday <sales> & "co"']
+
+
+def test_each_render_draws_fresh_run_now_keys_and_the_fragment_has_the_pages_rows(signed_in, alice, every_kind_of_row):
+    client = signed_in(alice)
+    page = client.get(TABLE).content.decode()
+    fragment = client.get(TABLE, **hx("schedules-table")).content.decode()
+    keys = RUN_KEY.findall(page)
+    assert len(set(keys)) == len(keys) == 6 and not set(keys) & set(RUN_KEY.findall(fragment))
+    assert _rows(page).keys() == _rows(fragment).keys()

@@ -71,27 +71,13 @@ def test_without_a_session_url_setting_the_session_is_plain_text(signed_in, alic
     assert "session s-81" in html and "session s-81" not in names(html, "link")
 
 
-@pytest.mark.parametrize(
-    "statuses, polls",
-    [(["queued"], True), (["running", "success"], True), (["success", "failed", "canceled"], False), ([], False)],
-)
-def test_the_panel_refreshes_itself_only_while_a_shown_run_is_active(signed_in, alice, schedule, now, statuses, polls):
-    assert schedule.next_run_at == now + timedelta(hours=1)
-    for i, status in enumerate(statuses):
-        run_of(schedule, status, at=now + timedelta(minutes=i))
+def test_the_panel_never_polls_on_its_own_it_refreshes_with_the_page(signed_in, alice, schedule, now):
+    """The table's watcher (tests/automation/test_live.py) sends `runs:changed` to every part
+    at once; a panel polling by itself showed a state the row beside it did not."""
+    run_of(schedule, "running", at=now)
     html = panel(signed_in(alice), schedule)
-    assert ("every 3s" in html) is polls
-    assert 'hx-trigger="runs:changed from:body' in html, "a run-now or retry refreshes it at once"
-
-
-def test_the_panel_also_refreshes_itself_while_the_next_run_is_due_within_a_minute(
-    signed_in, alice, acme, agent, now, fake_clock
-):
-    soon = make_schedule(acme, agent, schedule_type="once", run_at=now + timedelta(seconds=50), now=now)
-    client = signed_in(alice)
-    assert "every 3s" in panel(client, soon)
-    fake_clock.set(now - timedelta(seconds=20))
-    assert "every 3s" not in panel(client, soon)
+    assert "every " not in html
+    assert 'hx-trigger="runs:changed from:body"' in html
 
 
 def test_retry_is_offered_on_failed_timed_out_and_canceled_runs_only(signed_in, olga, schedule, now):

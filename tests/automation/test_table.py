@@ -288,3 +288,25 @@ def test_an_unknown_address_is_a_readable_404_page(signed_in, alice, settings):
     assert response.status_code == 404
     assert "There is no page at this address" in response.content.decode()
     assert "Back to schedules" in names(response.content, "link")
+
+
+@pytest.mark.parametrize("as_fragment", [False, True], ids=["page", "htmx-partial"])
+def test_the_agent_filter_works_in_the_table_fragment_too(signed_in, alice, acme, agent, now, as_fragment):
+    """The fragment reads only the asked agent (it shows no filter form); the result is the same."""
+    make_schedule(acme, agent, name="mine", now=now)
+    make_schedule(acme, make_agent(acme, "other"), name="theirs", now=now)
+    client = signed_in(alice)
+    headers = hx("schedules-table") if as_fragment else {}
+    html = client.get(TABLE, {"agent": "other"}, **headers).content.decode()
+    assert "theirs" in html and ">mine<" not in html
+    html = client.get(TABLE, {"agent": "nobody"}, **headers).content.decode()
+    assert "theirs" in html and ">mine<" in html, "an unknown agent counts as no filter"
+
+
+def test_past_a_thousand_matches_the_count_says_so_without_counting_them_all(signed_in, alice, acme, agent, now, monkeypatch):
+    monkeypatch.setattr("automation.queries.COUNT_MAX", 3)
+    for i in range(5):
+        make_schedule(acme, agent, name=f"s{i}", now=now)
+    assert "5 of 3+" in signed_in(alice).get(TABLE).content.decode()
+    monkeypatch.setattr("automation.queries.COUNT_MAX", 5)
+    assert "5 of 5" in signed_in(alice).get(TABLE).content.decode()

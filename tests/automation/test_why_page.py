@@ -82,9 +82,9 @@ def test_backfill_needs_run_permission(signed_in, victor, outage):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"from": "soon"}, "is not a date and time"),
-        ({"from": "9999-12-31T23:59"}, "is not a date and time"),
-        ({"to": "0001-01-01T00:00"}, "is not a date and time"),
+        ({"from": "soon"}, "Enter a date and time, e.g. 2026-12-01T09:00."),
+        ({"from": "9999-12-31T23:59"}, "Enter a year between 1970 and 2999."),
+        ({"to": "0001-01-01T00:00"}, "Enter a year between 1970 and 2999."),
         ({"from": "2026-12-01T03:00", "to": "2026-12-01T01:00"}, "must be after its start"),
         ({"from": "2026-10-01T00:00", "to": "2026-12-01T01:00"}, "at most 31 days"),
     ],

@@ -21,12 +21,16 @@ SAVE = {"name": "Sales", "schedule_type": "cron", "cron_expression": "0 9 * * 1-
     ("prompt", "name"),
     [
         ("summarise yesterday's sales as a PDF.", "Summarise yesterday's sales as a PDF"),
-        ("Count orders by region, then chart them weekly please", "Count orders by region, then chart"),
-        ("总结昨天的销售额。", "总结昨天的销售额"),
-        ("x" * 100, "X" + "x" * 59),
+        ("Summarise yesterday's sales by region as a PDF.", "Summarise yesterday's sales by region as a PDF"),
+        ("Count orders by region. Then chart them weekly", "Count orders by region"),
+        ("List open tickets, e.g. those older than a week. Then mail me", "List open tickets, e.g. those older than a week"),
+        ("Summarise yesterday's sales by region and by product line, with a chart of each week",
+         "Summarise yesterday's sales by region and by product line…"),
+        ("总结昨天的销售额。然后发给我", "总结昨天的销售额"),
+        ("x" * 100, "X" + "x" * 58 + "…"),
     ],
 )
-def test_a_draft_is_named_after_its_prompts_first_words(prompt, name):
+def test_a_draft_is_named_after_its_prompts_first_sentence_cut_at_a_word(prompt, name):
     assert drafts.suggested_name(prompt) == name
 
 
