@@ -244,6 +244,14 @@ SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", defau
 # org admin must not be able to make the scheduler call into the internal network).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+
+# Success checks (runs/outcomes.py). The control plane never downloads an output by default:
+# a text check reads the agent's answer. Naming hosts here (e.g. "files.example.com") lets a
+# text check fetch an output from those hosts only, under the alert webhooks' address rules,
+# at most OUTPUT_FETCH_MAX_BYTES and OUTPUT_FETCH_TIMEOUT_SECONDS.
+OUTPUT_FETCH_HOSTS = env.list("OUTPUT_FETCH_HOSTS", default=[])
+OUTPUT_FETCH_MAX_BYTES = env.int("OUTPUT_FETCH_MAX_BYTES", default=1024 * 1024)
+OUTPUT_FETCH_TIMEOUT_SECONDS = env.float("OUTPUT_FETCH_TIMEOUT_SECONDS", default=5.0)
 # Wait before each retry of a failed delivery; after the last, the delivery is given up.
 ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])
 EMAIL_BACKEND = env(

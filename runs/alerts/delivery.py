@@ -124,26 +124,29 @@ def payload(event: AlertEvent) -> dict:
     }
 
 
+def checked_connection(parts, host: str, port: int, address: str | None, *, timeout: float) -> http.client.HTTPConnection:
+    """A connection to what `check_webhook_url` approved, pinned to the checked address.
+
+    http.client, not urllib: no redirect is followed (a redirect could lead to an address
+    the check would refuse). Also used to fetch outputs for success checks (runs/outcomes.py).
+    """
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        if address:
+            return _PinnedHTTPSConnection(host, port, address=address, timeout=timeout, context=context)
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    if address:
+        return _PinnedHTTPConnection(host, port, address=address, timeout=timeout)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
 def send_webhook(url: str, secret: str, body: bytes, event_kind: str) -> Outcome:
     try:
         host, port, address = check_webhook_url(url)
     except AddressRefused as exc:
         return Outcome(False, error=str(exc), permanent=not isinstance(exc, HostUnresolved))
     parts = urlsplit(url)
-    timeout = settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
-    # http.client, not urllib: no redirect is followed (a redirect could lead to an address
-    # the check above would refuse).
-    if parts.scheme == "https":
-        context = ssl.create_default_context()
-        conn = (
-            _PinnedHTTPSConnection(host, port, address=address, timeout=timeout, context=context)
-            if address else http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-        )
-    else:
-        conn = (
-            _PinnedHTTPConnection(host, port, address=address, timeout=timeout)
-            if address else http.client.HTTPConnection(host, port, timeout=timeout)
-        )
+    conn = checked_connection(parts, host, port, address, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "schedules-alerts/1",
