@@ -47,14 +47,14 @@ RUNS_SQL = """
     INSERT INTO schedule_runs (
         id, job_run_id, occurrence_key, schedule_id, org_id, trigger_type, attempt, scheduled_for, status, not_before,
         queued_at, started_at, finished_at, session_id, message_id, outputs, error_code, error_message,
-        missed_count, agent_slug, prompt, output_type, params, lease_owner, created_at)
+        missed_count, agent_slug, prompt, output_type, params, lease_owner, created_at, answer)
     SELECT gen_random_uuid(), 'bench-' || s.id || '-' || k || '-1', 'bench-' || s.id || '-' || k, s.id, s.org_id, 'scheduled', 1,
         %(now)s - make_interval(hours => k), CASE WHEN k = 1 THEN 'failed' ELSE 'success' END,
         %(now)s - make_interval(hours => k), %(now)s - make_interval(hours => k),
         %(now)s - make_interval(hours => k), %(now)s - make_interval(hours => k) + interval '42 seconds',
         'sess-' || k, 'msg-' || k, '[]'::jsonb, CASE WHEN k = 1 THEN 'plane_unreachable' ELSE '' END,
         CASE WHEN k = 1 THEN 'The execution plane did not answer.' ELSE '' END,
-        0, 'echo', s.prompt, s.output_type, '{}'::jsonb, '', %(now)s - make_interval(hours => k)
+        0, 'echo', s.prompt, s.output_type, '{}'::jsonb, '', %(now)s - make_interval(hours => k), ''
     FROM agent_schedules s CROSS JOIN generate_series(1, %(k)s) AS k
     WHERE s.org_id = %(org)s
 """
