@@ -5,11 +5,21 @@ name; `schedules.timing` is the only module that interprets them.
 """
 
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+
+def validate_zone_name(value: str) -> None:
+    """An IANA zone name this machine knows, e.g. 'Asia/Shanghai' (the org's budget month)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(_("unknown time zone '%(zone)s'") % {"zone": value}) from None
 
 
 def default_retry_backoff():
@@ -30,6 +40,7 @@ class Organization(models.Model):
         _("time zone"),
         max_length=64,
         default="UTC",
+        validators=[validate_zone_name],
         help_text=_("IANA name; the org's budget month is the calendar month here, e.g. 'Asia/Shanghai'."),
     )
     monthly_token_budget = models.PositiveBigIntegerField(

@@ -52,7 +52,10 @@ class AgentInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["slug", "name", "max_concurrent_runs", "member_count", "agent_count", "schedule_count", "created_at"]
+    list_display = [
+        "slug", "name", "max_concurrent_runs", "timezone", "monthly_token_budget", "monthly_cost_budget_usd",
+        "member_count", "agent_count", "schedule_count", "created_at",
+    ]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at"]
     inlines = [MembershipInline, AgentInline]
