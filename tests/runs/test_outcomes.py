@@ -119,3 +119,72 @@ def test_the_local_echo_agent_writing_nothing_fails_the_output_check(acme, agent
     inline_dispatcher().dispatch_ready(now=NINE)
     run = reload(run)
     assert (run.status, run.error_code, run.error_message) == ("failed", "output_check_failed", "no Markdown output")
+
+
+# --- opt-in fetch ---------------------------------------------------------------------------
+
+
+class _Files:
+    """A real file server on loopback: answers every GET with `body`, and counts the GETs."""
+
+    def __init__(self, body: bytes):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        files = self
+        self.gets = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server name
+                files.gets += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/r/report.md"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def files():
+    server = _Files(b"# Sales\n\nTotal: 42")
+    yield server
+    server.stop()
+
+
+def contains_total_run(client, acme, agent, files):
+    schedule = make_schedule(acme, agent, output_type="markdown", success_checks=[{"kind": "contains", "text": "Total"}])
+    return report(client, start(schedule), outputs=[{"type": "markdown", "name": "report.md", "url": files.url}])
+
+
+def test_an_output_url_is_never_downloaded_by_default(client, acme, agent, plane, fake_clock, files, settings):
+    fake_clock.set(NINE)
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True  # even where private addresses are allowed
+    run = contains_total_run(client, acme, agent, files)
+    assert (run.status, run.error_message) == (RunStatus.FAILED, "the answer does not contain “Total”")
+    assert files.gets == 0
+
+
+def test_a_host_named_in_the_setting_is_read_for_a_text_check(client, acme, agent, plane, fake_clock, files, settings):
+    fake_clock.set(NINE)
+    settings.OUTPUT_FETCH_HOSTS = ["127.0.0.1"]
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
+    run = contains_total_run(client, acme, agent, files)
+    assert run.status == RunStatus.SUCCESS and files.gets == 1
+
+
+def test_a_named_host_on_a_private_address_is_refused_by_the_webhooks_rules(client, acme, agent, plane, fake_clock, files, settings):
+    fake_clock.set(NINE)
+    settings.OUTPUT_FETCH_HOSTS = ["127.0.0.1"]
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    run = contains_total_run(client, acme, agent, files)
+    assert run.status == RunStatus.FAILED and files.gets == 0
