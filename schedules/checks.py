@@ -5,7 +5,7 @@ success"). A schedule lists checks that a succeeded session's result must pass; 
 judged by `runs.outcomes` when its result is recorded. The checks, each a JSON object:
 
 - `{"kind": "output_present"}`: an output of the schedule's output type came back (for
-  `text`, the agent's text answer counts too);
+  `text`, the agent's text answer counts too; dropped for output type `none`);
 - `{"kind": "min_size", "bytes": 1024}`: each output of that type is at least this big;
 - `{"kind": "contains", "text": "Total"}` / `{"kind": "not_contains", "text": "ERROR"}`:
   the agent's text answer contains (or does not contain) the string;
@@ -66,8 +66,6 @@ def _problem(check, output_type: str) -> str:
     extra = set(check) - {"kind", *ARGUMENTS[kind]}
     if extra:
         return _("check %(kind)s takes no %(names)s") % {"kind": kind, "names": ", ".join(sorted(extra))}
-    if kind == OUTPUT_PRESENT and output_type == OutputType.NONE:
-        return _("output_present needs an output type other than none")
     if kind == MIN_SIZE:
         size = check.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 10**12:
@@ -98,10 +96,14 @@ def _problem(check, output_type: str) -> str:
 
 
 def clean_checks(checks, *, output_type: str) -> list[dict]:
-    """The checks as stored, or ValidationError({"success_checks": message}) naming the first problem."""
+    """The checks as stored, or ValidationError({"success_checks": message}) naming the first problem.
+    None (the admin's empty field) is no checks."""
+    if checks is None:
+        return []
     if not isinstance(checks, list) or len(checks) > MAX_CHECKS:
         raise ValidationError({"success_checks": _("success_checks must be a list of at most %(max)s checks") % {"max": MAX_CHECKS}})
     for index, check in enumerate(checks):
         if problem := _problem(check, output_type):
             raise ValidationError({"success_checks": _("check %(n)s: %(problem)s") % {"n": index + 1, "problem": problem}})
-    return [dict(check) for check in checks]
+    # "An output is present" means nothing for output type none (e.g. after a PATCH to none): dropped.
+    return [dict(c) for c in checks if not (c["kind"] == OUTPUT_PRESENT and output_type == OutputType.NONE)]

@@ -22,6 +22,16 @@ def validate_zone_name(value: str) -> None:
         raise ValidationError(_("unknown time zone '%(zone)s'") % {"zone": value}) from None
 
 
+def tokens_field(verbose_name, help_text):
+    """An optional number of tokens (a budget or a cap); empty means no limit."""
+    return models.PositiveBigIntegerField(verbose_name, null=True, blank=True, help_text=help_text)
+
+
+def dollars_field(verbose_name, help_text):
+    """An optional amount in US dollars, to the cent (a budget or a cap); empty means no limit."""
+    return models.DecimalField(verbose_name, max_digits=12, decimal_places=2, null=True, blank=True, help_text=help_text)
+
+
 def default_retry_backoff():
     return [30, 60, 300, 900, 3600]
 
@@ -43,19 +53,13 @@ class Organization(models.Model):
         validators=[validate_zone_name],
         help_text=_("IANA name; the org's budget month is the calendar month here, e.g. 'Asia/Shanghai'."),
     )
-    monthly_token_budget = models.PositiveBigIntegerField(
+    monthly_token_budget = tokens_field(
         _("monthly token budget"),
-        null=True,
-        blank=True,
-        help_text=_("Tokens all schedules of the org may use per month, e.g. 50000000; empty: no limit."),
+        _("Tokens all schedules of the org may use per month, e.g. 50000000; empty: no limit."),
     )
-    monthly_cost_budget_usd = models.DecimalField(
+    monthly_cost_budget_usd = dollars_field(
         _("monthly cost budget (USD)"),
-        max_digits=12,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        help_text=_("What all schedules of the org may spend per month, in US dollars, e.g. 200.00; empty: no limit."),
+        _("What all schedules of the org may spend per month, in US dollars, e.g. 200.00; empty: no limit."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -275,33 +279,21 @@ class Schedule(models.Model):
         default=True,
         help_text=_("Agents are nondeterministic: a run whose output failed a check is retried like any failure."),
     )
-    monthly_token_budget = models.PositiveBigIntegerField(
+    monthly_token_budget = tokens_field(
         _("monthly token budget"),
-        null=True,
-        blank=True,
-        help_text=_("Tokens this schedule may use per calendar month in its time zone, e.g. 2000000; empty: no limit."),
+        _("Tokens this schedule may use per calendar month in its time zone, e.g. 2000000; empty: no limit."),
     )
-    monthly_cost_budget_usd = models.DecimalField(
+    monthly_cost_budget_usd = dollars_field(
         _("monthly cost budget (USD)"),
-        max_digits=12,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        help_text=_("What this schedule may spend per calendar month, in US dollars, e.g. 20.00; empty: no limit."),
+        _("What this schedule may spend per calendar month, in US dollars, e.g. 20.00; empty: no limit."),
     )
-    max_tokens = models.PositiveBigIntegerField(
+    max_tokens = tokens_field(
         _("max tokens per run"),
-        null=True,
-        blank=True,
-        help_text=_("Passed to the execution plane for runtimes that enforce it, e.g. 200000; empty: none."),
+        _("Passed to the execution plane for runtimes that enforce it, e.g. 200000; empty: none."),
     )
-    max_cost_usd = models.DecimalField(
+    max_cost_usd = dollars_field(
         _("max cost per run (USD)"),
-        max_digits=12,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        help_text=_("Passed to the execution plane for runtimes that enforce it, e.g. 2.50; empty: none."),
+        _("Passed to the execution plane for runtimes that enforce it, e.g. 2.50; empty: none."),
     )
 
     source_session_id = models.CharField(
@@ -457,9 +449,10 @@ class UsageMonth(models.Model):
     schedules and orgs there are.
     """
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # Named relations (not "+"): the admin's delete of a schedule or an org follows them.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="usage_months")
     schedule = models.ForeignKey(
-        Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="usage_months",
         help_text=_("Empty for the org's own total."),
     )
     month = models.DateField(_("month"), help_text=_("Its first day, local to the zone, e.g. 2026-12-01."))

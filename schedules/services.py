@@ -174,7 +174,7 @@ def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetim
     schedule = Schedule(org=org, created_by=actor.user, updated_by=actor.user, created_at=now, updated_at=now)
     for name, value in data.items():
         setattr(schedule, name, value)
-    if "success_checks" not in data:
+    if data.get("success_checks") is None:
         schedule.success_checks = checks.default_checks(schedule.output_type)
     _read_local_times(schedule)
     _validate(schedule, now=now, check_run_at_future=True)

@@ -68,8 +68,8 @@ class Migration(migrations.Migration):
                 ('total_tokens', models.BigIntegerField(default=0, verbose_name='tokens')),
                 ('cost_usd', models.DecimalField(decimal_places=6, default=0, max_digits=16, verbose_name='cost (USD)')),
                 ('exceeded_at', models.DateTimeField(blank=True, help_text='When the total reached the budget this month.', null=True, verbose_name='budget spent at')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='schedules.organization')),
-                ('schedule', models.ForeignKey(blank=True, help_text="Empty for the org's own total.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='schedules.schedule')),
+                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usage_months', to='schedules.organization')),
+                ('schedule', models.ForeignKey(blank=True, help_text="Empty for the org's own total.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='usage_months', to='schedules.schedule')),
             ],
             options={
                 'verbose_name': 'monthly usage',
