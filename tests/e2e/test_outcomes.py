@@ -16,7 +16,7 @@ def test_a_person_sets_success_checks_and_a_budget(page: Page, live_server, eddi
     drawer = open_new(page, live_server)
     drawer.get_by_label("Name").fill("Weekly PDF")
     drawer.get_by_label("Prompt").fill("Summarise the week as a PDF")
-    drawer.get_by_label("Output type").select_option(label="PDF")
+    drawer.get_by_label("Output type", exact=True).select_option(label="PDF")
     drawer.get_by_label("Cron expression").fill("0 9 * * 1")
     drawer.get_by_text("Success means").click()
     expect(drawer.get_by_label("An output of the output type comes back")).to_be_checked()
