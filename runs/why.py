@@ -4,7 +4,8 @@ the records say happened to it.
 Only reasons the data supports are given:
 
 - a run of the occurrence (scheduled, backfilled or retried) says how it went: ran with its
-  status, or skipped (overlap, agent disabled, older than the catch-up window) or canceled;
+  status, or skipped (overlap, agent disabled, older than the catch-up window, a monthly
+  budget spent) or canceled;
 - a later catch-up run whose `missed_count` covers the occurrence: missed while the scheduler
   was not running, coalesced into that run;
 - the schedule's audit trail (enable, disable, or an update of `enabled`): disabled then;
