@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0007_run_answer'),
+        ('runs', '0008_ops_heartbeat_stopped_at'),
         ('schedules', '0005_outcomes_checks_budgets'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
