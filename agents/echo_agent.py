@@ -4,7 +4,10 @@
 Contract (the local plane's, see docs/execution-plane.md): the payload
 `{agent, prompt, output_type, params, metadata}` arrives as JSON on stdin; the result is
 written to stdout; exit status 0 means success. A prompt containing the word FAIL exits 1
-with a message on stderr, so a demo can show a failed run and its retries.
+with a message on stderr, so a demo can show a failed run and its retries; one containing
+EMPTY succeeds with no output, so a demo can show a success check failing ("no Markdown
+output"). It reports a token count (about 4 characters a token) in the file named by
+AGENT_USAGE_FILE, as the local plane's agents may.
 
 Standard library only: it runs as a plain subprocess, without Django.
 """
@@ -12,10 +15,20 @@ Standard library only: it runs as a plain subprocess, without Django.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
 FAIL_WORD = re.compile(r"\bFAIL\b")
+EMPTY_WORD = re.compile(r"\bEMPTY\b")
+
+
+def report_usage(prompt: str, answer: str) -> None:
+    path = os.environ.get("AGENT_USAGE_FILE")
+    if path:
+        usage = {"input_tokens": len(prompt) // 4 + 1, "output_tokens": len(answer) // 4 + 1 if answer else 0}
+        with open(path, "w") as handle:
+            json.dump(usage, handle)
 
 
 def render(payload: dict) -> str:
@@ -56,8 +69,10 @@ def main(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr) -> int:
     if FAIL_WORD.search(str(payload.get("prompt") or "")):
         print("echo agent: the prompt asked to FAIL, so this run fails (demo)", file=stderr)
         return 1
-    stdout.write(render(payload))
+    answer = "" if EMPTY_WORD.search(str(payload.get("prompt") or "")) else render(payload)
+    stdout.write(answer)
     stdout.flush()
+    report_usage(str(payload.get("prompt") or ""), answer)
     return 0
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from automation.datetimes import LocalDateTimeField, input_text, wall_text
+from automation.outcome_fields import OutcomeFields, outcome_initial
 from schedules import timing
 from schedules.models import Agent, OutputType, OverlapPolicy, Schedule, ScheduleType, default_retry_backoff
 
@@ -29,7 +30,7 @@ TYPE_FIELDS = {
     ScheduleType.ONCE: ("run_at",),
 }
 # A service's field name -> the form field that shows its error (the same name otherwise).
-ERROR_FIELD = {"interval_seconds": "every", "retry_backoff_seconds": "retry_backoff"}
+ERROR_FIELD = {"interval_seconds": "every", "retry_backoff_seconds": "retry_backoff", "success_checks": "check_json_schema"}
 
 # One-click cron presets: (expression, label).
 CRON_PRESETS = [
@@ -65,7 +66,7 @@ def _number(label, help_text, *, minimum, maximum, required=True):
     return forms.IntegerField(label=label, help_text=help_text, min_value=minimum, max_value=maximum, required=required)
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation/outcome_fields.py)
     name = forms.CharField(label=_("Name"), max_length=200, help_text=_("e.g. Weekday sales brief"))
     agent = forms.ChoiceField(label=_("Agent"))
     prompt = forms.CharField(
@@ -129,7 +130,8 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, data=None, *, agents: list[Agent], schedule: Schedule | None = None, zone: str = "UTC"):
         self.schedule = schedule
-        super().__init__(data, initial=self._initial(schedule, zone), auto_id="schedule-%s")
+        initial = {**self._initial(schedule, zone), **outcome_initial(schedule)}
+        super().__init__(data, initial=initial, auto_id="schedule-%s")
         choices = [(a.slug, a.name) for a in agents if a.enabled]
         if schedule is not None and not schedule.agent.enabled:
             # Kept selectable, so editing the name does not silently change the agent.
@@ -260,6 +262,7 @@ class ScheduleForm(forms.Form):
             "catchup_window_seconds": data["catchup_window_seconds"],
             "alert_after_failures": data["alert_after_failures"],
             "pause_after_failures": data.get("pause_after_failures"),
+            **self.outcome_data(),
         }
 
     def add_service_errors(self, exc: ValidationError) -> None:

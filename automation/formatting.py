@@ -88,6 +88,11 @@ def relative(value: datetime | None, now: datetime) -> str:
     return (future if seconds > 0 else past) % {"n": n}
 
 
+def intcomma_plain(value) -> str:
+    """12345678 -> "12,345,678" (tokens); "" for None."""
+    return "" if value is None else f"{int(value):,}"
+
+
 def duration(seconds: float | None) -> str:
     """1 h 5 min, 1 min 12 s, 3 s."""
     if seconds is None:

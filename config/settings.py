@@ -294,6 +294,15 @@ ALERT_MAX_CHANNELS_PER_ORG = env.int("ALERT_MAX_CHANNELS_PER_ORG", default=10)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Deliveries sent at once per replica (a bounded pool): one slow webhook holds one of them.
 ALERT_DELIVERY_WORKERS = env.int("ALERT_DELIVERY_WORKERS", default=4)
+
+
+# Success checks (runs/outcomes.py). The control plane never downloads an output by default:
+# a text check reads the agent's answer. Naming hosts here (e.g. "files.example.com") lets a
+# text check fetch an output from those hosts only, under the alert webhooks' address rules,
+# at most OUTPUT_FETCH_MAX_BYTES and OUTPUT_FETCH_TIMEOUT_SECONDS.
+OUTPUT_FETCH_HOSTS = env.list("OUTPUT_FETCH_HOSTS", default=[])
+OUTPUT_FETCH_MAX_BYTES = env.int("OUTPUT_FETCH_MAX_BYTES", default=1024 * 1024)
+OUTPUT_FETCH_TIMEOUT_SECONDS = env.float("OUTPUT_FETCH_TIMEOUT_SECONDS", default=5.0)
 # Wait before each retry of a failed delivery; after the last, the delivery is given up.
 ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])
 EMAIL_BACKEND = env(

@@ -90,6 +90,10 @@ def run_values(
         message_id="",
         outputs=[],
         answer="",
+        input_tokens=None,
+        output_tokens=None,
+        total_tokens=None,
+        cost_usd=None,
         lease_owner="",
         lease_expires_at=None,
     )

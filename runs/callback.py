@@ -61,7 +61,7 @@ def without_nul(value):
 
 def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
     """Apply a verified report to the run; returns the answer body (`applied` or `ignored`)."""
-    run = ScheduleRun.objects.filter(job_run_id=job_run_id).only("id", "status", "session_id", "schedule_id").first()
+    run = ScheduleRun.objects.filter(job_run_id=job_run_id).only("id", "status", "session_id", "schedule_id", "output_type").first()
     if run is None:
         return {"status": Outcome.IGNORED, "reason": "unknown run"}
     if run.is_terminal:
@@ -113,11 +113,28 @@ _BODY = inline_serializer(
         "status": serializers.ChoiceField(choices=PlaneStatus.CONTRACT),
         "outputs": inline_serializer(
             "CallbackOutput",
-            {"type": serializers.CharField(), "name": serializers.CharField(), "url": serializers.CharField()},
+            {
+                "type": serializers.CharField(),
+                "name": serializers.CharField(),
+                "url": serializers.CharField(),
+                "size_bytes": serializers.IntegerField(required=False, min_value=0, help_text="The output's size, for size checks."),
+                "content_type": serializers.CharField(required=False, help_text="e.g. 'application/pdf'."),
+            },
             many=True,
             required=False,
         ),
         "text": serializers.CharField(required=False, help_text="The agent's answer as text (kept up to 64 KiB)."),
+        "usage": inline_serializer(
+            "CallbackUsage",
+            {
+                "input_tokens": serializers.IntegerField(required=False, min_value=0),
+                "output_tokens": serializers.IntegerField(required=False, min_value=0),
+                "total_tokens": serializers.IntegerField(required=False, min_value=0, help_text="input + output when left out."),
+                "cost_usd": serializers.DecimalField(required=False, max_digits=14, decimal_places=6, min_value=0, coerce_to_string=False),
+            },
+            required=False,
+            help_text="What the session used; summed per month against the schedule's and the org's budgets.",
+        ),
         "error": inline_serializer(
             "CallbackErrorDetail", {"code": serializers.CharField(), "message": serializers.CharField()}, required=False
         ),

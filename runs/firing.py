@@ -22,6 +22,7 @@ from django.db.models import Count
 from django.utils import translation
 
 from runs import bulk
+from runs.budgets import BudgetGate
 from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
 from runs.services.overlap import overlap_verdict
@@ -113,8 +114,9 @@ def fire_due(
     hand, leaving the rest due for the next start (or another replica).
     """
     total = FireResult()
+    budgets = BudgetGate(now)  # read at most once per pass, on the first occurrence to fire
     while True:
-        batch = fire_batch(now=now, batch_size=batch_size, replica_id=replica_id)
+        batch = fire_batch(now=now, batch_size=batch_size, replica_id=replica_id, budgets=budgets)
         total.add(batch)
         if on_batch is not None and batch.written:
             on_batch(batch)
@@ -142,9 +144,10 @@ def claim_due_queryset(*, now: datetime, batch_size: int):
     )[:batch_size]
 
 
-def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireResult:
+def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "", budgets: BudgetGate | None = None) -> FireResult:
     """Claim one batch and fire it, in one transaction."""
     started = time.perf_counter()
+    budgets = budgets or BudgetGate(now)
     result = FireResult(batches=1)
     # English whatever language is active: a schedule's timing_error and a run's error_message
     # are stored data, read later by anyone (and by the API in English), not this caller's UI.
@@ -158,7 +161,7 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireR
         decisions, memo = {}, {}
         for schedule in schedules:
             decision = _decide_safely(
-                schedule, now=now, active=active.get(schedule.pk, 0), replica_id=replica_id, memo=memo
+                schedule, now=now, active=active.get(schedule.pk, 0), replica_id=replica_id, memo=memo, budgets=budgets
             )
             decisions[schedule.pk] = decision
             if decision.timing_error:
@@ -211,7 +214,9 @@ def _active_counts(schedule_ids) -> dict:
     return dict(rows)
 
 
-def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id: str, memo: dict) -> _Decision:
+def _decide_safely(
+    schedule: Schedule, *, now: datetime, active: int, replica_id: str, memo: dict, budgets: BudgetGate
+) -> _Decision:
     """`_decide`, with any failure of the timing code turned into a flagged, pushed-forward row.
 
     Without this guard one schedule whose next time cannot be computed would fail its whole
@@ -219,7 +224,7 @@ def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id
     in the batch starved.
     """
     try:
-        return _decide(schedule, now=now, active=active, memo=memo)
+        return _decide(schedule, now=now, active=active, memo=memo, budgets=budgets)
     except Exception as exc:  # noqa: BLE001 - any error of one row must not stop the others
         message = f"{type(exc).__name__}: {exc}"[:TIMING_ERROR_MAX_LENGTH]
         pushed_to = now + BAD_TIMING_RETRY
@@ -233,7 +238,7 @@ def _decide_safely(schedule: Schedule, *, now: datetime, active: int, replica_id
         return _Decision(run=None, next_run_at=pushed_to, last_run_at=schedule.last_run_at, timing_error=message)
 
 
-def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _Decision:
+def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict, budgets: BudgetGate) -> _Decision:
     spec = schedule.timing_spec()
     # Many schedules share an expression, a zone and a due time (everyone's "0 9 * * 1-5");
     # the answer depends on nothing else, so a batch computes it once.
@@ -249,7 +254,9 @@ def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _D
     run = None
     last_run_at = schedule.last_run_at
     if catch.fire_at is not None:
-        run = _occurrence_run(schedule, fire_at=catch.fire_at, missed=catch.missed_count, now=now, active=active)
+        run = _occurrence_run(
+            schedule, fire_at=catch.fire_at, missed=catch.missed_count, now=now, active=active, budgets=budgets
+        )
         last_run_at = catch.fire_at
     elif catch.missed_count > 0:
         # Every passed occurrence is older than the catch-up window: none fires, but one
@@ -271,9 +278,13 @@ def _decide(schedule: Schedule, *, now: datetime, active: int, memo: dict) -> _D
     return _Decision(run=run, next_run_at=catch.next_run_at, last_run_at=last_run_at)
 
 
-def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: datetime, active: int) -> _Planned:
+def _occurrence_run(
+    schedule: Schedule, *, fire_at: datetime, missed: int, now: datetime, active: int, budgets: BudgetGate
+) -> _Planned:
     if not schedule.agent.enabled:
         status, code, message = RunStatus.SKIPPED, RunErrorCode.AGENT_DISABLED, f"agent '{schedule.agent.slug}' is disabled"
+    elif spent := budgets.verdict(schedule):
+        status, code, message = spent
     else:
         # The same rule as run-now, with `active` from the batch's one grouped count.
         status, code, message = overlap_verdict(schedule, active=active)
@@ -290,6 +301,7 @@ def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: 
 # Neither the decision nor the run's snapshot reads these: not worth fetching for a batch.
 _NOT_NEEDED_TO_FIRE = (
     "description", "retry_backoff_seconds", "source_session_id", "source_message_id", "agent__description",
+    "success_checks",
 )
 
 

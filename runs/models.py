@@ -61,6 +61,8 @@ class RunErrorCode(models.TextChoices):
     OVERLAP = "overlap", _("Previous run still going")
     SCHEDULE_DISABLED = "schedule_disabled", _("Schedule disabled")
     AGENT_DISABLED = "agent_disabled", _("Agent disabled")
+    OUTPUT_CHECK_FAILED = "output_check_failed", _("The output failed a success check")
+    BUDGET_EXCEEDED = "budget_exceeded", _("Monthly budget spent")
 
 
 def plane_http_error(status: int) -> str:
@@ -145,6 +147,12 @@ class ScheduleRun(models.Model):
         default="",
         help_text=_("The agent's own answer, as text, e.g. the last message of a chat agent (at most 64 KiB)."),
     )
+    # What the session used, as the plane reported it (docs/execution-plane.md, "Usage"); empty
+    # when it reported nothing.
+    input_tokens = models.PositiveBigIntegerField(_("input tokens"), null=True, blank=True)
+    output_tokens = models.PositiveBigIntegerField(_("output tokens"), null=True, blank=True)
+    total_tokens = models.PositiveBigIntegerField(_("tokens"), null=True, blank=True)
+    cost_usd = models.DecimalField(_("cost (USD)"), max_digits=14, decimal_places=6, null=True, blank=True)
     error_code = models.CharField(
         _("error code"), max_length=64, blank=True, help_text=_("e.g. 'plane_unreachable', 'overlap' (RunErrorCode); a plane may report its own.")
     )
@@ -198,7 +206,10 @@ class ScheduleRun(models.Model):
             models.Index(
                 fields=["org", "created_at"],
                 name="run_org_created",
-                include=["status", "trigger_type", "schedule", "started_at", "finished_at", "agent_slug"],
+                include=[
+                    "status", "trigger_type", "schedule", "started_at", "finished_at", "agent_slug",
+                    "input_tokens", "output_tokens", "total_tokens", "cost_usd",
+                ],
             ),
         ]
         constraints = [

@@ -4,7 +4,8 @@ the records say happened to it.
 Only reasons the data supports are given:
 
 - a run of the occurrence (scheduled, backfilled or retried) says how it went: ran with its
-  status, or skipped (overlap, agent disabled, older than the catch-up window) or canceled;
+  status, or skipped (overlap, agent disabled, older than the catch-up window, a monthly
+  budget spent) or canceled;
 - a later catch-up run whose `missed_count` covers the occurrence: missed while the scheduler
   was not running, coalesced into that run;
 - the schedule's audit trail (enable, disable, or an update of `enabled`): disabled then;
@@ -41,6 +42,7 @@ class Outcome(models.TextChoices):
     SKIPPED_OVERLAP = "skipped_overlap", _("Skipped: the previous run was still going")
     SKIPPED_AGENT = "skipped_agent", _("Skipped: the agent was disabled")
     SKIPPED_MISSED = "skipped_missed", _("Not run: older than the catch-up window after downtime")
+    SKIPPED_BUDGET = "skipped_budget", _("Skipped: the monthly budget was spent")
     CANCELED_DISABLED = "canceled_disabled", _("Canceled: the schedule was disabled")
     MISSED = "missed", _("Missed while the scheduler was not running (counted on a later run)")
     DISABLED = "disabled", _("The schedule was disabled")
@@ -82,6 +84,10 @@ class Report:
         return sum(1 for o in self.occurrences if o.backfillable)
 
     @property
+    def budget_skipped(self) -> int:
+        return sum(1 for o in self.occurrences if o.outcome == Outcome.SKIPPED_BUDGET)
+
+    @property
     def listed_end(self) -> datetime:
         """The end of the listed part: a backfill up to it runs exactly the listed ones."""
         return self.occurrences[-1].scheduled_for + ONE_US if self.left_out else self.end
@@ -93,6 +99,7 @@ def _run_outcome(run: ScheduleRun) -> str:
             RunErrorCode.OVERLAP: Outcome.SKIPPED_OVERLAP,
             RunErrorCode.AGENT_DISABLED: Outcome.SKIPPED_AGENT,
             RunErrorCode.MISSED: Outcome.SKIPPED_MISSED,
+            RunErrorCode.BUDGET_EXCEEDED: Outcome.SKIPPED_BUDGET,
         }.get(run.error_code, Outcome.RAN)
     if run.status == RunStatus.CANCELED and run.error_code == RunErrorCode.SCHEDULE_DISABLED:
         return Outcome.CANCELED_DISABLED

@@ -5,11 +5,31 @@ name; `schedules.timing` is the only module that interprets them.
 """
 
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+
+def validate_zone_name(value: str) -> None:
+    """An IANA zone name this machine knows, e.g. 'Asia/Shanghai' (the org's budget month)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(_("unknown time zone '%(zone)s'") % {"zone": value}) from None
+
+
+def tokens_field(verbose_name, help_text):
+    """An optional number of tokens (a budget or a cap); empty means no limit."""
+    return models.PositiveBigIntegerField(verbose_name, null=True, blank=True, help_text=help_text)
+
+
+def dollars_field(verbose_name, help_text):
+    """An optional amount in US dollars, to the cent (a budget or a cap); empty means no limit."""
+    return models.DecimalField(verbose_name, max_digits=12, decimal_places=2, null=True, blank=True, help_text=help_text)
 
 
 def default_retry_backoff():
@@ -25,6 +45,21 @@ class Organization(models.Model):
         _("max concurrent runs"),
         default=10,
         help_text=_("Runs of this org that may be running at once across all schedules, e.g. 10."),
+    )
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        validators=[validate_zone_name],
+        help_text=_("IANA name; the org's budget month is the calendar month here, e.g. 'Asia/Shanghai'."),
+    )
+    monthly_token_budget = tokens_field(
+        _("monthly token budget"),
+        _("Tokens all schedules of the org may use per month, e.g. 50000000; empty: no limit."),
+    )
+    monthly_cost_budget_usd = dollars_field(
+        _("monthly cost budget (USD)"),
+        _("What all schedules of the org may spend per month, in US dollars, e.g. 200.00; empty: no limit."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -229,6 +264,38 @@ class Schedule(models.Model):
         help_text=_("Set when the schedule paused itself; cleared when it is enabled again."),
     )
 
+    # What success means (schedules/checks.py) and what the schedule may spend (schedules/budgets.py).
+    success_checks = models.JSONField(
+        _("success checks"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'Checked when the session succeeded; a failed check fails the run, e.g. '
+            '[{"kind": "output_present"}, {"kind": "min_size", "bytes": 1024}, {"kind": "contains", "text": "Total"}].'
+        ),
+    )
+    retry_failed_checks = models.BooleanField(
+        _("retry when a check fails"),
+        default=True,
+        help_text=_("Agents are nondeterministic: a run whose output failed a check is retried like any failure."),
+    )
+    monthly_token_budget = tokens_field(
+        _("monthly token budget"),
+        _("Tokens this schedule may use per calendar month in its time zone, e.g. 2000000; empty: no limit."),
+    )
+    monthly_cost_budget_usd = dollars_field(
+        _("monthly cost budget (USD)"),
+        _("What this schedule may spend per calendar month, in US dollars, e.g. 20.00; empty: no limit."),
+    )
+    max_tokens = tokens_field(
+        _("max tokens per run"),
+        _("Passed to the execution plane for runtimes that enforce it, e.g. 200000; empty: none."),
+    )
+    max_cost_usd = dollars_field(
+        _("max cost per run (USD)"),
+        _("Passed to the execution plane for runtimes that enforce it, e.g. 2.50; empty: none."),
+    )
+
     source_session_id = models.CharField(
         _("source chat session"), max_length=128, blank=True, help_text=_("Set when created from chat.")
     )
@@ -365,3 +432,50 @@ class ScheduleDraft(models.Model):
 
     def __str__(self):
         return f"draft {self.pk} ({self.agent.slug})" if self.agent_id else f"draft {self.pk}"
+
+
+class UsageMonth(models.Model):
+    """What an org, or one of its schedules, used in one calendar month: a running total,
+    added to when a run that reports usage finishes (schedules/budgets.py).
+
+    An org's month is read in the org's time zone, a schedule's in the schedule's. A row whose
+    total reached its budget carries `exceeded_at`, so the scheduler learns every spent budget
+    of the moment from one read of the partial index `usage_exceeded` per pass, however many
+    schedules and orgs there are.
+    """
+
+    # Named relations (not "+"): the admin's delete of a schedule or an org follows them.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="usage_months")
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="usage_months",
+        help_text=_("Empty for the org's own total."),
+    )
+    month = models.DateField(_("month"), help_text=_("Its first day, local to the zone, e.g. 2026-12-01."))
+    period_end = models.DateTimeField(_("month ends"), help_text=_("The first instant of the next month, UTC."))
+    input_tokens = models.BigIntegerField(_("input tokens"), default=0)
+    output_tokens = models.BigIntegerField(_("output tokens"), default=0)
+    total_tokens = models.BigIntegerField(_("tokens"), default=0)
+    cost_usd = models.DecimalField(_("cost (USD)"), max_digits=16, decimal_places=6, default=0)
+    exceeded_at = models.DateTimeField(
+        _("budget spent at"), null=True, blank=True, help_text=_("When the total reached the budget this month.")
+    )
+
+    class Meta:
+        verbose_name = _("monthly usage")
+        verbose_name_plural = _("monthly usage")
+        constraints = [
+            # Two partial constraints rather than one with nulls_distinct=False, which SQLite lacks.
+            models.UniqueConstraint(
+                fields=["schedule", "month"], condition=Q(schedule__isnull=False), name="usage_month_schedule_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["org", "month"], condition=Q(schedule__isnull=True), name="usage_month_org_unique"
+            ),
+        ]
+        indexes = [
+            # The scheduler's one read per pass: the budgets spent right now.
+            models.Index(fields=["period_end"], name="usage_exceeded", condition=Q(exceeded_at__isnull=False)),
+        ]
+
+    def __str__(self):
+        return f"{self.org_id}/{self.schedule_id or '-'} {self.month:%Y-%m}"

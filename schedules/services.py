@@ -7,6 +7,7 @@ Every function is keyword-only, takes `now`, validates before it writes, compute
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,12 +17,17 @@ from django.utils.translation import gettext as _
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from schedules import timing
+from schedules import budgets, checks, timing
 from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
 
 # Fields whose change moves the next fire time.
 TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
+# What success means and what the schedule may spend (schedules/checks.py, schedules/budgets.py).
+CHECK_AND_BUDGET_FIELDS = (
+    "success_checks", "retry_failed_checks", "monthly_token_budget", "monthly_cost_budget_usd", "max_tokens", "max_cost_usd",
+)
+BUDGET_FIELDS = ("timezone", "monthly_token_budget", "monthly_cost_budget_usd")
 # Fields a caller may set through create/update (everything else is derived or system-owned).
 EDITABLE_FIELDS = (
     "agent",
@@ -42,6 +48,7 @@ EDITABLE_FIELDS = (
     "pause_after_failures",
     "source_session_id",
     "source_message_id",
+    *CHECK_AND_BUDGET_FIELDS,
 )
 
 
@@ -54,6 +61,8 @@ def snapshot(schedule: Schedule, fields=EDITABLE_FIELDS) -> dict:
             value = schedule.agent.slug if schedule.agent_id else None
         elif isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
         out[name] = value
     return out
 
@@ -88,6 +97,10 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         errors["agent"] = agent_disabled(schedule.agent)
     if problem := prompt_problem(schedule.prompt):
         errors["prompt"] = problem
+    try:
+        schedule.success_checks = checks.clean_checks(schedule.success_checks, output_type=schedule.output_type)
+    except ValidationError as exc:
+        errors.update({name: messages[0] for name, messages in exc.message_dict.items()})
     if not 0 <= schedule.max_retries <= 10:
         errors["max_retries"] = _("max_retries must be between 0 and 10, got %(value)s") % {
             "value": schedule.max_retries
@@ -161,6 +174,8 @@ def schedule_create(*, actor: Actor, org: Organization, data: dict, now: datetim
     schedule = Schedule(org=org, created_by=actor.user, updated_by=actor.user, created_at=now, updated_at=now)
     for name, value in data.items():
         setattr(schedule, name, value)
+    if data.get("success_checks") is None:
+        schedule.success_checks = checks.default_checks(schedule.output_type)
     _read_local_times(schedule)
     _validate(schedule, now=now, check_run_at_future=True)
     schedule.next_run_at = compute_next_run_at(schedule, now=now)
@@ -197,6 +212,8 @@ def schedule_update(*, actor: Actor, schedule: Schedule, data: dict, now: dateti
     schedule.updated_by = actor.user
     schedule.updated_at = now
     schedule.save()
+    if any(name in changed for name in BUDGET_FIELDS):
+        budgets.refresh(org=schedule.org, schedule=schedule, now=now)
     edited = [name for name in changed if name != "enabled"]
     if edited:
         audit.record(

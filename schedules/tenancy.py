@@ -15,11 +15,16 @@ from django.db import models, transaction
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
+from schedules import budgets
 from schedules.models import Agent, Membership, Organization
 
 
 def _organization_fields(org: Organization) -> dict:
-    return {"slug": org.slug, "name": org.name, "max_concurrent_runs": org.max_concurrent_runs}
+    cost = org.monthly_cost_budget_usd
+    return {
+        "slug": org.slug, "name": org.name, "max_concurrent_runs": org.max_concurrent_runs, "timezone": org.timezone,
+        "monthly_token_budget": org.monthly_token_budget, "monthly_cost_budget_usd": None if cost is None else str(cost),
+    }
 
 
 def _membership_fields(membership: Membership) -> dict:
@@ -57,6 +62,9 @@ def tenancy_save(*, actor: Actor, obj: models.Model, now: datetime) -> models.Mo
         before = fields(stored) if stored is not None else None
         obj.save()
         after = fields(obj)
+        if isinstance(obj, Organization) and before is not None:
+            # A raised (or lowered) budget, or a new zone, takes effect at the next firing pass.
+            budgets.refresh(org=obj, now=now)
         if before is None:
             audit.record(actor=actor, org=_org_of(obj), action=AuditAction.CREATE, target=obj, now=now, after=after)
             return obj

@@ -64,6 +64,9 @@ def make_schedule(org: Organization, agent: Agent | None = None, *, now: datetim
     if data["schedule_type"] == "cron":
         data.setdefault("cron_expression", "0 9 * * *")
     data["agent"] = agent or make_agent(org)
+    # Tests of other behaviour judge a session by its status alone; success checks' own tests
+    # (tests/runs/test_outcomes.py) ask for them, or leave them out through the API.
+    data.setdefault("success_checks", [])
     return schedule_create(actor=actor or Actor.system(), org=org, data=data, now=now)
 
 

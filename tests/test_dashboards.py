@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from runs.alerts.services import alert_open
 from runs.metrics.prometheus import exposition
 from runs.models import RunStatus
+from schedules.budgets import Usage, add_usage
 from tests.factories import make_heartbeat, make_run
 from tests.runs.metrics_data import NOW, populate
 
@@ -29,16 +30,6 @@ RULES = ROOT / "deploy" / "prometheus" / "agent-schedules-rules.yaml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "agent-schedules-rules.test.yaml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "agent-schedules.json"
 
-# ---------------------------------------------------------------------------------------------
-# AWAITED FROM THE `outcomes` BRANCH (issue 22, "Usage"): the token and cost counters it adds to
-# /metrics, written against their announced names and labels. At merge, once the collectors
-# export them, test_awaited_metrics_are_not_exported_yet fails: delete them from here, and
-# the dashboard and rules are then checked against what the collectors really export.
-AWAITED_FROM_OUTCOMES = {
-    "agent_schedules_tokens_total": {"org", "kind"},
-    "agent_schedules_cost_usd_total": {"org"},
-}
-# ---------------------------------------------------------------------------------------------
 
 # Grafana's built-in variables, replaced by a duration so the expression parses as PromQL.
 GRAFANA_DURATIONS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1d"}
@@ -54,6 +45,7 @@ def exported(acme, agent, globex, fake_clock) -> dict[str, set[str]]:
     make_run(hourly, at=NOW, status=RunStatus.RUNNING)
     make_heartbeat("sched-1", at=NOW - timedelta(seconds=5))
     alert_open(org_id=acme.pk, cause="scheduler_stalled", detail="late", now=NOW)
+    add_usage(schedule=nightly, org=acme, now=NOW, usage=Usage(input_tokens=9, output_tokens=1, total_tokens=10))
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(exposition(now=NOW).decode()):
         assert family.samples, f"{family.name} has no sample: give it data above"
@@ -95,7 +87,7 @@ def every_query() -> list[tuple[str, str]]:
 
 
 def test_every_metric_and_label_they_name_is_one_the_project_exports(exported):
-    allowed = {**exported, **AWAITED_FROM_OUTCOMES}
+    allowed = exported
     for where, expr in every_query():
         named = selectors(expr)
         assert named, f"{where} names no metric: {expr}"
@@ -107,13 +99,6 @@ def test_every_metric_and_label_they_name_is_one_the_project_exports(exported):
         if variable["type"] == "query":
             metric, label = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["definition"]).groups()
             assert label in allowed[metric], variable["name"]
-
-
-def test_awaited_metrics_are_not_exported_yet(exported):
-    arrived = sorted(set(AWAITED_FROM_OUTCOMES) & set(exported))
-    assert not arrived, (
-        f"{arrived} are exported now: remove them from AWAITED_FROM_OUTCOMES in {Path(__file__).name}"
-    )
 
 
 def test_the_rules_cover_what_an_operator_must_hear_about():

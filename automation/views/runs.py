@@ -17,7 +17,7 @@ from automation.workspace import workspace_for
 from config import clock
 from runs.services import manual as run_manual
 from runs.selectors import get_run_for  # the API's run lookup: the same visibility rule
-from schedules import permissions
+from schedules import budgets, permissions
 from schedules.permissions import READ, RUN
 
 TEMPLATE = "automation/runs.html"
@@ -39,6 +39,16 @@ def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
         "runs_url": reverse("automation:schedule-runs", args=[schedule.pk]),
         "now": now,
         "workspace": workspace,
+        "budget": budget_context(schedule, now),
+    }
+
+
+def budget_context(schedule, now) -> dict:
+    """This month's usage of the schedule and its org, beside their budgets (runs panel)."""
+    return {
+        "schedule": budgets.this_month(org=schedule.org, schedule=schedule, now=now),
+        "org": budgets.this_month(org=schedule.org, now=now),
+        "org_row": schedule.org,
     }
 
 

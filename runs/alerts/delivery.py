@@ -107,6 +107,18 @@ def payload(event: AlertEvent) -> dict:
     }
 
 
+def fetch_checked(url: str, *, seconds: float, max_bytes: int) -> bytes:
+    """GET `url` under the alert webhooks' address rules (`check_webhook_url`), pinned to the
+    checked address, on the same transport and whole-call deadline; no redirect is followed.
+    The body of a 2xx answer (up to `max_bytes`), else b"". Raises AddressRefused or
+    TransportError. Used to fetch outputs for success checks (runs/outcomes.py)."""
+    _host, _port, address = check_webhook_url(url)
+    answer = _transport.request(
+        "GET", url, headers={"User-Agent": "schedules-checks/1"}, seconds=seconds, max_bytes=max_bytes, address=address
+    )
+    return answer.body if 200 <= answer.status < 300 else b""
+
+
 def send_webhook(url: str, secret: str, body: bytes, event_kind: str) -> Outcome:
     """POST one signed alert to `url`, over within ALERT_WEBHOOK_TIMEOUT_SECONDS whatever the
     receiver does. No redirect is followed (it could lead to an address the check refuses)."""

@@ -11,6 +11,7 @@ class AlertCause(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures", _("Consecutive failures")
     SCHEDULER_STALLED = "scheduler_stalled", _("Scheduler stalled")
     TEST = "test", _("Test alert")
+    BUDGET_EXCEEDED = "budget_exceeded", _("Monthly budget spent")
 
 
 class AlertState(models.TextChoices):

@@ -40,6 +40,7 @@ SUMMARY_EXAMPLE = {
             "last_failed_at": "2026-11-30T07:00:04Z",
         }
     ],
+    "usage": {"input_tokens": 1204000, "output_tokens": 301500, "total_tokens": 1505500, "cost_usd": 4.82},
 }
 
 
@@ -63,6 +64,13 @@ def _counts(choices, help_text):
     )
 
 
+class UsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+
+
 class SummarySerializer(serializers.Serializer):
     window = serializers.ChoiceField(choices=list(WINDOWS))
     since = serializers.DateTimeField(help_text="Runs created at or after this time...")
@@ -78,6 +86,7 @@ class SummarySerializer(serializers.Serializer):
     duration_p95_seconds = serializers.FloatField(allow_null=True)
     hours = HourSerializer(many=True, help_text="One bucket per UTC hour, oldest first: the chart's data.")
     failing_schedules = FailingScheduleSerializer(many=True, help_text="Up to 5, most failures first.")
+    usage = UsageSerializer(help_text="What the window's runs used, as their execution plane reported it.")
 
 
 class MetricsSummaryView(APIView):

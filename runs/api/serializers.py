@@ -26,6 +26,7 @@ RUN_EXAMPLE = {
     "message_id": "",
     "outputs": [],
     "answer": "",
+    "usage": None,
     "error_code": "",
     "error_message": "",
     "missed_count": 0,
@@ -57,6 +58,7 @@ class RunSerializer(serializers.Serializer):
     message_id = serializers.CharField()
     outputs = serializers.JSONField(help_text='e.g. [{"type": "pdf", "name": "report.pdf", "url": "https://..."}]')
     answer = serializers.CharField(help_text="The agent's answer as text, when the plane returned one (at most 64 KiB).")
+    usage = serializers.SerializerMethodField()
     error_code = serializers.CharField()
     error_message = serializers.CharField()
     missed_count = serializers.IntegerField()
@@ -66,6 +68,29 @@ class RunSerializer(serializers.Serializer):
     params = serializers.JSONField()
     triggered_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "What the session used, as the execution plane reported it; null when it reported nothing.",
+            "properties": {
+                "input_tokens": {"type": "integer", "nullable": True},
+                "output_tokens": {"type": "integer", "nullable": True},
+                "total_tokens": {"type": "integer", "nullable": True},
+                "cost_usd": {"type": "number", "nullable": True},
+            },
+        }
+    )
+    def get_usage(self, run: ScheduleRun):
+        if run.total_tokens is None and run.cost_usd is None:
+            return None
+        return {
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "total_tokens": run.total_tokens,
+            "cost_usd": float(run.cost_usd) if run.cost_usd is not None else None,
+        }
 
     @extend_schema_field({"type": "string", "nullable": True, "description": "Username, for manual runs."})
     def get_triggered_by(self, run: ScheduleRun):

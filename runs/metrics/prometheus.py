@@ -16,14 +16,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from runs.alerts.stall import replica_states
 from runs.metrics import tally
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
-from schedules.models import Organization, Schedule
+from schedules.models import Organization, Schedule, UsageMonth
 
 PREFIX = "agent_schedules"
 REPLICA_HORIZON = timedelta(hours=1)
@@ -48,6 +48,7 @@ class DatabaseCollector:
 
     def collect(self) -> Iterable[Metric]:
         yield from runs_families(self.now)
+        yield from usage_families(self.now)
         yield from schedule_families(self.now)
         yield from scheduler_families(self.now)
         for builder in _extra_families:
@@ -86,6 +87,27 @@ def runs_families(now: datetime) -> Iterable[Metric]:
         duration.add_metric([slug], points + [("+Inf", counted.timed)], sum_value=counted.seconds)
     yield totals
     yield duration
+
+
+def usage_families(now: datetime) -> Iterable[Metric]:
+    """Tokens and cost the execution plane reported, per org: the sum of the orgs' monthly
+    running totals (schedules.budgets), one small grouped read, never a count of the runs."""
+    tokens = CounterMetricFamily(
+        f"{PREFIX}_tokens", "Tokens used by finished runs, as the execution plane reported them.", labels=["org", "kind"]
+    )
+    cost = CounterMetricFamily(f"{PREFIX}_cost_usd", "Cost of finished runs in US dollars, as reported.", labels=["org"])
+    rows = (
+        UsageMonth.objects.filter(schedule__isnull=True)
+        .values("org__slug")
+        .annotate(i=Sum("input_tokens"), o=Sum("output_tokens"), t=Sum("total_tokens"), c=Sum("cost_usd"))
+        .order_by("org__slug")
+    )
+    for row in rows:
+        for kind, key in (("input", "i"), ("output", "o"), ("total", "t")):
+            tokens.add_metric([row["org__slug"], kind], row[key] or 0)
+        cost.add_metric([row["org__slug"]], float(row["c"] or 0))
+    yield tokens
+    yield cost
 
 
 def schedule_families(now: datetime) -> Iterable[Metric]:

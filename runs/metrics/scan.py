@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncHour
 
 from runs.models import FAILURE_STATUSES, RunStatus, ScheduleRun
 
 # Runs whose duration means something: they started and reached an outcome of their own.
 TIMED_STATUSES = (RunStatus.SUCCESS, *FAILURE_STATUSES)
+USAGE_COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "cost_usd")
 # The percentile sort of 100,000 durations needs ~4 MB; PostgreSQL's default work_mem
 # (4 MB) sends it to disk. Raised for this one transaction only.
 WORK_MEM = "32MB"
@@ -39,6 +40,8 @@ class Scan:
     p95: float | None = None
     p95_by_hour: dict[datetime, float] = field(default_factory=dict)
     failures: list[tuple[object, int, datetime]] = field(default_factory=list)  # schedule id, n, last
+    # Summed usage of the window's runs: input, output and total tokens, cost in US dollars.
+    usage: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 def scan_window(in_window: QuerySet[ScheduleRun], *, top: int) -> Scan:
@@ -54,7 +57,7 @@ def _utc(moment: datetime) -> datetime:
 _SQL = """
     WITH r AS MATERIALIZED (
         SELECT date_trunc('hour', q.created_at AT TIME ZONE 'UTC') AS hour, q.status, q.trigger_type,
-               q.schedule_id, q.created_at,
+               q.schedule_id, q.created_at, q.input_tokens, q.output_tokens, q.total_tokens, q.cost_usd,
                CASE WHEN q.status = ANY(%(timed)s) AND q.started_at IS NOT NULL AND q.finished_at IS NOT NULL
                     THEN date_part('epoch', q.finished_at - q.started_at) END AS seconds
         FROM ({inner}) AS q
@@ -69,11 +72,19 @@ _SQL = """
     (SELECT 'failing', NULL, NULL, NULL, schedule_id, count(*), NULL, max(created_at)
      FROM r WHERE status = ANY(%(failed)s) GROUP BY schedule_id
      ORDER BY count(*) DESC, max(created_at) DESC, schedule_id LIMIT %(top)s)
+    UNION ALL
+    SELECT 'usage', NULL, NULL, NULL, NULL, count(total_tokens),
+           ARRAY[coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(total_tokens), 0),
+                 coalesce(sum(cost_usd), 0)]::float8[], NULL
+    FROM r
 """
 
 
 def _scan_postgresql(in_window: QuerySet[ScheduleRun], *, top: int) -> Scan:
-    inner_qs = in_window.values("created_at", "status", "trigger_type", "schedule_id", "started_at", "finished_at")
+    inner_qs = in_window.values(
+        "created_at", "status", "trigger_type", "schedule_id", "started_at", "finished_at",
+        "input_tokens", "output_tokens", "total_tokens", "cost_usd",
+    )
     # order_by(): the model's default ordering would sort the window for nothing.
     inner, inner_params = inner_qs.order_by().query.sql_with_params()
     # The inner query's own placeholders are positional (%s); ours are named, so name theirs.
@@ -95,6 +106,8 @@ def _scan_postgresql(in_window: QuerySet[ScheduleRun], *, top: int) -> Scan:
                 scan.p95_by_hour[_utc(hour)] = float(cuts[1])
         elif kind == "failing":
             scan.failures.append((schedule_id, n, last))
+        elif kind == "usage":
+            scan.usage = tuple(float(v) for v in cuts)
     return scan
 
 
@@ -121,6 +134,8 @@ def _scan_portable(in_window: QuerySet[ScheduleRun], *, top: int) -> Scan:
         .order_by("-n", "-last", "schedule_id")[:top]
     )
     scan.failures = list(failing)
+    sums = in_window.aggregate(*(Sum(name) for name in USAGE_COLUMNS))
+    scan.usage = tuple(float(sums[f"{name}__sum"] or 0) for name in USAGE_COLUMNS)
     return scan
 
 

@@ -82,6 +82,7 @@ class Summary:
     duration_p95_seconds: float | None = None
     hours: list[HourBucket] = field(default_factory=list)
     failing_schedules: list[FailingSchedule] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -118,6 +119,11 @@ def runs_summary(*, runs: QuerySet[ScheduleRun], window: str, now: datetime) -> 
         summary.success_rate = succeeded / (succeeded + failed)
         summary.failure_rate = failed / (succeeded + failed)
     summary.duration_p50_seconds, summary.duration_p95_seconds = scan.p50, scan.p95
+    input_tokens, output_tokens, total_tokens, cost = scan.usage
+    summary.usage = {
+        "input_tokens": int(input_tokens), "output_tokens": int(output_tokens), "total_tokens": int(total_tokens),
+        "cost_usd": round(cost, 6),
+    }
 
     names = dict(Schedule.objects.filter(pk__in=[pk for pk, _, _ in scan.failures]).values_list("pk", "name"))
     summary.failing_schedules = [

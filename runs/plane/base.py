@@ -8,6 +8,7 @@ interface, so tests can drive either against real processes.
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -82,6 +83,9 @@ class PlaneResult:
     error_message: str = ""
     # The agent's answer as text (the contract's optional `text`), capped at MAX_ANSWER.
     answer: str = ""
+    # What the session used (the contract's optional `usage`), as the run's columns:
+    # {input_tokens, output_tokens, total_tokens, cost_usd}; None when not reported.
+    usage: dict | None = None
 
     @property
     def terminal(self) -> bool:
@@ -126,8 +130,8 @@ MAX_ANSWER = 64 * 1024
 def result_from_body(body) -> PlaneResult:
     """Validate a poll answer or callback body; PlaneError(plane_bad_response) when it is not one.
 
-    The body is `{job_run_id, session_id, message_id?, status, outputs: [{type, name, url}],
-    text?, error?: {code, message}}`; `text` is the agent's answer (longer ones are cut). Strict on shape so that a broken plane shows up as a clear error
+    The body is `{job_run_id, session_id, message_id?, status, outputs: [{type, name, url,
+    size_bytes?, content_type?}], text?, usage?, error?: {code, message}}`; `text` is the agent's answer (longer ones are cut). Strict on shape so that a broken plane shows up as a clear error
     on the run, not as garbage in the run log.
     """
     if not isinstance(body, dict):
@@ -138,11 +142,7 @@ def result_from_body(body) -> PlaneResult:
     outputs = body.get("outputs") or []
     if not isinstance(outputs, list) or len(outputs) > MAX_OUTPUTS:
         raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"outputs must be a list of at most {MAX_OUTPUTS} items")
-    clean = []
-    for item in outputs:
-        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("type", "name", "url"))):
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "each output must be {type, name, url} strings")
-        clean.append({"type": item["type"][:32], "name": item["name"][:255], "url": item["url"]})
+    clean = [_output(item) for item in outputs]
     error = body.get("error") or {}
     if not isinstance(error, dict):
         raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "error must be an object {code, message}")
@@ -160,7 +160,60 @@ def result_from_body(body) -> PlaneResult:
         error_code=error_code,
         error_message=str(error.get("message") or "")[:MAX_FIELD],
         answer=(text or "")[:MAX_ANSWER],
+        usage=usage_from_body(body.get("usage")),
     )
+
+
+def _output(item) -> dict:
+    """One output: {type, name, url} strings, and optional `size_bytes` and `content_type`."""
+    if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("type", "name", "url"))):
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "each output must be {type, name, url} strings")
+    clean = {"type": item["type"][:32], "name": item["name"][:255], "url": item["url"]}
+    size, content_type = item.get("size_bytes"), item.get("content_type")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "an output's size_bytes must be a whole number >= 0")
+        clean["size_bytes"] = size
+    if content_type is not None:
+        if not isinstance(content_type, str) or len(content_type) > 255:
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "an output's content_type must be a string")
+        clean["content_type"] = content_type
+    return clean
+
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
+MAX_TOKENS = 2**62
+MAX_COST = Decimal("99999999.999999")
+
+
+def usage_from_body(usage) -> dict | None:
+    """The contract's `usage` {input_tokens, output_tokens, total_tokens, cost_usd} (each optional,
+    whole numbers >= 0 and a number of US dollars >= 0) as the run's columns; total_tokens is
+    input + output when left out. PlaneError(plane_bad_response) when it is not that."""
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "usage must be an object {input_tokens, output_tokens, total_tokens, cost_usd}")
+    clean = {}
+    for name in TOKEN_FIELDS:
+        value = usage.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_TOKENS:
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"usage.{name} must be a whole number >= 0")
+        clean[name] = value
+    if "total_tokens" not in clean and ("input_tokens" in clean or "output_tokens" in clean):
+        clean["total_tokens"] = clean.get("input_tokens", 0) + clean.get("output_tokens", 0)
+    cost = usage.get("cost_usd")
+    if cost is not None:
+        try:
+            amount = Decimal(str(cost)) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or not 0 <= amount <= MAX_COST:
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "usage.cost_usd must be a number of US dollars >= 0")
+        clean["cost_usd"] = amount.quantize(Decimal("0.000001"))
+    return clean or None
 
 
 def _text(value, name: str) -> str:
@@ -197,4 +250,10 @@ def session_request(run) -> dict:
     }
     if source:
         body["metadata"]["source_session_id"] = source
+    # Per-run caps, for runtimes that enforce them (the control plane cannot: usage comes after).
+    schedule = run.schedule if run.schedule_id else None
+    if getattr(schedule, "max_tokens", None) is not None:
+        body["metadata"]["max_tokens"] = schedule.max_tokens
+    if getattr(schedule, "max_cost_usd", None) is not None:
+        body["metadata"]["max_cost_usd"] = float(schedule.max_cost_usd)
     return body

@@ -35,13 +35,21 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from django.conf import settings
 
 from runs.models import RunErrorCode
-from runs.plane.base import MAX_ANSWER, PlaneError, PlaneResult, PlaneStatus, StartResult, session_request
+from runs.plane.base import (
+    MAX_ANSWER,
+    PlaneError,
+    PlaneResult,
+    PlaneStatus,
+    StartResult,
+    session_request,
+    usage_from_body,
+)
 
 log = structlog.get_logger("runs.plane.local")
 
@@ -116,7 +124,30 @@ def output_for(output_type: str, data: bytes) -> list[dict]:
         return []
     ext, mime = OUTPUT_FORMATS.get(output_type, ("bin", "application/octet-stream"))
     url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-    return [{"type": output_type, "name": f"result.{ext}", "url": url}]
+    return [{"type": output_type, "name": f"result.{ext}", "url": url, "size_bytes": len(data), "content_type": mime}]
+
+
+# Where an agent may report what it used: a JSON object written to this file in its working
+# directory, e.g. {"input_tokens": 1200, "output_tokens": 350, "cost_usd": 0.0042}
+# (docs/execution-plane.md, "Usage"). Its path is in the agent's AGENT_USAGE_FILE.
+USAGE_FILE = "agent-usage.json"
+USAGE_FILE_MAX = 4096
+
+
+def usage_in(workdir: str) -> tuple[dict | None, str]:
+    """(the run's usage columns, "") from the agent's usage file; (None, why) when it is unusable."""
+    path = os.path.join(workdir, USAGE_FILE)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(USAGE_FILE_MAX + 1)
+    except OSError:
+        return None, ""  # none written: nothing reported
+    if len(raw) > USAGE_FILE_MAX:
+        return None, f"{USAGE_FILE} is larger than {USAGE_FILE_MAX} bytes"
+    try:
+        return usage_from_body(json.loads(raw)), ""
+    except (ValueError, PlaneError) as exc:
+        return None, f"{USAGE_FILE} is not usage: {getattr(exc, 'message', exc)}"
 
 
 # Output types whose bytes are text a person reads: kept on the run as its answer too.
@@ -161,6 +192,7 @@ class LocalPlaneClient:
     def _run(self, run, argv: list, workdir: str, on_started) -> StartResult:
         env = {k: os.environ[k] for k in ENV_ALLOWLIST if k in os.environ}
         env["AGENT_JOB_RUN_ID"] = run.job_run_id
+        env["AGENT_USAGE_FILE"] = os.path.join(workdir, USAGE_FILE)
         extra = {}
         try:
             run_as = RunAs.named(self.run_as_name)
@@ -211,6 +243,10 @@ class LocalPlaneClient:
             )
             return _failed(session_id, PlaneStatus.FAILED, RunErrorCode.AGENT_OUTPUT_TOO_LARGE, message)
         result = _result(run, session_id, proc.returncode, bytes(out), bytes(err))
+        usage, problem = usage_in(workdir)
+        if problem:
+            log.warning("local_plane.bad_usage_file", agent=run.agent_slug, job_run_id=run.job_run_id, problem=problem)
+        result = replace(result, usage=usage)
         return StartResult(session_id=session_id, status=result.status, result=result)
 
     def poll(self, run) -> PlaneResult:

@@ -17,7 +17,9 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from runs import outcomes
 from runs.alerts.failures import after_outcome
+from runs.budgets import after_usage
 from runs.bulk import insert_runs, mark_running
 from runs.models import (
     ACTIVE_STATUSES,
@@ -109,6 +111,7 @@ def run_finish(
     message_id: str = "",
     outputs: list | None = None,
     answer: str = "",
+    usage: dict | None = None,
     error_code: str = "",
     error_message: str = "",
     now: datetime,
@@ -147,6 +150,8 @@ def run_finish(
         changes["outputs"] = outputs
     if answer:
         changes["answer"] = answer
+    if usage:
+        changes.update(usage)  # input_tokens, output_tokens, total_tokens, cost_usd (PlaneResult.usage)
     if session_id or status == RunStatus.SUCCESS:
         # A result from the plane means it ran, even when the create answer never reached us.
         changes["started_at"] = Coalesce(F("started_at"), Value(now))
@@ -159,6 +164,7 @@ def run_finish(
         if not updated or run is None:
             return run, False
         _count_outcome(run)
+        after_usage(run=run, now=now)
         if after_outcome(run=run, now=now):
             run.schedule.enabled = False  # paused just now: no automatic retry
         retry_run = _queue_retry(run, now=now) if retry and status in FAILURE_STATUSES else None
@@ -194,6 +200,8 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
     """
     if not result.terminal:
         raise ValueError(f"plane status {result.status!r} is not final")
+    # A success is judged by what the agent produced (the schedule's success checks).
+    result, verdict = outcomes.judge(run, result)
     return run_finish(
         run_id=run.pk,
         status=RUN_STATUS_FOR_PLANE[result.status],
@@ -201,9 +209,12 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
         message_id=result.message_id,
         outputs=result.outputs,
         answer=result.answer,
+        usage=result.usage,
         error_code=result.error_code,
         error_message=result.error_message,
         now=now,
+        # A failed success check retries by the schedule's choice (retry_failed_checks).
+        retry=verdict is None or verdict.retry,
     )
 
 

@@ -13,6 +13,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from config.errors import InvalidState
+from runs.budgets import refuse_when_spent
 from runs.bulk import insert_runs
 from runs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, ScheduleRun, TriggerType
 from runs.services.create import run_create
@@ -41,6 +42,7 @@ def run_now(*, actor: Actor, schedule, now: datetime, idempotency_key: str | Non
         raise InvalidState(
             _("agent '%(agent)s' is disabled, so this schedule cannot run") % {"agent": schedule.agent.slug}
         )
+    refuse_when_spent(schedule, now=now)
     status, error_code, error_message = overlap_verdict(schedule, active=active_run_count(schedule.pk))
     run, created = run_create(
         schedule=schedule,
@@ -93,6 +95,7 @@ def run_retry(*, actor: Actor, run: ScheduleRun, now: datetime) -> ScheduleRun:
         raise InvalidState(
             _("agent '%(agent)s' is disabled, so this run cannot be retried") % {"agent": run.agent_slug}
         )
+    refuse_when_spent(run.schedule, now=now)
     # The later attempts of this occurrence, by its stored key (index `run_retries_by_occurrence`).
     # Attempt 1 is never among them and never matters: a retry exists only once it is final.
     attempts = ScheduleRun.objects.filter(

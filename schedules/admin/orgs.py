@@ -10,7 +10,8 @@ from audit.services import Actor
 from config import clock
 from schedules import tenancy
 from schedules.admin.base import ServiceDeleteMixin
-from schedules.models import Agent, Membership, Organization
+from config.admin import ReadOnlyAdmin
+from schedules.models import Agent, Membership, Organization, UsageMonth
 
 
 class AuditedAdminMixin(ServiceDeleteMixin):
@@ -52,7 +53,10 @@ class AgentInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["slug", "name", "max_concurrent_runs", "member_count", "agent_count", "schedule_count", "created_at"]
+    list_display = [
+        "slug", "name", "max_concurrent_runs", "timezone", "monthly_token_budget", "monthly_cost_budget_usd",
+        "member_count", "agent_count", "schedule_count", "created_at",
+    ]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at"]
     inlines = [MembershipInline, AgentInline]
@@ -100,3 +104,15 @@ class AgentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ["slug", "name", "org__slug"]
     autocomplete_fields = ["org"]
     readonly_fields = ["created_at"]
+
+
+@admin.register(UsageMonth)
+class UsageMonthAdmin(ReadOnlyAdmin):
+    """Monthly usage totals against the budgets (schedules/budgets.py), for support: written
+    when runs finish, never by hand. Change a budget on the org or the schedule instead."""
+
+    list_display = ["month", "org", "schedule", "total_tokens", "cost_usd", "exceeded_at"]
+    list_filter = ["month"]
+    list_select_related = ["org", "schedule"]
+    search_fields = ["org__slug", "schedule__name"]
+    ordering = ["-month", "org"]

@@ -170,6 +170,20 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
             },
         ),
         (
+            _("Success means, and budget"),
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "success_checks",
+                    "retry_failed_checks",
+                    "monthly_token_budget",
+                    "monthly_cost_budget_usd",
+                    "max_tokens",
+                    "max_cost_usd",
+                ],
+            },
+        ),
+        (
             _("State (computed)"),
             {
                 "fields": [

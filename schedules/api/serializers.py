@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -86,6 +87,28 @@ class ParamsField(serializers.JSONField):
 @extend_schema_field({"type": "object", "additionalProperties": True, "example": {"region": "APAC"}})
 class ParamsSchemaField(ParamsField):
     pass
+
+
+@extend_schema_field(
+    {"type": "array", "items": {"type": "object", "additionalProperties": True},
+     "example": [{"kind": "output_present"}, {"kind": "min_size", "bytes": 1024}]}
+)
+class SuccessChecksField(serializers.JSONField):
+    """Form only (a list); what each check means is schedules.checks', called by the services."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, list):
+            raise serializers.ValidationError('success_checks must be a list, e.g. [{"kind": "output_present"}]')
+        _check_json(value, "success_checks")
+        return value
+
+
+def MONEY(**kwargs):
+    return serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True,
+        coerce_to_string=False, **kwargs,
+    )
 
 
 class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -171,6 +194,28 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     source_session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     source_message_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    success_checks = SuccessChecksField(
+        required=False,
+        help_text=(
+            "What success means, checked when the session succeeded; a failed check fails the run "
+            "(output_check_failed). Kinds: output_present, min_size {bytes}, contains {text}, not_contains {text}, "
+            "regex {pattern} (RE2), json_schema {schema} (output type json). Left out on create: "
+            '[{"kind": "output_present"}] for output types other than none and text.'
+        ),
+    )
+    retry_failed_checks = serializers.BooleanField(
+        required=False, help_text="Retry a run whose output failed a check, like any failure (default true)."
+    )
+    monthly_token_budget = serializers.IntegerField(
+        min_value=1, max_value=2**62, required=False, allow_null=True,
+        help_text="Tokens per calendar month in the schedule's zone; null: no limit.",
+    )
+    monthly_cost_budget_usd = MONEY(help_text="US dollars per calendar month in the schedule's zone; null: no limit.")
+    max_tokens = serializers.IntegerField(
+        min_value=1, max_value=2**62, required=False, allow_null=True,
+        help_text="Per-run cap passed to the execution plane in metadata (for runtimes that enforce it).",
+    )
+    max_cost_usd = MONEY(help_text="Per-run cap in US dollars passed to the execution plane in metadata.")
 
     # The timing checks raise ScheduleError, a Django ValidationError: DRF reports it as this
     # field's error beside the others.
@@ -238,6 +283,11 @@ def _username(schedule: Schedule, field: str) -> str | None:
     return annotated if annotated is not None else getattr(schedule, field).get_username()
 
 
+def _money(value):
+    """As DecimalField(coerce_to_string=False) writes it: a number with 2 decimals, or null."""
+    return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+
+
 def _related_slug(schedule: Schedule, field: str) -> str:
     annotated = getattr(schedule, f"{field}_slug", None)
     return annotated if annotated is not None else getattr(schedule, field).slug
@@ -291,6 +341,12 @@ class ScheduleSerializer(serializers.Serializer):
     timing_error = serializers.CharField()
     source_session_id = serializers.CharField()
     source_message_id = serializers.CharField()
+    success_checks = serializers.JSONField(help_text="What success means (see the input's description).")
+    retry_failed_checks = serializers.BooleanField()
+    monthly_token_budget = serializers.IntegerField(allow_null=True)
+    monthly_cost_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, coerce_to_string=False)
+    max_tokens = serializers.IntegerField(allow_null=True)
+    max_cost_usd = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, coerce_to_string=False)
     created_by = serializers.SerializerMethodField()
     updated_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -334,6 +390,12 @@ class ScheduleSerializer(serializers.Serializer):
             "timing_error": schedule.timing_error,
             "source_session_id": schedule.source_session_id,
             "source_message_id": schedule.source_message_id,
+            "success_checks": schedule.success_checks,
+            "retry_failed_checks": schedule.retry_failed_checks,
+            "monthly_token_budget": schedule.monthly_token_budget,
+            "monthly_cost_budget_usd": _money(schedule.monthly_cost_budget_usd),
+            "max_tokens": schedule.max_tokens,
+            "max_cost_usd": _money(schedule.max_cost_usd),
             "created_by": self.get_created_by(schedule),
             "updated_by": self.get_updated_by(schedule),
             "created_at": iso(schedule.created_at),

@@ -80,9 +80,9 @@ def raw_sql_cycle(now: datetime, batch: int) -> tuple[int, float]:
             cur.executemany(
                 "INSERT INTO schedule_runs (id, job_run_id, occurrence_key, schedule_id, org_id, trigger_type, attempt,"
                 " scheduled_for, status, queued_at, outputs, error_code, error_message, missed_count,"
-                " agent_slug, prompt, output_type, params, session_id, message_id, lease_owner, created_at)"
+                " agent_slug, prompt, output_type, params, session_id, message_id, lease_owner, created_at, answer)"
                 " VALUES (gen_random_uuid(), %s, %s, %s, %s, 'scheduled', 1, %s, 'queued', %s, '[]', '', '', 0,"
-                " %s, %s, %s, %s::jsonb, '', '', '', now()) ON CONFLICT (job_run_id) DO NOTHING",
+                " %s, %s, %s, %s::jsonb, '', '', '', now(), '') ON CONFLICT (job_run_id) DO NOTHING",
                 runs,
             )
             cur.execute(

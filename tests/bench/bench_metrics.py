@@ -53,13 +53,13 @@ RUNS_SQL = """
     INSERT INTO schedule_runs (
         id, job_run_id, occurrence_key, schedule_id, org_id, trigger_type, attempt, scheduled_for, status,
         not_before, queued_at, started_at, finished_at, session_id, message_id, outputs, error_code,
-        error_message, missed_count, agent_slug, prompt, output_type, params, lease_owner, created_at)
+        error_message, missed_count, agent_slug, prompt, output_type, params, lease_owner, created_at, answer)
     SELECT gen_random_uuid(), %(tag)s || '-' || g.g, %(tag)s || '-' || g.g, s.id, s.org_id,
         CASE WHEN g.g %% 20 = 0 THEN 'manual' WHEN g.g %% 33 = 1 THEN 'retry' ELSE 'scheduled' END,
         1, g.at, g.status, NULL, g.at,
         CASE WHEN g.status = 'skipped' THEN NULL ELSE g.at + interval '1 second' END,
         g.at + make_interval(secs => 1 + g.g %% 300), '', '', '[]'::jsonb, '', '', 0, 'echo', s.prompt,
-        'markdown', '{}'::jsonb, '', g.at
+        'markdown', '{}'::jsonb, '', g.at, ''
     FROM g JOIN s ON s.i = g.g %% %(k)s
 """
 

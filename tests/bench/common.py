@@ -101,7 +101,8 @@ def create_schedules(
             schedule_type, cron_expression, interval_seconds, run_at, timezone, enabled, next_run_at,
             timing_error, max_concurrency, overlap_policy, max_retries, retry_backoff_seconds,
             timeout_seconds, catchup_window_seconds, alert_after_failures, consecutive_failures,
-            source_session_id, source_message_id, paused_reason, created_at, updated_at)
+            source_session_id, source_message_id, paused_reason, created_at, updated_at,
+            success_checks, retry_failed_checks)
         SELECT gen_random_uuid(), %(org)s, %(agent)s, 'bench ' || g, '', 'Summarise the bench', 'markdown',
             '{}'::jsonb, %(type)s, %(cron)s, %(interval)s,
             CASE WHEN %(type)s = 'once' THEN %(next)s + make_interval(secs => g * %(spread)s) END,
@@ -109,7 +110,8 @@ def create_schedules(
             %(next)s + make_interval(secs => g * %(spread)s),
             '', 1, 'skip', 3, '[30, 60, 300, 900, 3600]'::jsonb, 1800, 3600, 3, 0, '', '', '',
             %(created)s - make_interval(secs => g * %(step)s),
-            %(created)s - make_interval(secs => g * %(step)s)
+            %(created)s - make_interval(secs => g * %(step)s),
+            '[]'::jsonb, true
         FROM generate_series(1, %(n)s) AS g
     """
     with connection.cursor() as cursor:

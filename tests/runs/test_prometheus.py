@@ -16,7 +16,7 @@ from tests.factories import make_heartbeat, make_run
 from tests.runs.metrics_data import NOW, populate
 
 TOKEN = "s3cret-scrape-token"
-BOUNDED_LABELS = {"org", "status", "trigger", "state", "replica", "le", "cause"}
+BOUNDED_LABELS = {"org", "status", "trigger", "state", "replica", "le", "cause", "kind"}  # kind: input, output or total (tokens)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from runs.alerts.services import alert_open
 from runs.models import (
     Alert, AlertChannel, AlertDelivery, AlertEvent, DeliveryAttempt, RunTally, ScheduleRun, SchedulerHeartbeat,
 )
-from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft
+from schedules.models import Agent, Membership, Organization, Schedule, ScheduleDraft, UsageMonth
 from tests.constants import UTC, T0, NINE
 from tests.factories import make_agent, make_draft, make_heartbeat, make_run, make_schedule, make_user
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 OUR_APPS = {"schedules", "runs", "audit"}
 READ_ONLY = {
     ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert, AlertEvent, AlertChannel, AlertDelivery,
-    DeliveryAttempt, RunTally,
+    DeliveryAttempt, RunTally, UsageMonth,
 }
 
 
@@ -73,6 +73,7 @@ def objects(acme, agent, alice, schedule):
         ScheduleDraft: make_draft(
             alice, acme, agent=agent.slug, prompt="Sum up sales", session_id="sess-1"
         ),
+        UsageMonth: UsageMonth.objects.create(org=acme, schedule=schedule, month=T0.date(), period_end=T0, total_tokens=5),
     }
 
 
@@ -88,7 +89,7 @@ def test_every_model_of_our_apps_is_in_the_admin(objects):
     "model",
     [
         Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert,
-        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt, RunTally,
+        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt, RunTally, UsageMonth,
     ],
     ids=lambda m: m._meta.model_name,
 )
@@ -143,6 +144,8 @@ def schedule_form(agent, org=None, **overrides):
         "timeout_seconds": "1800",
         "catchup_window_seconds": "3600",
         "alert_after_failures": "3",
+        "success_checks": "[]",
+        "retry_failed_checks": "on",
         "source_session_id": "",
         "source_message_id": "",
         "_save": "Save",
@@ -298,7 +301,7 @@ def staff(db):
     "model",
     [
         Organization, Membership, Agent, Schedule, ScheduleRun, SchedulerHeartbeat, AuditEvent, ScheduleDraft, Alert,
-        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt, RunTally,
+        AlertEvent, AlertChannel, AlertDelivery, DeliveryAttempt, RunTally, UsageMonth,
     ],
     ids=lambda m: m._meta.model_name,
 )
@@ -393,7 +396,7 @@ def test_agent_and_organization_changes_in_the_admin_are_audited(su_client, acme
     event = AuditEvent.objects.get(target_type="agent")
     assert (event.action, event.before, event.after) == ("update", {"enabled": True}, {"enabled": False})
 
-    data = {"slug": "acme", "name": "Acme", "max_concurrent_runs": "3", "_save": "Save", **_empty_inlines()}
+    data = {"slug": "acme", "name": "Acme", "max_concurrent_runs": "3", "timezone": "UTC", "_save": "Save", **_empty_inlines()}
     response = su_client.post(url(Organization, "change", acme.pk), data)
     assert response.status_code == 302, response.context and response.context["errors"]
     event = AuditEvent.objects.get(target_type="organization")
@@ -403,7 +406,7 @@ def test_agent_and_organization_changes_in_the_admin_are_audited(su_client, acme
 def test_membership_rows_changed_inline_on_the_org_page_are_audited(su_client, acme, alice, mallory):
     membership = Membership.objects.get(user=alice)
     data = {
-        "slug": "acme", "name": "Acme", "max_concurrent_runs": "10", "_save": "Save", **_empty_inlines(),
+        "slug": "acme", "name": "Acme", "max_concurrent_runs": "10", "timezone": "UTC", "_save": "Save", **_empty_inlines(),
         "memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "1",
         "memberships-0-id": membership.pk, "memberships-0-org": acme.pk, "memberships-0-user": alice.pk,
         "memberships-0-role": "viewer",
