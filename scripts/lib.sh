@@ -16,7 +16,7 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
     log "installing Python packages"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,langgraph]"
     touch "$stamp"
   fi
   # Every target that runs the project (run, test, bench) serves the pages in both languages.

@@ -81,6 +81,10 @@ class PlaneResult:
     error_message: str = ""
     # The agent's answer as text (the contract's optional `text`), capped at MAX_ANSWER.
     answer: str = ""
+    # What the runtime itself reported, as read, when the plane keeps more than the contract's
+    # fields (LangGraph: {"run": <its Run>, "values": <the thread's final state>}), e.g. for
+    # token usage. Not stored on the run.
+    state: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def terminal(self) -> bool:
