@@ -89,6 +89,7 @@ def run_values(
         session_id="",
         message_id="",
         outputs=[],
+        answer="",
         lease_owner="",
         lease_expires_at=None,
     )
