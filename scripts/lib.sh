@@ -6,18 +6,24 @@ PY="$VENV/bin/python"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Creates .venv and installs the project with its test extras, once per pyproject change.
+# Creates .venv and installs the project with its extras, once per pyproject change. The extras
+# are `test` plus those named in VENV_EXTRAS (e.g. "langgraph": the LangGraph Agent Server for
+# the real-server tests and `PLANE=langgraph make run`); the stamp lists what is installed.
 ensure_venv() {
-  local stamp="$VENV/.installed"
+  local stamp="$VENV/.installed" extra missing=0
+  local extras="test${VENV_EXTRAS:+,$VENV_EXTRAS}"
   if [ ! -x "$PY" ]; then
     log "creating .venv"
     python3 -m venv "$VENV"
   fi
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    log "installing Python packages"
+  for extra in ${extras//,/ }; do
+    grep -qx "$extra" "$stamp" 2>/dev/null || missing=1
+  done
+  if [ "$missing" -eq 1 ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    log "installing Python packages ($extras)"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,langgraph]"
-    touch "$stamp"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+    tr ',' '\n' <<<"$extras" >"$stamp"
   fi
   # Every target that runs the project (run, test, bench) serves the pages in both languages.
   ensure_messages
