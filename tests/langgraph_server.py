@@ -25,7 +25,9 @@ from pathlib import Path
 from tests import polling
 
 GRAPHS = Path(__file__).resolve().parent / "langgraph_graphs.py"
-TEST_GRAPHS = {name: f"{GRAPHS}:{name}" for name in ("echo", "fail", "sleep", "report")}
+DEMO = Path(__file__).resolve().parents[1] / "agents" / "langgraph_demo.py"
+# The test graphs, and the demo graph of `PLANE=langgraph make run` as `demo`.
+TEST_GRAPHS = {**{name: f"{GRAPHS}:{name}" for name in ("echo", "fail", "sleep", "report")}, "demo": f"{DEMO}:echo"}
 
 
 def free_port() -> int:

@@ -79,6 +79,16 @@ def test_a_fields_style_agent_gets_state_keys_and_its_result_is_the_answer(langg
     assert run.outputs == [{"type": "csv", "name": "report.csv", "url": "https://f.example/q3.csv"}]
 
 
+def test_the_demo_graph_of_make_run_answers_the_prompt_as_markdown(langgraph, acme):
+    make_agent(acme, "demo-echo", assistant_id="demo")
+    run = dispatch(due_run(acme, "demo-echo", at=now(), prompt="Weekly KPIs", params={"region": "APAC"}))
+    wait_until(finished(run), what="the demo run to finish")
+    run = reload(run)
+    assert run.status == RunStatus.SUCCESS, run.error_message
+    assert run.answer.startswith("# Echo: Weekly KPIs\n\n## Prompt\n\n> Weekly KPIs")
+    assert '"region": "APAC"' in run.answer
+
+
 def test_a_failure_is_retried_as_a_new_attempt_on_a_new_thread(langgraph, acme):
     start = now()
     first = dispatch(due_run(acme, "fail", at=start, prompt="break", retry_backoff_seconds=[1]))
