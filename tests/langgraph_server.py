@@ -107,7 +107,8 @@ class LangGraphServer(polling.LoggedProcess):
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                # Its graceful shutdown waits for running graphs; a test server's state is thrown away.
+                self.proc.wait(2)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)

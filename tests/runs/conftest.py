@@ -101,4 +101,12 @@ def langgraph(settings, langgraph_server, live_server):
     settings.EXECUTION_PLANE_SECRET = PLANE_SECRET
     settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 10
     settings.SITE_URL = live_server.url
-    return langgraph_server
+    # The server keeps its webhook connection open, and with it the live server's request
+    # thread and that thread's persistent database connection, which would hold the test
+    # database past the session (DROP DATABASE waits for it). Close each request's connection.
+    from django.db import connection
+
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    yield langgraph_server
+    connection.settings_dict["CONN_MAX_AGE"] = max_age

@@ -20,6 +20,7 @@ from tests import polling
 from tests.constants import UTC
 from tests.factories import make_agent, make_run, make_schedule
 from tests.faults.proxy import Fault, FaultProxy
+from tests.langgraph_server import free_port
 from tests.runs.conftest import inline_dispatcher, reload
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -128,7 +129,13 @@ def test_a_lost_create_answer_sent_again_adopts_the_one_server_run(langgraph, ac
     assert (again.session_id, again.message_id) == (thread_id, server_run["run_id"])
 
 
-def test_a_webhook_with_a_wrong_token_is_refused_and_its_body_never_trusted(langgraph, acme, client):
+def no_webhooks(settings):
+    """The server's webhooks for this test's runs go nowhere: none arrives after the test."""
+    settings.SITE_URL = f"http://127.0.0.1:{free_port()}"
+
+
+def test_a_webhook_with_a_wrong_token_is_refused_and_its_body_never_trusted(langgraph, acme, client, settings):
+    no_webhooks(settings)
     run = dispatch(due_run(acme, "sleep", at=now(), params={"seconds": 20}))
     assert run.status == RunStatus.RUNNING
     forged = {"run_id": run.message_id, "thread_id": run.session_id, "status": "success", "values": {"messages": []}}
@@ -144,7 +151,8 @@ def test_a_webhook_with_a_wrong_token_is_refused_and_its_body_never_trusted(lang
     LangGraphPlaneClient.from_settings().cancel(run)
 
 
-def test_our_timeout_cancels_the_server_run(langgraph, acme):
+def test_our_timeout_cancels_the_server_run(langgraph, acme, settings):
+    no_webhooks(settings)
     start = now()
     run = dispatch(due_run(acme, "sleep", at=start, params={"seconds": 60}, timeout_seconds=60), at=start)
     assert run.status == RunStatus.RUNNING

@@ -15,6 +15,7 @@ from runs.plane.langgraph import thread_id_for
 from tests import polling
 from tests.constants import UTC
 from tests.faults.proxy import Fault, FaultProxy
+from tests.langgraph_server import free_port
 from tests.runs.conftest import PLANE_SECRET
 from tests.runs.test_scheduler_process import due_once_schedules, replicas  # noqa: F401 (fixture)
 
@@ -34,8 +35,9 @@ def plane_env(url: str, site_url: str, **extra) -> dict:
 
 
 def test_50_occurrences_due_at_once_on_2_replicas_give_50_threads_with_one_run_each(
-    langgraph_server, live_server, acme, agent, replicas  # noqa: F811
+    langgraph, live_server, acme, agent, replicas  # noqa: F811
 ):
+    langgraph_server = langgraph
     acme.max_concurrent_runs = 100
     acme.save()
     due_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
@@ -58,8 +60,11 @@ def test_50_occurrences_due_at_once_on_2_replicas_give_50_threads_with_one_run_e
 
 
 def test_kill_9_mid_create_call_then_another_replica_adopts_the_one_server_run(
-    langgraph_server, live_server, acme, agent, replicas  # noqa: F811
+    langgraph, acme, agent, replicas  # noqa: F811
 ):
+    langgraph_server = langgraph
+    # No webhook reaches us here: the survivor, not a webhook's read-back, must find the run.
+    no_webhooks = f"http://127.0.0.1:{free_port()}"
     (schedule,) = due_once_schedules(acme, agent, 1, due_at=datetime.now(UTC).replace(microsecond=0))
     run = None
     proxy = FaultProxy(("127.0.0.1", langgraph_server.port)).start()
@@ -67,7 +72,7 @@ def test_kill_9_mid_create_call_then_another_replica_adopts_the_one_server_run(
         # The server creates the run; its answer is held back while the replica is killed.
         proxy.inject(Fault.LATE_ANSWER, times=None, match="POST /threads/", delay=30)
         lease = {"SCHEDULER_LEASE_SECONDS": "4"}
-        doomed = replicas("doomed", "", env=plane_env(proxy.url, live_server.url, **lease))
+        doomed = replicas("doomed", "", env=plane_env(proxy.url, no_webhooks, **lease))
         run = wait_until(lambda: ScheduleRun.objects.first(), what="the run", procs=[doomed])
         thread_id = thread_id_for(run.job_run_id)
         wait_until(lambda: _runs_of(langgraph_server, thread_id), what="the server to create the run", procs=[doomed])
@@ -78,7 +83,7 @@ def test_kill_9_mid_create_call_then_another_replica_adopts_the_one_server_run(
     run.refresh_from_db()
     assert (run.status, run.session_id) == (RunStatus.QUEUED, "")
 
-    survivor = replicas("survivor", "", env=plane_env(langgraph_server.url, live_server.url, **lease))
+    survivor = replicas("survivor", "", env=plane_env(langgraph_server.url, no_webhooks, **lease))
     wait_until(
         lambda: ScheduleRun.objects.filter(pk=run.pk).exclude(message_id="").exists(),
         what="the survivor to send the attempt again after the lease expired", procs=[survivor],
