@@ -50,6 +50,19 @@ def check_plane_secret(app_configs=None, **kwargs):
 
 
 @checks.register(TAG)
+def check_langgraph_url(app_configs=None, **kwargs):
+    if settings.EXECUTION_PLANE != "langgraph" or settings.LANGGRAPH_URL.startswith(("http://", "https://")):
+        return []
+    return [
+        checks.Error(
+            f"EXECUTION_PLANE is langgraph but LANGGRAPH_URL is {settings.LANGGRAPH_URL!r}: the scheduler cannot reach the Agent Server.",
+            hint="Set LANGGRAPH_URL to the LangGraph Agent Server's base URL, e.g. http://127.0.0.1:2024.",
+            id="project.E010",
+        )
+    ]
+
+
+@checks.register(TAG)
 def check_throttle_rates(app_configs=None, **kwargs):
     errors = []
     for name in ("API_THROTTLE_WRITE", "API_THROTTLE_RUN"):
