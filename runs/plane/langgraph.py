@@ -126,8 +126,10 @@ class LangGraphPlaneClient:
         self.timeout = timeout
         self.site_url = (site_url or settings.SITE_URL).rstrip("/")
         # One SDK client (one httpx connection pool) per worker thread, so each thread can give
-        # its requests the time left before its own call's deadline.
+        # its requests the time left before its own call's deadline; all of them for close().
         self._local = threading.local()
+        self._clients: list = []
+        self._clients_lock = threading.Lock()
         # Agent slug -> (assistant_id, input_style), per org; read once per client.
         self._agents: dict[tuple, tuple[str, str]] = {}
 
@@ -176,7 +178,8 @@ class LangGraphPlaneClient:
                 found = self._first_run(thread_id, deadline)
                 if found is None:
                     raise PlaneError(
-                        RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: 409 on create, but the thread {thread_id} has no run"
+                        RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: 409 on create, but the thread {thread_id} has no run",
+                        unknown_outcome=True,
                     ) from None
         run_id, status = self._run_fields(found)
         return StartResult(session_id=thread_id, message_id=run_id, status=STATUS.get(status, PlaneStatus.RUNNING))
@@ -268,20 +271,32 @@ class LangGraphPlaneClient:
     # --- transport -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close this thread's connections (the dispatcher calls it on each worker at shutdown)."""
+        """Close every thread's connections (the dispatcher calls it once no call is in flight)."""
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for sdk in clients:
+            sdk.http.client.close()
+
+    def _drop(self) -> None:
+        """Forget this thread's client after a broken call: the next call starts clean."""
         sdk = getattr(self._local, "sdk", None)
         self._local.sdk = None
         if sdk is not None:
+            with self._clients_lock:
+                if sdk in self._clients:
+                    self._clients.remove(sdk)
             sdk.http.client.close()
 
     def _sdk(self):
         sdk = getattr(self._local, "sdk", None)
-        if sdk is None:
+        if sdk is None or sdk.http.client.is_closed:
             headers = {"User-Agent": "agent-schedules/1"}
             # api_key=None: never read LANGSMITH_API_KEY & co. from our environment by surprise.
             sdk = self._local.sdk = get_sync_client(
                 url=self.url, api_key=self.api_key or None, headers=headers, timeout=self.timeout
             )
+            with self._clients_lock:
+                self._clients.append(sdk)
         return sdk
 
     def _agent(self, run) -> tuple[str, str]:
@@ -297,19 +312,19 @@ class LangGraphPlaneClient:
     def _first_run(self, thread_id: str, deadline: float) -> dict | None:
         runs = self._request(deadline, "GET /threads/{id}/runs", lambda sdk: sdk.runs.list(thread_id, limit=10))
         if not isinstance(runs, list):
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: the run list is not a list")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: the run list is not a list", unknown_outcome=True)
         runs = [item for item in runs if isinstance(item, dict)]
         # One run per thread is the rule; should there ever be more, the first created is the attempt's.
         return min(runs, key=lambda item: str(item.get("created_at") or "")) if runs else None
 
     def _run_fields(self, found) -> tuple[str, str]:
         if not isinstance(found, dict) or not isinstance(found.get("run_id"), str) or not found["run_id"]:
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: the answer is not a run (no run_id)")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: the answer is not a run (no run_id)", unknown_outcome=True)
         status = found.get("status")
         if status not in STATUS:
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: unknown run status {status!r}")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: unknown run status {status!r}", unknown_outcome=True)
         if len(found["run_id"]) > 128:
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: run_id longer than 128 characters")
+            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: run_id longer than 128 characters", unknown_outcome=True)
         return found["run_id"], status
 
     def _request(self, deadline: float, what: str, call, *, conflict_ok: bool = False, lost_ok: bool = False):
@@ -317,29 +332,38 @@ class LangGraphPlaneClient:
         where = f"{what} on {self.shown_url}"
         left = deadline - time.monotonic()
         if left <= 0:
-            raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: the call's deadline passed")
+            raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: the call's deadline passed", unknown_outcome=True)
         sdk = self._sdk()
         sdk.http.client.timeout = httpx.Timeout(left)
         try:
             return call(sdk)
+        # `unknown_outcome` (the ambiguity rule, runs.retry): the server may have acted on what
+        # was sent. Any step of a start counts, not only the run's create: the attempt is then
+        # sent again under the same job_run_id, and the recipe adopts whatever run exists.
         except APIStatusError as exc:
             code = exc.response.status_code
             snippet = redact_credentials(str(exc.message))[:300]
             if code == 409 and conflict_ok:
                 raise _Conflict() from None
             if code >= 500:
-                raise PlaneError(plane_http_error(code), f"{where} answered {code}: {snippet}") from None
+                raise PlaneError(plane_http_error(code), f"{where} answered {code}: {snippet}", unknown_outcome=True) from None
             if code == 404 and lost_ok:
                 raise PlaneError(RunErrorCode.PLANE_SESSION_NOT_FOUND, f"{where} answered 404: {snippet}") from None
             raise PlaneError(RunErrorCode.PLANE_REJECTED, f"{where} answered {code}: {snippet}") from None
-        except httpx.TimeoutException:
-            self.close()
-            raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: no complete answer in time") from None
+        except httpx.TimeoutException as exc:
+            self._drop()
+            sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: no complete answer in time", unknown_outcome=sent) from None
         except (httpx.TransportError, OSError) as exc:
-            self.close()
-            raise PlaneError(RunErrorCode.PLANE_UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}") from None
+            self._drop()
+            sent = not isinstance(exc, httpx.ConnectError)
+            raise PlaneError(
+                RunErrorCode.PLANE_UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}", unknown_outcome=sent
+            ) from None
         except (ValueError, httpx.HTTPError) as exc:
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: {type(exc).__name__}: {exc}") from None
+            raise PlaneError(
+                RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: {type(exc).__name__}: {exc}", unknown_outcome=True
+            ) from None
 
 
 class _Conflict(Exception):
