@@ -14,8 +14,10 @@ The run's `webhook` points at our route (runs/langgraph_webhook.py) with an HMAC
 never used, the route reads the run back through `poll`. `session_id` holds the thread id and
 `message_id` the run id.
 
-Calls go through `langgraph-sdk`'s sync client (httpx), one per worker thread. Each call of
-ours (start: up to four requests) has one deadline; every request gets what is left of it.
+Calls go through `langgraph-sdk`'s sync client, on an httpx client of ours: no proxy from the
+environment, and the connection layer of config/transport.py, so each call of ours (a start
+is up to four requests) has one deadline that bounds every connect, read and write of it,
+whatever pace the server answers at.
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 import uuid
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.urls import reverse
-from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import APIStatusError
+
+from config import transport
 
 from runs.models import RunErrorCode, plane_http_error
 from runs.plane.base import (
@@ -125,11 +131,10 @@ class LangGraphPlaneClient:
         self.api_key = api_key
         self.timeout = timeout
         self.site_url = (site_url or settings.SITE_URL).rstrip("/")
-        # One SDK client (one httpx connection pool) per worker thread, so each thread can give
-        # its requests the time left before its own call's deadline; all of them for close().
-        self._local = threading.local()
-        self._clients: list = []
-        self._clients_lock = threading.Lock()
+        # One SDK client for every worker thread (httpx's pool is thread-safe; each call's
+        # deadline is its own thread's), made on first use.
+        self._sdk_client = None
+        self._sdk_lock = threading.Lock()
         # Agent slug -> (assistant_id, input_style), per org; read once per client.
         self._agents: dict[tuple, tuple[str, str]] = {}
 
@@ -271,33 +276,28 @@ class LangGraphPlaneClient:
     # --- transport -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every thread's connections (the dispatcher calls it once no call is in flight)."""
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
-        for sdk in clients:
-            sdk.http.client.close()
-
-    def _drop(self) -> None:
-        """Forget this thread's client after a broken call: the next call starts clean."""
-        sdk = getattr(self._local, "sdk", None)
-        self._local.sdk = None
+        """Close the idle connections (the dispatcher calls it once no call is in flight)."""
+        with self._sdk_lock:
+            sdk, self._sdk_client = self._sdk_client, None
         if sdk is not None:
-            with self._clients_lock:
-                if sdk in self._clients:
-                    self._clients.remove(sdk)
             sdk.http.client.close()
 
-    def _sdk(self):
-        sdk = getattr(self._local, "sdk", None)
-        if sdk is None or sdk.http.client.is_closed:
-            headers = {"User-Agent": "agent-schedules/1"}
-            # api_key=None: never read LANGSMITH_API_KEY & co. from our environment by surprise.
-            sdk = self._local.sdk = get_sync_client(
-                url=self.url, api_key=self.api_key or None, headers=headers, timeout=self.timeout
-            )
-            with self._clients_lock:
-                self._clients.append(sdk)
-        return sdk
+    def _sdk(self) -> SyncLangGraphClient:
+        with self._sdk_lock:
+            if self._sdk_client is None:
+                headers = {"User-Agent": "agent-schedules/1"}
+                if self.api_key:
+                    headers["X-Api-Key"] = self.api_key
+                http = httpx.Client(
+                    base_url=self.url,
+                    transport=_DeadlineTransport(),
+                    headers=headers,
+                    timeout=self.timeout,
+                    # Never a proxy or credentials from our environment by surprise.
+                    trust_env=False,
+                )
+                self._sdk_client = SyncLangGraphClient(http)
+            return self._sdk_client
 
     def _agent(self, run) -> tuple[str, str]:
         key = (run.org_id, run.agent_slug)
@@ -333,10 +333,9 @@ class LangGraphPlaneClient:
         left = deadline - time.monotonic()
         if left <= 0:
             raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: the call's deadline passed", unknown_outcome=True)
-        sdk = self._sdk()
-        sdk.http.client.timeout = httpx.Timeout(left)
         try:
-            return call(sdk)
+            with transport.deadline(left):
+                return call(self._sdk())
         # `unknown_outcome` (the ambiguity rule, runs.retry): the server may have acted on what
         # was sent. Any step of a start counts, not only the run's create: the attempt is then
         # sent again under the same job_run_id, and the recipe adopts whatever run exists.
@@ -351,11 +350,9 @@ class LangGraphPlaneClient:
                 raise PlaneError(RunErrorCode.PLANE_SESSION_NOT_FOUND, f"{where} answered 404: {snippet}") from None
             raise PlaneError(RunErrorCode.PLANE_REJECTED, f"{where} answered {code}: {snippet}") from None
         except httpx.TimeoutException as exc:
-            self._drop()
             sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: no complete answer in time", unknown_outcome=sent) from None
         except (httpx.TransportError, OSError) as exc:
-            self._drop()
             sent = not isinstance(exc, httpx.ConnectError)
             raise PlaneError(
                 RunErrorCode.PLANE_UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}", unknown_outcome=sent
@@ -364,6 +361,25 @@ class LangGraphPlaneClient:
             raise PlaneError(
                 RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: {type(exc).__name__}: {exc}", unknown_outcome=True
             ) from None
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport on the deadline-aware connection layer (config.transport).
+
+    httpx takes no network backend, so the pool it built is replaced by one that has it; a
+    test drives a server that drips its answer (tests/runs/test_langgraph_plane.py) and fails
+    should an httpx upgrade stop honouring this.
+    """
+
+    def __init__(self):
+        super().__init__(trust_env=False)
+        self._pool.close()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl.create_default_context(),
+            max_keepalive_connections=64,
+            keepalive_expiry=30.0,
+            network_backend=transport.network_backend(),
+        )
 
 
 class _Conflict(Exception):

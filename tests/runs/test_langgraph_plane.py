@@ -7,11 +7,13 @@ report: no LLM). Webhooks reach the test's live server; nothing waits a fixed ti
 from __future__ import annotations
 
 import functools
+import time
 from datetime import datetime, timedelta
 
 import pytest
 
 from runs.models import RunErrorCode, RunStatus, ScheduleRun
+from runs.plane import PlaneError
 from runs.plane.langgraph import LangGraphPlaneClient, thread_id_for, webhook_path
 from runs.reconcile import reconcile
 from schedules.models import AgentInputStyle
@@ -168,3 +170,20 @@ def test_our_timeout_cancels_the_server_run(langgraph, acme, settings):
         what="the server run to be interrupted",
     )
     assert server_run["run_id"] == run.message_id
+
+
+def test_a_server_dripping_its_answer_cannot_hold_a_call_past_its_deadline(langgraph, acme):
+    run = dispatch(due_run(acme, "echo", at=now()))
+    proxy = FaultProxy(("127.0.0.1", langgraph.port)).start()
+    try:
+        # A byte every 0.3 s: each read is quick, the whole answer would take minutes.
+        proxy.inject(Fault.DRIPPING_BODY, times=None, match="GET /threads/", delay=0.3)
+        client = LangGraphPlaneClient(url=proxy.url, timeout=1.5)
+        started = time.monotonic()
+        with pytest.raises(PlaneError) as late:
+            client.poll(run)
+        took = time.monotonic() - started
+    finally:
+        proxy.stop()
+    assert late.value.code == RunErrorCode.PLANE_TIMEOUT
+    assert 1.4 < took < 3.0
