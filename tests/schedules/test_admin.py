@@ -388,7 +388,7 @@ def test_deleting_a_membership_in_the_admin_is_audited(su_client, acme, alice):
 
 
 def test_agent_and_organization_changes_in_the_admin_are_audited(su_client, acme, agent):
-    data = {"org": acme.pk, "slug": "echo", "name": "Echo", "description": "", "_save": "Save"}  # enabled unticked
+    data = {"org": acme.pk, "slug": "echo", "name": "Echo", "description": "", "input_style": "chat", "_save": "Save"}  # enabled unticked
     assert su_client.post(url(Agent, "change", agent.pk), data).status_code == 302
     event = AuditEvent.objects.get(target_type="agent")
     assert (event.action, event.before, event.after) == ("update", {"enabled": True}, {"enabled": False})
