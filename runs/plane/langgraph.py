@@ -52,6 +52,7 @@ from runs.plane.base import (
     result_from_body,
     session_request,
 )
+from schedules.models import Agent
 
 # Fixed for ever: changing it would give every attempt sent again a new thread (a second run).
 THREAD_NAMESPACE = uuid.UUID("6f1d3c2a-9b7e-5a41-8c0d-2e4f6a8b0c1d")
@@ -135,8 +136,6 @@ class LangGraphPlaneClient:
         # deadline is its own thread's), made on first use.
         self._sdk_client = None
         self._sdk_lock = threading.Lock()
-        # Agent slug -> (assistant_id, input_style), per org; read once per client.
-        self._agents: dict[tuple, tuple[str, str]] = {}
 
     @classmethod
     def from_settings(cls) -> LangGraphPlaneClient:
@@ -300,17 +299,14 @@ class LangGraphPlaneClient:
             return self._sdk_client
 
     def _agent(self, run) -> tuple[str, str]:
-        key = (run.org_id, run.agent_slug)
-        if key not in self._agents:
-            from schedules.models import Agent
-
-            row = Agent.objects.filter(org_id=run.org_id, slug=run.agent_slug).values_list("assistant_id", "input_style").first()
-            assistant_id, style = row or ("", "chat")
-            self._agents[key] = (assistant_id or run.agent_slug, style)
-        return self._agents[key]
+        """(assistant_id, input_style) of the run's agent, read at each start: an edit in the
+        admin applies to the next attempt without a restart."""
+        row = Agent.objects.filter(org_id=run.org_id, slug=run.agent_slug).values_list("assistant_id", "input_style").first()
+        assistant_id, style = row or ("", "chat")
+        return assistant_id or run.agent_slug, style
 
     def _first_run(self, thread_id: str, deadline: float) -> dict | None:
-        runs = self._request(deadline, "GET /threads/{id}/runs", lambda sdk: sdk.runs.list(thread_id, limit=10))
+        runs = self._request(deadline, "GET /threads/{id}/runs", lambda sdk: sdk.runs.list(thread_id, limit=10), lost_ok=True)
         if not isinstance(runs, list):
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{self.shown_url}: the run list is not a list", unknown_outcome=True)
         runs = [item for item in runs if isinstance(item, dict)]
