@@ -22,14 +22,11 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
-from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config import clock
 from config.api.errors import error_response
-from runs.callback import Outcome, apply_callback
+from runs.callback import Outcome, PlaneEndpoint, apply_callback
 from runs.models import ScheduleRun
 from runs.plane import PlaneError
 from runs.plane.langgraph import LangGraphPlaneClient, webhook_token
@@ -71,12 +68,8 @@ _ANSWER = inline_serializer(
 )
 
 
-class LangGraphWebhookView(APIView):
-    # The token in the URL is the authentication; no session, no CSRF, no user, no throttle.
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
-    renderer_classes = [JSONRenderer]
+class LangGraphWebhookView(PlaneEndpoint):
+    # The token in the URL is the proof.
 
     @extend_schema(
         operation_id="runs_langgraph_webhook",
