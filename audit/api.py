@@ -10,6 +10,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import NotFound
 
 from audit import selectors
+from schedules import permissions
 from audit.models import AuditAction, AuditEvent
 from config.api.errors import errors
 from config.api.fields import EARLIEST, LATEST
@@ -42,11 +43,23 @@ class AuditEventSerializer(serializers.Serializer):
     before = serializers.JSONField(allow_null=True, help_text="Changed fields before the action.")
     after = serializers.JSONField(allow_null=True, help_text="Changed fields after the action.")
     request_id = serializers.CharField()
-    client_ip = serializers.IPAddressField(allow_null=True)
+    client_ip = serializers.SerializerMethodField(
+        help_text="The address the change came from: shown to admins of the org only, null for everyone else."
+    )
     created_at = serializers.DateTimeField()
 
     def get_org(self, event) -> str | None:
         return event.org.slug if event.org_id else None
+
+    def get_client_ip(self, event) -> str | None:
+        # Where each member works from is personal data: for the org's admins, not its viewers.
+        grants = self.context.get("grants")
+        return event.client_ip if grants is not None and grants.is_admin(event.org_id) else None
+
+    def to_representation(self, event):
+        data = super().to_representation(event)
+        data["before"], data["after"] = selectors.shown_changes(event)
+        return data
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
@@ -108,6 +121,9 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         return selectors.audit_events_visible_to(self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "grants": permissions.grants_for(self.request.user)}
 
     def get_object(self):
         event = self.get_queryset().filter(pk=int(self.kwargs["pk"])).first()

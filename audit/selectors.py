@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
+from config.redact import mask_target
 from schedules import permissions
 
 
@@ -22,6 +23,24 @@ def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
     return permissions.restrict(
         AuditEvent.objects.select_related("org"), user, permissions.READ, org_field="org_id", schedule_field="schedule_id"
     ).order_by("-created_at", "-id")
+
+
+def shown_changes(event: AuditEvent) -> tuple[dict | None, dict | None]:
+    """(before, after) as the page and the API show them: an alert channel's target masked.
+
+    Events written since channels were masked store the masked form already; older ones are
+    masked here, so no reader of the trail sees a webhook URL (often a credential)."""
+    if event.target_type != "alertchannel":
+        return event.before, event.after
+
+    def masked(values):
+        if not values or "target" not in values:
+            return values
+        target = str(values["target"])
+        changed = " (changed)" if target.endswith(" (changed)") else ""
+        return {**values, "target": mask_target(target.removesuffix(changed)) + changed}
+
+    return masked(event.before), masked(event.after)
 
 
 def audit_events_filter(

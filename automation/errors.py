@@ -1,21 +1,23 @@
 """Domain errors as pages, mapped once (as `config/api/errors.py` maps them for the API).
 
 Every page view is wrapped in `page_errors`: a service or selector raises
-NotVisible -> 404, MissingPermission -> 403 naming the permission, InvalidState -> 409, and
-Django's ValidationError -> 400, each rendered as a readable message. An HTMX request gets the
+NotVisible -> 404, MissingPermission -> 403 naming the permission, InvalidState -> 409,
+RateLimited -> 429 (with Retry-After), and Django's ValidationError -> 400, each rendered as a readable message. An HTMX request gets the
 message alone (`automation/error.html#message`), which `static/automation/app.js` shows in
 the page's role="alert" region; a plain request gets a whole page with a way back.
 """
 
 from __future__ import annotations
 
+import math
 from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from config.errors import InvalidState, MissingPermission, NotVisible
+from config.errors import InvalidState, MissingPermission, NotVisible, RateLimited
 from schedules.permissions import DELETE, READ, RUN, WRITE
 
 
@@ -42,6 +44,7 @@ def error_response(request, status: int, message: str, *, title: str | None = No
         403: _("Not allowed"),
         404: _("Not found"),
         409: _("This cannot be done now"),
+        429: _("Too many requests"),
     }
     template = "automation/error.html"
     if getattr(request, "htmx", False):
@@ -65,6 +68,16 @@ def page_errors(view):
                 "Ask an admin of the organization to grant it."
             ) % {"permission": exc.permission, "words": permission_words(exc.permission)}
             return error_response(request, 403, message)
+        except RateLimited as exc:
+            seconds = max(1, math.ceil(exc.wait or 1))
+            message = ngettext(
+                "You did this too often. Try again in %(seconds)d second.",
+                "You did this too often. Try again in %(seconds)d seconds.",
+                seconds,
+            ) % {"seconds": seconds}
+            response = error_response(request, 429, message)
+            response["Retry-After"] = str(seconds)
+            return response
         except InvalidState as exc:
             return error_response(request, 409, _("This cannot be done now: %(reason)s.") % {"reason": exc.message})
         except ValidationError as exc:

@@ -22,6 +22,7 @@ urlpatterns = [
     path("schedules/<uuid:pk>/chart/", charts.schedule_chart, name="schedule-chart"),
     path("alerts/", alerts.alerts_page, name="alerts"),
     path("alerts/test/", alerts.alert_test, name="alert-test"),
+    path("alerts/test/<int:event_id>/", alerts.alert_test_status, name="alert-test-status"),
     path("alerts/channels/", alerts.channel_add, name="alert-channel-add"),
     path("alerts/channels/<int:pk>/", alerts.channel_edit, name="alert-channel-edit"),
     path("alerts/channels/<int:pk>/remove/", alerts.channel_remove, name="alert-channel-remove"),

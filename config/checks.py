@@ -65,7 +65,7 @@ def check_langgraph_url(app_configs=None, **kwargs):
 @checks.register(TAG)
 def check_throttle_rates(app_configs=None, **kwargs):
     errors = []
-    for name in ("API_THROTTLE_WRITE", "API_THROTTLE_RUN"):
+    for name in ("API_THROTTLE_WRITE", "API_THROTTLE_RUN", "ALERT_TEST_THROTTLE"):
         rate = getattr(settings, name)
         if rate and not _valid_rate(rate):
             errors.append(

@@ -55,6 +55,17 @@ class InvalidState(DomainError):
     default_message = _("the object's state does not allow this")
 
 
+class RateLimited(DomainError):
+    """Too many of these, too fast: a throttle of `config/api/throttling.py` said no.
+    `wait` is the seconds until one more is allowed (a Retry-After)."""
+
+    default_message = _("too many requests")
+
+    def __init__(self, wait: float | None = None):
+        self.wait = wait
+        super().__init__()
+
+
 class InvalidInput(ValidationError):
     """One input field's value is wrong: `message` says what to change, `field` where."""
 

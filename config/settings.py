@@ -6,9 +6,12 @@ Every setting a deployer may change is listed, with its default, in the README's
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +46,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "corsheaders",
+    "axes",
+    "csp",
     "django_htmx",
     "template_partials",
     "schedules",
@@ -55,6 +60,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header on every answer (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Static files straight from the web process (no front proxy needed): after the security
     # headers, before sessions and the rest, which a stylesheet does not need.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -68,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,10 +136,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out user or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+# Password guessing (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords in a row for one
+# username, or from one address, signing in is refused for LOGIN_LOCKOUT_MINUTES, the right
+# password included; each wrong try meanwhile counts again. The sign-in page and the admin's
+# both. Lift it at once: `manage.py axes_reset_username <name>` or `axes_reset_ip <address>`
+# (docs/operations.md, "Locked out").
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"  # the audited address, proxies counted alike
+AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"  # the page that says for how long
+AXES_VERBOSE = False  # one log line per lockout is the operator's (structlog), not three
 
 # People sign in on the pages' styled login; the admin has its own login, for staff only.
 LOGIN_URL = "/accounts/login/"
@@ -141,6 +165,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# --- Content-Security-Policy (django-csp 4) --------------------------------------------
+# Strict: scripts, styles and connections from this origin only; no inline script or style,
+# no eval (the templates put none inline; htmx is told not to add its indicator <style>, in
+# base.html). A page that needs more says so on its view (csp_update), never here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF],
+        "script-src": [CSP_SELF],
+        "style-src": [CSP_SELF],
+        "connect-src": [CSP_SELF],
+        "img-src": [CSP_SELF, "data:"],
+        "font-src": [CSP_SELF],
+        "object-src": [CSP_NONE],
+        "base-uri": [CSP_SELF],
+        "form-action": [CSP_SELF],
+        "frame-ancestors": [CSP_NONE],
+    },
+}
 
 # --- I18n -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -188,6 +231,8 @@ REST_FRAMEWORK = {
 # Requests per period per user ("120/min", "10/s", "5000/day"); empty: no limit.
 API_THROTTLE_WRITE = env("API_THROTTLE_WRITE", default="120/min")
 API_THROTTLE_RUN = env("API_THROTTLE_RUN", default="30/min")
+# Test alerts per org ("Send test alert" on the alerts page), whoever sends them.
+ALERT_TEST_THROTTLE = env("ALERT_TEST_THROTTLE", default="5/hour")
 # Where throttle counts live. The default is per process; a shared cache (e.g.
 # "redis://host:6379/0" with redis installed, or "dbcache://cache_table" after
 # `manage.py createcachetable`) makes one count across web processes.
@@ -243,6 +288,8 @@ SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", defau
 # Webhooks to private, loopback or link-local addresses are refused unless this is set (an
 # org admin must not be able to make the scheduler call into the internal network).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+# The most alert channels one org may have (each is called on every alert).
+ALERT_MAX_CHANNELS_PER_ORG = env.int("ALERT_MAX_CHANNELS_PER_ORG", default=10)
 # The whole call, from connecting to the last byte of the answer (a dripping answer is cut).
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Deliveries sent at once per replica (a bounded pool): one slow webhook holds one of them.

@@ -84,6 +84,7 @@ class SchedulerHeartbeatAdmin(ReadOnlyAdmin):
         "started_at",
         "last_beat_at",
         "beat_age",
+        "stopped_at",
         "fired_total",
         "dispatched_total",
         "last_error",

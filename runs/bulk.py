@@ -122,7 +122,9 @@ def insert_run_values(rows: list[dict]) -> set[str]:
     if connection.vendor != "postgresql":
         return insert_runs([ScheduleRun(**row) for row in rows])
     job_run_id = ScheduleRun._meta.get_field("job_run_id")
-    bound = _bind(_RUN_FIELDS, [[row[f.attname] for row in rows] for f in _RUN_FIELDS], key=job_run_id)
+    # A field that `run_values` does not name (one added later, with a default) gets its default,
+    # as the ORM path gives it.
+    bound = _bind(_RUN_FIELDS, [[row.get(f.attname, f.get_default()) for row in rows] for f in _RUN_FIELDS], key=job_run_id)
     run = _names(ScheduleRun)
     columns = ", ".join(_quote(f.column) for f in _RUN_FIELDS)
     values = ", ".join(bound.value[f.attname] for f in _RUN_FIELDS)

@@ -65,6 +65,9 @@ def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
     if run is None:
         return {"status": Outcome.IGNORED, "reason": "unknown run"}
     if run.is_terminal:
+        if run.status == RunStatus.TIMEOUT and not run.session_id and result.session_id and not result.terminal:
+            # Timed out before any answer named its session, which still runs: owe it a cancel.
+            ambiguity.run_owe_cancel(run_id=run.pk, session_id=result.session_id, now=now)
         return {"status": Outcome.IGNORED, "reason": "already finished"}
     if run.session_id and result.session_id and result.session_id != run.session_id:
         # Not the session this run is bound to (the plane should never do this): keep ours.

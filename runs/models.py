@@ -221,7 +221,10 @@ class ScheduleRun(models.Model):
 
 
 class SchedulerHeartbeat(models.Model):
-    """One row per scheduler replica, written every loop; read by health checks and metrics."""
+    """One row per scheduler replica, written every loop; read by health checks and metrics.
+
+    A replica that stops cleanly retires its row (`stopped_at`); only a silent row without it
+    is a replica that vanished (runs/alerts/stall.py, `replica_states`)."""
 
     replica_id = models.CharField(_("replica"), max_length=128, primary_key=True)
     hostname = models.CharField(_("host"), max_length=255, blank=True)
@@ -231,6 +234,14 @@ class SchedulerHeartbeat(models.Model):
     fired_total = models.BigIntegerField(_("runs fired"), default=0)
     dispatched_total = models.BigIntegerField(_("runs dispatched"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    # Set by a clean stop (SIGTERM/SIGINT): a retired replica is neither beating nor stale.
+    # A replica that vanished (killed, host lost) never sets it: that is the fault to report.
+    stopped_at = models.DateTimeField(
+        _("stopped at"),
+        null=True,
+        blank=True,
+        help_text=_("When the replica stopped cleanly; empty while it runs or when it vanished."),
+    )
 
     class Meta:
         verbose_name = _("scheduler heartbeat")

@@ -13,6 +13,8 @@ Each pass, with `now` as an argument:
 - **resending**: a `running` run without a session is an attempt whose create call ended
   without a definitive answer (the ambiguity rule, runs/services/ambiguity.py): when its lease
   lapses, this replica claims it and sends the same create again (same key: the plane dedups);
+- **owed cancels**: a run that timed out before any answer named its session, and learned it
+  later (a callback), gets its cancel sent;
 - **polling**: a `running` run whose lease ran out (its first lease is `started_at +
   SCHEDULER_POLL_PLANE_AFTER_SECONDS`; each poll renews it) has had no callback for that
   long: this replica claims the poll by renewing the lease, asks the plane, and applies a
@@ -50,6 +52,7 @@ def reconcile(*, now: datetime, replica_id: str, client=None, submit=None) -> in
         + release_expired_leases(now=now)
         + cancel_unrunnable_waiting(now=now)
         + resend_unknown(now=now, replica_id=replica_id, client=client, submit=submit)
+        + cancel_owed(now=now, client=client, submit=submit)
         + poll_silent_runs(now=now, replica_id=replica_id, client=client, submit=submit)
     )
 
@@ -126,6 +129,22 @@ def resend_unknown(*, now: datetime, replica_id: str, client, submit) -> int:
     claimable = ScheduleRun.objects.filter(status=RunStatus.RUNNING, session_id="", lease_expires_at__lte=now)
     next_try = now + timedelta(seconds=ambiguity.resend_after_seconds())
     return _claim_and_submit(due, claimable, replica_id, next_try, lambda run: submit(_resend, client, run, now))
+
+
+def cancel_owed(*, now: datetime, client, submit) -> int:
+    """Cancel the sessions of timed-out runs that learned them late (ambiguity.run_owe_cancel)."""
+    owed = list(
+        ScheduleRun.objects.filter(status=RunStatus.TIMEOUT, lease_expires_at__lte=now)
+        .exclude(session_id="")
+        .values_list("id", flat=True)[:POLL_BATCH]
+    )
+    count = 0
+    for run_id in owed:
+        # The claim: whoever clears the mark sends the cancel.
+        if ScheduleRun.objects.filter(pk=run_id, lease_expires_at__isnull=False).update(lease_expires_at=None):
+            submit(_cancel, client, ScheduleRun.objects.get(pk=run_id))
+            count += 1
+    return count
 
 
 def _claim_and_submit(due: list, claimable, replica_id: str, lease_until: datetime, call) -> int:

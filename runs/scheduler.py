@@ -29,8 +29,9 @@ from runs.dispatch import Dispatcher
 from runs.firing import fire_due
 from runs.models import ACTIVE_STATUSES, SchedulerHeartbeat, ScheduleRun
 from runs.reconcile import reconcile as reconcile_runs
+from runs.retire import release_leases
 from schedules.models import Schedule
-from schedules.notify import CHANNEL
+from schedules.notify import ALERTS_DUE, CHANNEL
 
 log = structlog.get_logger("runs.scheduler")
 
@@ -110,6 +111,8 @@ class Scheduler:
         # Set by a NOTIFY: a schedule changed (e.g. was disabled), so the next reconcile runs
         # whatever the poll interval says and cancels its waiting runs within a pass.
         self._schedules_changed = threading.Event()
+        # Set by a NOTIFY 'alerts' (a test alert was queued): the next pass runs the alerts step.
+        self._alerts_due = threading.Event()
         self._stop: threading.Event | None = None
         # Set while the NOTIFY listener is subscribed (tests wait for it before notifying).
         self.listening = threading.Event()
@@ -184,8 +187,9 @@ class Scheduler:
             now=now, replica_id=self.replica_id, client=self.client or dispatcher.client, submit=dispatcher.submit
         )
 
-    def beat(self, now: datetime) -> None:
-        """Upsert this replica's heartbeat row (one statement)."""
+    def beat(self, now: datetime, *, stopped: bool = False) -> None:
+        """Upsert this replica's heartbeat row (one statement). `stopped`: the last beat of a clean
+        stop, which retires the row; any other beat (a restart under the same name) clears it."""
         row = SchedulerHeartbeat(
             replica_id=self.replica_id,
             hostname=socket.gethostname()[:255],
@@ -195,12 +199,15 @@ class Scheduler:
             fired_total=self.fired_total,
             dispatched_total=self.dispatched_total,
             last_error=self.last_error,
+            stopped_at=now if stopped else None,
         )
         SchedulerHeartbeat.objects.bulk_create(
             [row],
             update_conflicts=True,
             unique_fields=["replica_id"],
-            update_fields=["hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error"],
+            update_fields=[
+                "hostname", "pid", "started_at", "last_beat_at", "fired_total", "dispatched_total", "last_error", "stopped_at"
+            ],
         )
         self._last_beat = now
         self._beat_totals = (self.fired_total, self.dispatched_total)
@@ -304,7 +311,9 @@ class Scheduler:
                     wait = min(wait, DISPATCH_RECHECK_SECONDS)
                 self._wake.wait(wait)
         finally:
-            self.shutdown()
+            # A stop request is a clean stop: retire. Anything else leaving the loop is a crash,
+            # which must read as one (the heartbeat goes stale).
+            self.shutdown(retire=stop_event.is_set())
             if listener is not None:
                 listener.join(timeout=LISTEN_RECONNECT_SECONDS)
             log.info("scheduler.stopped", fired_total=self.fired_total, dispatched_total=self.dispatched_total)
@@ -313,12 +322,20 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Let the dispatcher finish the plane calls in flight, then write a last heartbeat."""
+    def shutdown(self, wait: bool = True, retire: bool = True) -> None:
+        """Let the dispatcher finish the plane calls in flight, then write a last heartbeat.
+
+        `retire` (a clean stop): give back the queued runs still leased to this replica and
+        mark the heartbeat stopped, so nothing reads as a fault (runs/retire.py). Leases are
+        given back only when the calls in flight were waited for.
+        """
+        drained = True
         if self._dispatcher is not None:
-            self._guarded("shutdown", lambda: self._dispatcher.shutdown(wait=wait))
+            drained = self._guarded("shutdown", lambda: self._dispatcher.shutdown(wait=wait) or True) and wait
             self._dispatcher = None
-        self._guarded("beat", self.beat, self.clock.now())
+        if retire and drained:
+            self._guarded("shutdown", lambda: release_leases(replica_id=self.replica_id))
+        self._guarded("beat", lambda: self.beat(self.clock.now(), stopped=retire))
         close_old_connections()
 
     # --- internals -----------------------------------------------------------------------
@@ -355,6 +372,9 @@ class Scheduler:
         self._guarded("dispatch", self.dispatch, now)
 
     def _alert_check_due(self, now: datetime) -> bool:
+        if self._alerts_due.is_set():
+            self._alerts_due.clear()
+            return True
         last = self._last_alert_check
         return last is None or (now - last).total_seconds() >= settings.SCHEDULER_ALERT_CHECK_SECONDS
 
@@ -388,8 +408,11 @@ class Scheduler:
                     log.debug("scheduler.listening", channel=CHANNEL)
                     while not self._stop.is_set():
                         # A timeout, so a stop request is noticed within a second.
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._schedules_changed.set()
+                        for note in conn.notifies(timeout=1.0, stop_after=1):
+                            if note.payload == ALERTS_DUE:
+                                self._alerts_due.set()  # a test alert waits: its step runs now
+                            else:
+                                self._schedules_changed.set()
                             self._wake.set()
             except psycopg.Error as exc:
                 self.listening.clear()

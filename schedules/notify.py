@@ -24,3 +24,14 @@ def notify_schedules_changed() -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(f"NOTIFY {CHANNEL}")
+
+
+ALERTS_DUE = "alerts"  # the payload of a NOTIFY that asks for the alerts step (a test alert)
+
+
+def notify_alerts_due() -> None:
+    """Wake the scheduler's alerts step now (PostgreSQL; elsewhere its timer alone)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"NOTIFY {CHANNEL}, '{ALERTS_DUE}'")

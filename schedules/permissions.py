@@ -63,6 +63,10 @@ class Grants:
         perms = self.for_org(schedule.org_id) | self.by_schedule.get(schedule.pk, frozenset())
         return perms | {READ} if perms else perms
 
+    def is_admin(self, org_id) -> bool:
+        """Holds every permission on the whole org (the admin role, a superuser)."""
+        return ALL_PERMISSIONS <= self.for_org(org_id)
+
     def org_ids(self, perm: str) -> list[int]:
         return [org_id for org_id, perms in self.by_org.items() if perm in perms]
 

@@ -29,8 +29,10 @@ ensure_venv() {
   ensure_messages
 }
 
-# Compiles the translation catalogues (locale/*/LC_MESSAGES/django.po -> .mo, git-ignored)
-# with GNU gettext's msgfmt, installing Debian's gettext when it is absent.
+# Compiles the translation catalogues (locale/*/LC_MESSAGES/django.po -> .mo) with GNU
+# gettext's msgfmt, installing Debian's gettext when it is absent. The .mo files are committed
+# too (an install without make serves Chinese); a .po edited since is compiled here, and
+# tests/automation/test_translations.py fails until the new .mo is committed.
 ensure_messages() {
   command -v msgfmt >/dev/null 2>&1 || apt_install gettext
   local po stale=0

@@ -7,28 +7,33 @@ services write, `page_errors` answers their domain errors.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
 from automation.errors import page_errors
-from automation.views.common import done, render_page, row_urls
+from automation.limits import writes
+from automation.views.common import done, fragment_request, render_page, row_urls
 from automation.workspace import workspace_for
 from config import clock
+from config.api.throttling import AlertTestThrottle, check_rate
 from config.errors import MissingPermission, NotVisible
 from runs.alerts import channels as channel_services
-from runs.alerts.services import alert_send_test
-from runs.models import Alert, AlertChannel, AlertState, ChannelKind
+from runs.alerts.services import alert_send_test, delivery_progress
+from runs.models import Alert, AlertCause, AlertChannel, AlertEvent, AlertState, ChannelKind
 from schedules.models import Schedule
 from schedules.permissions import READ, WRITE
 
 TEMPLATE = "automation/alerts.html"
 RESOLVED_SHOWN = 20
+TEST_WAIT = timedelta(minutes=2)  # how long the test results poll for a first outcome
 
 
 class ChannelForm(forms.Form):
@@ -51,12 +56,15 @@ def _workspace(request):
     return workspace
 
 
-def _context(request, workspace, *, form=None, edit_forms=None, results=None) -> dict:
-    context = {"workspace": workspace, "now": clock.now(), "results": results}
+def _context(request, workspace, *, form=None, edit_forms=None) -> dict:
+    context = {"workspace": workspace, "now": clock.now()}
     org = workspace.org
     if org is None:
         return context
     manage = channel_services.can_manage(workspace.grants, org)
+    test_id = request.GET.get("test", "")
+    if manage and test_id.isdigit():
+        context["test"] = _test(workspace, int(test_id))
     alerts = Alert.objects.filter(org=org).select_related("schedule").order_by("-opened_at")
     paused = list(Schedule.objects.filter(org=org, enabled=False).exclude(paused_reason="").order_by("name"))
     for schedule in paused:
@@ -64,6 +72,8 @@ def _context(request, workspace, *, form=None, edit_forms=None, results=None) ->
         schedule.can_write = workspace.can(WRITE, schedule)
     channels = list(AlertChannel.objects.filter(org=org))
     for channel in channels:
+        # A webhook URL is often the credential itself: whole only for who manages channels.
+        channel.shown_target = channel_services.shown_target(channel, manage=manage)
         channel.form = (edit_forms or {}).get(channel.pk) or ChannelForm(
             initial={"kind": channel.kind, "name": channel.name, "target": channel.target}, prefix=f"c{channel.pk}"
         )
@@ -98,12 +108,46 @@ def _managing(request):
 @require_POST
 @login_required
 @page_errors
+@writes
 def alert_test(request):
-    """Send a test alert through every channel now and show each outcome."""
+    """Queue a test alert to every channel (the scheduler sends it) and show its progress.
+
+    The request only writes the outbox rows: no web worker waits on a webhook or a mail server.
+    At most ALERT_TEST_THROTTLE per org, whoever clicks.
+    """
     workspace = _managing(request)
-    attempts = alert_send_test(org=workspace.org, now=clock.now())
-    results = [(attempt.delivery.channel, attempt) for attempt in attempts]
-    return render_page(request, TEMPLATE, _context(request, workspace, results=results))
+    check_rate(AlertTestThrottle, request, ident=f"org-{workspace.org.pk}")
+    event = alert_send_test(org=workspace.org, now=clock.now())
+    return done(request, f"{_here(workspace)}&test={event.pk}")
+
+
+@require_GET
+@login_required
+@page_errors
+def alert_test_status(request, event_id):
+    """The test alert's results (HTMX polls this while a delivery has no outcome yet)."""
+    workspace = _managing(request)
+    test = _test(workspace, event_id)
+    if not fragment_request(request):
+        return redirect(test["page_url"])
+    return render_page(request, f"{TEMPLATE}#test-results", {"workspace": workspace, "test": test})
+
+
+def _test(workspace, event_id) -> dict:
+    event = AlertEvent.objects.filter(pk=event_id, alert__org=workspace.org, alert__cause=AlertCause.TEST).first()
+    if event is None:
+        raise NotVisible("test alert not found")
+    deliveries = delivery_progress(event)
+    pending = any(delivery.first_try is None for delivery in deliveries)
+    # Still queued after a while: the scheduler is not sending (stopped, or busy); stop polling and say so.
+    stuck = pending and clock.now() - event.at > TEST_WAIT
+    return {
+        "deliveries": deliveries,
+        "pending": pending and not stuck,
+        "stuck": stuck,
+        "url": f"{reverse('automation:alert-test-status', args=[event.pk])}?org={workspace.org.slug}",
+        "page_url": f"{_here(workspace)}&test={event.pk}",
+    }
 
 
 def _save(request, workspace, form, write, *, context: dict):
@@ -121,6 +165,7 @@ def _save(request, workspace, form, write, *, context: dict):
 @require_POST
 @login_required
 @page_errors
+@writes
 def channel_add(request):
     workspace = _managing(request)
     form = ChannelForm(request.POST, prefix="new")
@@ -131,6 +176,7 @@ def channel_add(request):
 @require_POST
 @login_required
 @page_errors
+@writes
 def channel_edit(request, pk):
     workspace = _managing(request)
     channel = _channel(workspace, pk)
@@ -142,6 +188,7 @@ def channel_edit(request, pk):
 @require_POST
 @login_required
 @page_errors
+@writes
 def channel_remove(request, pk):
     workspace = _managing(request)
     channel = _channel(workspace, pk)

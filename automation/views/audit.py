@@ -110,7 +110,8 @@ def _text(value) -> str:
 def changes(event: AuditEvent) -> list[tuple[str, str, str]]:
     """(field, before, after) for every field the event names, readable: strings as they are,
     other values as JSON, a missing side as a dash."""
-    before, after = event.before or {}, event.after or {}
+    before, after = selectors.shown_changes(event)
+    before, after = before or {}, after or {}
     names = list(dict.fromkeys([*before, *after]))
     return [(name, _text(before.get(name)), _text(after.get(name))) for name in names]
 

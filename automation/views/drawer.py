@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import available_timezones
@@ -30,6 +32,7 @@ from audit.services import Actor
 from automation import queries
 from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import error_response, page_errors
+from automation.limits import writes
 from automation.templatetags.automation import chat_url, offset_label
 from automation.views import schedules as schedules_view
 from automation.views.common import DIALOG_CLOSE, SCHEDULE_SAVED, done, fragment_request, render_page
@@ -114,6 +117,13 @@ def _save(request, form: ScheduleForm, workspace, schedule, draft=None):
     return services.schedule_update(actor=actor, schedule=schedule, data=form.service_data(), now=now)
 
 
+def params_json(source) -> str:
+    """The params that will be saved (a draft's from chat, a schedule's from the API), as
+    indented JSON: the editor shows them read-only, so nothing reaches the plane unseen."""
+    params = getattr(source, "params", None)
+    return json.dumps(params, indent=2, ensure_ascii=False, sort_keys=True) if params else ""
+
+
 def draft_initial(draft) -> dict:
     """What a draft from chat fills in the editor; the person picks when."""
     return {"name": draft.name, "agent": draft.agent.slug, "prompt": draft.prompt, "output_type": draft.output_type}
@@ -171,6 +181,7 @@ def _editor(request, workspace, schedule=None, draft=None):
         "presets": CRON_PRESETS,
         "draft": draft,
         "draft_chat_url": chat_url(draft.session_id, draft.message_id) if draft is not None else "",
+        "params_json": params_json(draft if draft is not None else schedule),
         "zones": zone_names(),
         **preview,
     }
@@ -186,6 +197,7 @@ def _editor(request, workspace, schedule=None, draft=None):
 @require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
+@writes
 def schedule_new(request):
     draft = None
     if draft_id := request.GET.get("draft"):
@@ -209,6 +221,7 @@ def schedule_new(request):
 @require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
+@writes
 def schedule_edit(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, WRITE)
     workspace = workspace_for(request, org=schedule.org)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.services import Actor
 from automation import queries
 from automation.errors import page_errors
+from automation.limits import starts_runs
 from automation.views.common import RUNS_CHANGED, decorate_run, done, fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
@@ -60,6 +61,7 @@ def schedule_runs(request, pk):
 @require_POST
 @login_required
 @page_errors
+@starts_runs
 def run_retry(request, pk):
     run = get_run_for(request.user, pk, RUN)
     run_manual.run_retry(actor=Actor.from_request(request), run=run, now=clock.now())

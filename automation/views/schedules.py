@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.services import Actor
 from automation import queries
 from automation.errors import page_errors
+from automation.limits import starts_runs, writes
 from automation.forms import TableFilters
 from automation.views.common import (
     DIALOG_CLOSE,
@@ -99,6 +100,7 @@ def _list_url() -> str:
 @require_POST
 @login_required
 @page_errors
+@writes
 def schedule_set_enabled(request, pk, enabled: bool):
     """The row's "Enabled" switch: enable or disable, as the URL says (twice is harmless)."""
     schedule = permissions.get_schedule_for(request.user, pk, WRITE)
@@ -111,6 +113,7 @@ def schedule_set_enabled(request, pk, enabled: bool):
 @require_POST
 @login_required
 @page_errors
+@starts_runs
 def schedule_run_now(request, pk):
     schedule = permissions.get_schedule_for(request.user, pk, RUN)
     key = request.POST.get("idempotency_key", "")[:64] or None
@@ -121,6 +124,7 @@ def schedule_run_now(request, pk):
 @require_http_methods(["GET", "POST"])
 @login_required
 @page_errors
+@writes
 def schedule_delete(request, pk):
     """GET: the confirm dialog (or page, without JavaScript); POST: delete, back to the list."""
     schedule = permissions.get_schedule_for(request.user, pk, DELETE)

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
 from automation.errors import page_errors
+from automation.limits import starts_runs
 from automation.views.common import decorate_schedule, render_page
 from automation.workspace import workspace_for
 from config import clock
@@ -96,6 +97,7 @@ def schedule_why(request, pk):
 @require_POST
 @login_required
 @page_errors
+@starts_runs
 def schedule_backfill_missing(request, pk):
     """Run the missing occurrences of the shown range (the same service as the API)."""
     schedule = permissions.get_schedule_for(request.user, pk, RUN)

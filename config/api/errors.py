@@ -144,6 +144,8 @@ def _from_domain(exc: domain.DomainError) -> exceptions.APIException:
         return MissingPermission(exc.permission)
     if isinstance(exc, domain.InvalidState):
         return Conflict(exc.message)
+    if isinstance(exc, domain.RateLimited):
+        return exceptions.Throttled(wait=exc.wait)
     return exceptions.ValidationError(exc.message)
 
 

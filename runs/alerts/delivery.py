@@ -26,6 +26,7 @@ import structlog
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from config.signing import sign
 from config.transport import Transport, TransportError
@@ -78,9 +79,12 @@ def check_webhook_url(url: str) -> tuple[str, int, str | None]:
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not address.is_global:
+            # The words name no address: what an internal name resolves to is the operator's
+            # to know (the log), not a probe's answer to whoever may add a channel.
+            log.warning("alerts.webhook_refused", host=parts.hostname, address=str(address))
             raise AddressRefused(
-                f"{parts.hostname} is a private, loopback or link-local address ({address}); "
-                "alerts are only sent to public addresses"
+                _("the address of %(host)s is not allowed: alerts are only sent to public addresses")
+                % {"host": parts.hostname}
             )
     return parts.hostname, port, infos[0][4][0]
 

@@ -11,12 +11,12 @@ observations, many of them, and their deliveries hang off each one.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from django.db import IntegrityError, transaction
 
-from runs.alerts.delivery import CLAIM_SECONDS, delivery_attempt
+from runs.alerts.channels import target_key
 from runs.alerts.models import (
     Alert,
     AlertCause,
@@ -27,6 +27,8 @@ from runs.alerts.models import (
     AlertState,
     DeliveryAttempt,
 )
+
+from schedules.notify import notify_alerts_due
 
 log = structlog.get_logger("runs.alerts")
 
@@ -88,23 +90,43 @@ def open_alert(*, org_id: int, cause: str, schedule_id=None) -> Alert | None:
     return Alert.objects.filter(org_id=org_id, cause=cause, schedule_id=schedule_id, state=AlertState.OPEN).first()
 
 
-def alert_send_test(*, org, now: datetime) -> list[DeliveryAttempt]:
-    """A `test` alert to every channel of the org, sent now; returns each channel's first attempt.
+def alert_send_test(*, org, now: datetime) -> AlertEvent:
+    """A `test` alert to the org's channels, queued to send now; returns its event.
 
-    The alert is opened and resolved at once (it has no cause that lasts). Its deliveries
-    are written claimed (not due before CLAIM_SECONDS), so the scheduler does not send them
-    a second time meanwhile; what fails here is retried by it like any other delivery.
+    The alert is opened and resolved at once (it has no cause that lasts). Its deliveries go
+    through the outbox like any other (the scheduler sends them: the page that asked only
+    shows their progress, `delivery_progress`), one per distinct target: two channels naming
+    one address get one message. A NOTIFY on commit wakes the scheduler's alerts step.
     """
     detail = "Test alert: if you can read this, this channel works."
     with transaction.atomic():
         alert = Alert.objects.create(
             org=org, cause=AlertCause.TEST, state=AlertState.RESOLVED, opened_at=now, resolved_at=now, detail=detail
         )
-        event = _event(alert, AlertEventKind.OPENED, detail=detail, now=now, send_at=now + timedelta(seconds=CLAIM_SECONDS))
-    deliveries = AlertDelivery.objects.filter(event=event).select_related(
-        "channel", "event__alert__org", "event__alert__schedule"
-    ).order_by("channel__name", "channel_id")
-    return [delivery_attempt(delivery=delivery, now=now) for delivery in deliveries]
+        event = AlertEvent.objects.create(alert=alert, kind=AlertEventKind.OPENED, at=now, detail=detail)
+        seen, rows = set(), []
+        for channel in AlertChannel.objects.filter(org=org).order_by("name", "id"):
+            key = target_key(channel.kind, channel.target)
+            if key not in seen:
+                seen.add(key)
+                rows.append(AlertDelivery(event=event, channel=channel, next_attempt_at=now, created_at=now))
+        AlertDelivery.objects.bulk_create(rows)
+        transaction.on_commit(notify_alerts_due)
+    log.info("alert.test", alert_id=str(alert.pk), org=org.pk, deliveries=len(rows))
+    return event
+
+
+def delivery_progress(event: AlertEvent) -> list[AlertDelivery]:
+    """The test alert's deliveries with their first attempt (`first_try`, None while queued)."""
+    deliveries = list(
+        AlertDelivery.objects.filter(event=event).select_related("channel").order_by("channel__name", "channel_id")
+    )
+    first: dict[int, DeliveryAttempt] = {}
+    for attempt in DeliveryAttempt.objects.filter(delivery__event=event).order_by("at", "id"):
+        first.setdefault(attempt.delivery_id, attempt)
+    for delivery in deliveries:
+        delivery.first_try = first.get(delivery.pk)
+    return deliveries
 
 
 def open_alert_counts() -> dict[tuple[str, str], int]:

@@ -10,6 +10,8 @@ check_scheduler_health` (a probe or cron), every live replica for the others
   next_run_at more than SCHEDULER_STALL_SECONDS ago);
 - degraded: anything between (a replica went silent while another beats; the scheduler beats
   but schedules are late; nothing beats but nothing is late yet).
+
+A replica that stopped cleanly (SIGTERM/SIGINT) is not "silent": it retired its heartbeat.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Subquery
+from django.db.models import Count, Max, Subquery
 
 from runs.alerts.models import Alert, AlertCause
 from runs.alerts.services import alert_open, alerts_resolve
@@ -74,19 +76,41 @@ class Health:
         }
 
 
-def scheduler_health(*, now: datetime, alive: str | None = None) -> Health:
-    """`alive`: the replica asking, which is running now (a live replica checking the others)."""
+@dataclass(frozen=True)
+class Replicas:
+    """The scheduler replicas as the health check, the metrics and the alerts see them."""
+
+    fresh: list[str]  # beat within SCHEDULER_STALL_SECONDS
+    stale: list[str]  # went silent without stopping (killed, hung, host lost), not yet forgotten
+    last_beat_at: datetime | None  # the newest beat of any replica, retired ones included
+
+
+def replica_states(*, now: datetime, alive: str | None = None) -> Replicas:
+    """Fresh and stale replicas. A replica that stopped cleanly retired its row (`stopped_at`,
+    written by `Scheduler.shutdown`) and is neither: a rolling restart is not a fault. Only one
+    that went silent without a word counts as stale, until FORGET_AFTER_STALLS stall periods.
+
+    `alive`: the replica asking, which is running now (a live replica checking the others).
+    """
     stall = _stall()
     beats = list(
-        SchedulerHeartbeat.objects.filter(last_beat_at__gte=now - stall * FORGET_AFTER_STALLS).values_list(
-            "replica_id", "last_beat_at"
-        )
+        SchedulerHeartbeat.objects.filter(
+            last_beat_at__gte=now - stall * FORGET_AFTER_STALLS, stopped_at__isnull=True
+        ).values_list("replica_id", "last_beat_at")
     )
     last_beat_at = SchedulerHeartbeat.objects.aggregate(last=Max("last_beat_at"))["last"]
     fresh = sorted(replica for replica, at in beats if at >= now - stall)
     stale = sorted(replica for replica, at in beats if at < now - stall and replica != alive)
     if alive and alive not in fresh:
         fresh = sorted([*fresh, alive])
+    return Replicas(fresh, stale, last_beat_at)
+
+
+def scheduler_health(*, now: datetime, alive: str | None = None) -> Health:
+    """`alive`: the replica asking, which is running now (a live replica checking the others)."""
+    stall = _stall()
+    replicas = replica_states(now=now, alive=alive)
+    fresh, stale, last_beat_at = replicas.fresh, replicas.stale, replicas.last_beat_at
     overdue = overdue_schedules(now)
     oldest = overdue.order_by("next_run_at").values_list("next_run_at", flat=True).first()
     count, late_orgs = 0, set()
@@ -115,18 +139,24 @@ def ago_words(now: datetime, then: datetime | None) -> str:
 
 def health_alerts(health: Health) -> tuple[int, int]:
     """Open `scheduler_stalled` for each org with late schedules while stalled; resolve it for
-    orgs with nothing late once a replica beats again. Returns (opened, resolved)."""
+    orgs with nothing late once a replica beats again. Returns (opened, resolved).
+
+    Each org reads its own figures only: its overdue count, never the platform's, and no
+    replica name (those stay in the health check's output, the logs and the metrics).
+    """
     opened = resolved = 0
     if health.status == STALLED:
-        detail = (
-            f"Schedules are late: the scheduler last ran {ago_words(health.now, health.last_beat_at)} "
-            f"({health.overdue} schedule(s) overdue)."
+        counts = dict(
+            overdue_schedules(health.now).filter(org_id__in=health.late_org_ids)
+            .values_list("org_id").annotate(n=Count("id")).order_by()
         )
+        last_ran = ago_words(health.now, health.last_beat_at)
         for org_id in sorted(health.late_org_ids):
+            detail = f"Schedules are late: the scheduler last ran {last_ran} ({counts.get(org_id, 0)} schedule(s) overdue)."
             opened += alert_open(org_id=org_id, cause=AlertCause.SCHEDULER_STALLED, detail=detail, now=health.now) is not None
     if health.fresh:
         open_stalls = Alert.objects.filter(cause=AlertCause.SCHEDULER_STALLED).exclude(org_id__in=health.late_org_ids)
-        detail = f"The scheduler is running again (heartbeat from {', '.join(health.fresh)}); nothing is overdue."
+        detail = "The scheduler is running again; nothing is overdue."
         resolved = len(alerts_resolve(open_stalls, detail=detail, now=health.now))
     return opened, resolved
 

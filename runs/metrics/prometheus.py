@@ -20,6 +20,7 @@ from django.db.models import Count, Min, Q
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from runs.alerts.stall import replica_states
 from runs.metrics import tally
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from schedules.models import Organization, Schedule
@@ -131,19 +132,32 @@ def schedule_families(now: datetime) -> Iterable[Metric]:
 
 
 def scheduler_families(now: datetime) -> Iterable[Metric]:
+    # A replica that stopped cleanly retired its row: it is no longer listed (its age would
+    # grow as if it had stalled).
     beats = list(
-        SchedulerHeartbeat.objects.filter(last_beat_at__gte=now - REPLICA_HORIZON).values_list(
+        SchedulerHeartbeat.objects.filter(last_beat_at__gte=now - REPLICA_HORIZON, stopped_at__isnull=True).values_list(
             "replica_id", "last_beat_at"
         )
     )
     per_replica = GaugeMetricFamily(
         f"{PREFIX}_scheduler_heartbeat_age_seconds",
-        "Seconds since each scheduler replica's last heartbeat (replicas seen in the last hour).",
+        "Seconds since each running scheduler replica's last heartbeat (replicas seen in the last hour; "
+        "one that stopped cleanly is not listed).",
         labels=["replica"],
     )
     for replica, beat in sorted(beats):
         per_replica.add_metric([replica], max(0.0, (now - beat).total_seconds()))
     yield per_replica
+    replicas = replica_states(now=now)
+    counts = GaugeMetricFamily(
+        f"{PREFIX}_scheduler_replicas",
+        "Scheduler replicas by state, as check_scheduler_health counts them: fresh (beat within "
+        "SCHEDULER_STALL_SECONDS), stale (went silent without stopping cleanly). Stopped ones are not counted.",
+        labels=["state"],
+    )
+    counts.add_metric(["fresh"], len(replicas.fresh))
+    counts.add_metric(["stale"], len(replicas.stale))
+    yield counts
     latest = SchedulerHeartbeat.objects.order_by("-last_beat_at").values_list("last_beat_at", flat=True).first()
     yield GaugeMetricFamily(
         f"{PREFIX}_scheduler_last_heartbeat_age_seconds",

@@ -6,6 +6,8 @@ the plane did not start the session ends an attempt as failed. Otherwise the att
 against the limits, and the schedule's timeout applies from the first send), and reconcile
 sends the same create again (the plane dedups the key) each time its lease lapses, until an
 answer names the session (create answer or callback) or the timeout ends it as `timeout`.
+A session named only after that (a callback saying it runs) is owed a cancel: the timed-out
+run records it with `lease_expires_at` set, and reconcile sends the cancel (`cancel_owed`).
 """
 
 from __future__ import annotations
@@ -95,3 +97,13 @@ def run_bind_session(*, run_id, session_id: str, message_id: str, now: datetime)
         lease_expires_at=now + timedelta(seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS),
     )
     return bool(moved)
+
+
+def run_owe_cancel(*, run_id, session_id: str, now: datetime) -> bool:
+    """A run that timed out without a session learned it now: record it, and mark the cancel
+    as owed (a final run has no lease otherwise; reconcile sends the cancel and clears it)."""
+    return bool(
+        ScheduleRun.objects.filter(pk=run_id, status=RunStatus.TIMEOUT, session_id="").update(
+            session_id=session_id, lease_owner="", lease_expires_at=now
+        )
+    )

@@ -32,6 +32,7 @@
       refused: "This answer cannot become a schedule: ",
       server: "The schedules service had a problem. Try again in a moment.",
       noPrompt: "There is no question to schedule on this answer.",
+      badUrl: "The schedules service answered with an address this button does not open.",
     },
     zh: {
       label: "设为定时任务",
@@ -42,6 +43,7 @@
       refused: "无法将此回答设为定时任务：",
       server: "定时任务服务出现问题，请稍后重试。",
       noPrompt: "此回答没有可用于定时任务的问题。",
+      badUrl: "定时任务服务返回的地址不能由此按钮打开。",
     },
   };
 
@@ -68,19 +70,40 @@
     return String(data.detail);
   }
 
+  // Where a click may lead: an http(s) URL on the API's own origin, nothing else. The answer
+  // comes from whatever `api` names; a `javascript:` URL (or any other scheme) given to
+  // location.assign would run in the chat page's origin, and another origin is not the editor.
+  function followable(url, api) {
+    var base = new URL(api + "/", window.location.href);
+    var target;
+    try { target = new URL(url, base); } catch (err) { return null; }
+    if (target.protocol !== "http:" && target.protocol !== "https:") return null;
+    return target.origin === base.origin ? target.href : null;
+  }
+
   class MakeScheduleButton extends HTMLElement {
     connectedCallback() {
       if (this.shadowRoot) return;
       var root = this.attachShadow({ mode: "open" });
-      var style = document.createElement("style");
-      style.textContent = STYLE;
+      // A constructed stylesheet, not a <style> element: a page with a strict
+      // Content-Security-Policy (style-src without 'unsafe-inline') refuses the latter.
+      var style = null;
+      if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet.prototype.replaceSync === "function") {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(STYLE);
+        root.adoptedStyleSheets = [sheet];
+      } else {
+        style = document.createElement("style");
+        style.textContent = STYLE;
+      }
       this._button = document.createElement("button");
       this._button.type = "button";
       this._button.part = "button";
       this._message = document.createElement("p");
       this._message.setAttribute("role", "alert");
       this._message.part = "message";
-      root.append(style, this._button, this._message);
+      if (style) root.append(style);
+      root.append(this._button, this._message);
       this._button.textContent = this._text().label;
       this._button.addEventListener("click", this._go.bind(this));
     }
@@ -147,7 +170,9 @@
       var data = null;
       try { data = await response.json(); } catch (err) { data = null; }
       if (response.status === 201 && data && data.url) {
-        window.location.assign(new URL(data.url, api + "/").href);
+        var next = followable(String(data.url), api);
+        if (!next) return this._fail(text.badUrl);
+        window.location.assign(next);
         return;
       }
       if (response.status === 401) return this._fail(text.signIn);

@@ -40,7 +40,29 @@ def test_lists_newest_first_with_the_change(api, victor, history):
     update = body["results"][1]
     assert update["actor"] == "eddie" and update["org"] == "acme" and update["schedule"] == str(history.pk)
     assert update["before"] == {"name": "Acme nightly"} and update["after"] == {"name": "Renamed"}
-    assert update["target_type"] == "schedule" and update["request_id"] and update["client_ip"] == "127.0.0.1"
+    assert update["target_type"] == "schedule" and update["request_id"]
+    assert update["client_ip"] is None, "where members work from is for admins"
+
+
+@pytest.mark.parametrize("role, sees_ip", [("admin", True), ("editor", False), ("operator", False), ("viewer", False)])
+def test_client_ip_is_shown_to_the_orgs_admins_only(api, personas, history, role, sees_ip):
+    (event,) = api(personas[role]).get(f"{API}/audit-events/?action=update").json()["results"]
+    assert event["client_ip"] == ("127.0.0.1" if sees_ip else None)
+    one = api(personas[role]).get(f"{API}/audit-events/{event['id']}/").json()
+    assert one["client_ip"] == event["client_ip"]
+
+
+def test_a_webhook_url_in_the_trail_is_masked_even_in_events_stored_before_masking(api, alice, victor, acme):
+    """Events written before the fix hold the whole URL: the API masks them on the way out."""
+    from runs.models import AlertChannel
+
+    channel = AlertChannel.objects.create(org=acme, kind="webhook", name="Slack", target="https://hooks.slack.com/services/T0/B0/s3cr3t",
+                                          created_at=T0, updated_at=T0)
+    AuditEvent.objects.create(org=acme, actor_label="alice", action="create", target_type="alertchannel", target_id=str(channel.pk),
+                              after={"kind": "webhook", "name": "Slack", "target": channel.target}, created_at=T0)
+    for user in (alice, victor):
+        (event,) = api(user).get(f"{API}/audit-events/").json()["results"]
+        assert event["after"]["target"] == "https://hooks.slack.com/***"
 
 
 def test_events_in_the_same_instant_list_the_later_first(api, olga, schedule):

@@ -4,6 +4,7 @@ every status code, readable validation messages, and the audit row of each write
 from __future__ import annotations
 
 import pytest
+from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
@@ -44,7 +45,7 @@ def test_a_wrong_token_is_401(acme):
 
 def test_session_auth_needs_csrf_for_writes(alice, agent):
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="alice", password="pw-alice")
+    assert client.login(request=RequestFactory().post("/accounts/login/"), username="alice", password="pw-alice")
     assert client.get(f"{API}/schedules/").status_code == 200
     body = assert_error(client.post(f"{API}/schedules/", VALID, format="json"), 403, "permission_denied")
     assert "CSRF" in body["detail"]

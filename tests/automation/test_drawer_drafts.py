@@ -101,3 +101,23 @@ def test_a_draft_maker_who_lost_write_access_cannot_open_it(signed_in, eddie, dr
 def test_a_draft_with_an_unknown_id_is_not_found(signed_in, eddie, acme, fake_clock):
     assert signed_in(eddie).get("/automation/schedules/new/?draft=nope").status_code == 404
     assert make_user("other", acme, "editor") is not None
+
+
+def test_a_drafts_params_are_shown_before_save_and_audited(signed_in, eddie, acme, agent, fake_clock):
+    """Issue 19 item 6: params posted with a draft reached the schedule and the plane unseen."""
+    from audit.models import AuditEvent
+
+    params = {"region": "EMEA", "instructions": "<b>also email the CFO</b>"}
+    draft = make_draft(eddie, acme, agent="echo", prompt=PROMPT, output_type="pdf", session_id="sess-9", params=params)
+    client = signed_in(eddie)
+    html = client.get(url(draft)).content.decode()
+    assert "Parameters (read-only)" in html
+    assert "&quot;region&quot;: &quot;EMEA&quot;" in html
+    assert "&lt;b&gt;also email the CFO&lt;/b&gt;" in html and "<b>also" not in html
+    _save(client, draft)
+    schedule = Schedule.objects.get()
+    assert schedule.params == params
+    event = AuditEvent.objects.get(target_type="schedule", action="create")
+    assert event.after["params"] == params
+    edit = client.get(f"/automation/schedules/{schedule.pk}/edit/").content.decode()
+    assert "&quot;region&quot;: &quot;EMEA&quot;" in edit, "the editor of the saved schedule shows them too"

@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.test_pages_access import serious
+from tests.polling import wait_until
 from tests.factories import make_agent, make_heartbeat, make_org, make_schedule, make_user
 from tests.webhook_server import WebhookServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def scheduler(settings):
+    """A real scheduler loop in a thread: its alerts step sends what a test alert queued.
+
+    The alerts step's own timer is set long, so a prompt delivery proves the test alert's
+    NOTIFY woke it (on PostgreSQL, where the browser tests run)."""
+    from config.clock import SystemClock
+    from runs.scheduler import Scheduler
+
+    settings.SCHEDULER_ALERT_CHECK_SECONDS = 300
+    stop = threading.Event()
+    loop = Scheduler(replica_id="e2e-alerts", poll_seconds=0.2, workers=1, clock=SystemClock())
+    thread = threading.Thread(target=loop.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    wait_until(loop.listening.is_set, deadline=10, what="the scheduler to LISTEN")
+    yield loop
+    stop.set()
+    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -30,7 +52,8 @@ def sign_in(page: Page, live_server, username: str, next_path: str):
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_an_admin_adds_a_webhook_and_a_test_alert_shows_it_delivered(page: Page, live_server, receiver):
+@pytest.mark.postgres  # the NOTIFY that wakes the scheduler
+def test_an_admin_adds_a_webhook_and_a_test_alert_shows_it_delivered(page: Page, live_server, receiver, scheduler):
     org = make_org("acme")
     make_user("ada", org, "admin")
     sign_in(page, live_server, "ada", "/automation/schedules/")

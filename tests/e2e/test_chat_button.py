@@ -4,7 +4,9 @@ inside the button; the page around it keeps working (messages, downloads)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import re
 import threading
 import zipfile
@@ -145,23 +147,40 @@ def chat_app():
     """A stand-in chat app on its own origin (another loopback port): serves one page, set later."""
     pages = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
-            body = pages.get("html", "").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.reply(200, "text/html; charset=utf-8", pages.get("html", "").encode())
+
+    with serving(Handler) as origin:
+        yield origin, pages
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Answers with `reply`; logs nothing. `headers_out`: sent with every answer."""
+
+    headers_out: dict[str, str] = {}
+
+    def reply(self, status: int, content_type: str = "", body: bytes = b""):
+        self.send_response(status)
+        for name, value in self.headers_out.items():
+            self.send_header(name, value)
+        if content_type:
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        self.end_headers()
+        self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+    def log_message(self, *args):
+        pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+
+@contextlib.contextmanager
+def serving(handler):
+    """A loopback HTTP server with `handler` on a thread; yields its origin."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", pages
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -187,3 +206,42 @@ def test_a_chat_app_on_another_origin_uses_a_token(page: Page, live_server, eddi
     assert page.url.startswith(f"{live_server.url}/automation/schedules/new/?draft=")
     draft = ScheduleDraft.objects.get()
     assert (draft.created_by, draft.prompt, draft.output_type) == (eddie, "Count yesterday's orders", "csv")
+
+
+@pytest.fixture
+def hostile_api():
+    """An `api` that answers every draft with 201 and the URL set in `answer["url"]` (CORS open)."""
+    answer = {}
+
+    class Handler(QuietHandler):
+        headers_out = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "*", "Access-Control-Allow-Methods": "POST"}
+
+        def do_OPTIONS(self):
+            self.reply(204)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.reply(201, "application/json", json.dumps({"url": answer["url"]}).encode())
+
+    with serving(Handler) as origin:
+        yield origin, answer
+
+
+@pytest.mark.parametrize("url", ["javascript:document.title=document.body.innerText.slice(0,40)", "https://elsewhere.example/x"])
+def test_the_button_follows_only_an_http_url_on_the_apis_origin(page: Page, live_server, chat_app, hostile_api, url):
+    chat_origin, pages = chat_app
+    api, answer = hostile_api
+    answer["url"] = url
+    pages["html"] = f"""<!doctype html><html lang="en"><head><title>Chat</title></head><body>
+      <p id="q">secret chat text</p>
+      <script src="{live_server.url}/static/schedules/make-schedule-button.js"></script>
+      <make-schedule-button agent="echo" prompt-from="#q" api="{api}"></make-schedule-button></body></html>"""
+    page.goto(f"{chat_origin}/answer")
+
+    page.get_by_role("button", name="Make this a schedule").click()
+
+    expect(page.locator("make-schedule-button").get_by_role("alert")).to_have_text(
+        "The schedules service answered with an address this button does not open."
+    )
+    assert page.title() == "Chat", "no script ran in the chat page"
+    assert page.url == f"{chat_origin}/answer"

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from config import clock
+from config.clock import FakeClock
 from runs.models import RunStatus, ScheduleRun
 from runs.reconcile import reconcile
 from tests.constants import NINE
@@ -41,3 +43,52 @@ def test_a_gateway_answering_503_until_the_timeout_ends_the_run_timeout_with_pla
     assert plane.unique_sessions == 0
     retry = ScheduleRun.objects.get(retry_of=run)
     assert retry.attempt == 2 and retry.status == RunStatus.QUEUED  # the timeout's retry, per the policy
+
+
+def test_a_running_callback_names_the_session_of_an_attempt_whose_create_answer_was_lost(acme, agent, plane, client, settings):
+    proxy = FaultProxy(("127.0.0.1", plane.port)).start()
+    settings.EXECUTION_PLANE_URL = proxy.url
+    proxy.inject(Fault.GATEWAY_TIMEOUT, match="POST /sessions")  # the plane starts it; we hear 504
+    run = make_run(make_schedule(acme, agent), at=NINE)
+    try:
+        inline_dispatcher().dispatch_ready(now=NINE)
+    finally:
+        proxy.stop()
+    assert (reload(run).status, reload(run).session_id) == (RunStatus.RUNNING, "")
+    [session] = plane.sessions.values()
+
+    answer = plane.send_callback(session.session_id, client=client)  # status "running"
+
+    assert answer.json() == {"status": "applied"}
+    run = reload(run)
+    assert (run.status, run.session_id, run.error_code) == (RunStatus.RUNNING, session.session_id, "")
+    reconcile(now=NINE + timedelta(seconds=31), replica_id="r1")  # no resend: the session is known
+    assert plane.create_calls == 1 and plane.unique_sessions == 1
+
+
+def test_a_session_named_after_the_timeout_is_canceled(acme, agent, plane, client, settings):
+    """Every answer was a gateway's 504 until the timeout; the plane had started the session.
+    When its callback names it, the timed-out run owes it a cancel, and reconcile sends it."""
+    proxy = FaultProxy(("127.0.0.1", plane.port)).start()
+    settings.EXECUTION_PLANE_URL = proxy.url
+    proxy.inject(Fault.GATEWAY_TIMEOUT, times=None, match="POST /sessions")
+    run = make_run(make_schedule(acme, agent, timeout_seconds=60), at=NINE)
+    try:
+        inline_dispatcher().dispatch_ready(now=NINE)
+        reconcile(now=NINE + timedelta(seconds=61), replica_id="r1")
+    finally:
+        proxy.stop()
+    assert (reload(run).status, reload(run).session_id) == (RunStatus.TIMEOUT, "")
+    [session] = plane.sessions.values()
+    assert not session.cancel_requested  # nothing to address a cancel to yet
+
+    settings.EXECUTION_PLANE_URL = plane.url  # the gateway is fixed
+    with clock.use(FakeClock(NINE + timedelta(seconds=62))):  # the callback view's clock
+        assert plane.send_callback(session.session_id, client=client).json()["status"] == "ignored"
+    reconcile(now=NINE + timedelta(seconds=62), replica_id="r1")
+
+    assert session.cancel_requested and session.status == "canceled"
+    run = reload(run)
+    assert (run.status, run.session_id, run.error_code) == (RunStatus.TIMEOUT, session.session_id, "plane_http_504")
+    reconcile(now=NINE + timedelta(seconds=63), replica_id="r1")
+    assert sum(1 for r in plane.requests if r["path"].endswith("/cancel")) == 1  # once

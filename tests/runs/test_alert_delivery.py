@@ -11,11 +11,11 @@ from django.core import mail
 
 from audit.models import AuditAction, AuditEvent
 from audit.services import Actor
-from runs.alerts.channels import channel_create, channel_delete, channel_update
 from config.signing import sign
+from runs.alerts.channels import channel_create, channel_delete, channel_update
 from runs.alerts.delivery import deliver_due
-from runs.alerts.services import alert_open, alert_send_test
-from runs.models import AlertCause, AlertDelivery, DeliveryAttempt, DeliveryState
+from runs.alerts.services import alert_open, alert_send_test, delivery_progress
+from runs.models import AlertCause, AlertChannel, AlertDelivery, DeliveryAttempt, DeliveryState
 from tests.constants import NINE
 from tests.factories import make_schedule
 from tests.polling import wait_until
@@ -101,7 +101,7 @@ def test_loopback_and_private_webhooks_are_refused_unless_allowed(acme, settings
     for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://[::1]/x"):
         with pytest.raises(ValidationError) as caught:
             webhook(acme, url)
-        assert "private, loopback or link-local" in str(caught.value)
+        assert "is not allowed: alerts are only sent to public addresses" in str(caught.value)
     with pytest.raises(ValidationError, match="must start with http"):
         webhook(acme, "ftp://example.com/x")
 
@@ -117,13 +117,28 @@ def test_e_mail_channels_send_through_the_mail_backend(acme, agent):
     assert DeliveryAttempt.objects.get().ok
 
 
-def test_the_test_alert_goes_to_every_channel_at_once_and_is_not_sent_twice(acme, receiver):
+def test_the_test_alert_is_queued_and_the_outbox_sends_it_once_to_every_channel(acme, receiver):
     webhook(acme, receiver.url)
     channel_create(actor=Actor.system(), org=acme, data={"kind": "email", "name": "Ops", "target": "ops@example.com"}, now=NINE)
-    attempts = alert_send_test(org=acme, now=NINE)
-    assert [a.ok for a in attempts] == [True, True]
+    event = alert_send_test(org=acme, now=NINE)
+    # Queued, not sent: whoever asked does not wait on a webhook or a mail server.
+    assert receiver.received == [] and mail.outbox == []
+    assert [d.first_try for d in delivery_progress(event)] == [None, None]
+    assert deliver_due(now=NINE) == 2
+    assert [d.first_try.ok for d in delivery_progress(event)] == [True, True]
     assert json.loads(receiver.received[0].body)["cause"] == "test" and len(mail.outbox) == 1
     assert deliver_due(now=NINE + timedelta(minutes=5)) == 0
+
+
+def test_a_test_alert_goes_once_to_each_distinct_target(acme):
+    """Channels saved before duplicates were refused still get one message per address."""
+    for name in ("A", "B", "C"):
+        AlertChannel.objects.create(org=acme, kind="email", name=name, target="Victim@example.com ", created_at=NINE, updated_at=NINE)
+    AlertChannel.objects.create(org=acme, kind="email", name="D", target="victim@EXAMPLE.com", created_at=NINE, updated_at=NINE)
+    event = alert_send_test(org=acme, now=NINE)
+    assert [d.channel.name for d in delivery_progress(event)] == ["A"]
+    deliver_due(now=NINE)
+    assert len(mail.outbox) == 1
 
 
 def test_channel_changes_are_audited_without_the_secret(acme, alice, receiver):

@@ -98,6 +98,20 @@ def test_heartbeat_age_per_live_replica_and_of_the_freshest(client, metrics_on, 
     assert samples(families["agent_schedules_scheduler_last_heartbeat_age_seconds"]) == {(): 3}
 
 
+def test_a_replica_that_stopped_cleanly_is_not_listed_and_one_that_vanished_counts_as_stale(
+    client, metrics_on, data, settings
+):
+    settings.SCHEDULER_STALL_SECONDS = 120
+    make_heartbeat("new-1", at=NOW - timedelta(seconds=3))
+    make_heartbeat("old-1", at=NOW - timedelta(minutes=5), stopped_at=NOW - timedelta(minutes=5))
+    make_heartbeat("lost-1", at=NOW - timedelta(minutes=5))  # killed: no clean stop
+    families = scrape(client)
+    ages = samples(families["agent_schedules_scheduler_heartbeat_age_seconds"])
+    assert ages == {(("replica", "new-1"),): 3, (("replica", "lost-1"),): 300}
+    replicas = samples(families["agent_schedules_scheduler_replicas"])
+    assert replicas == {(("state", "fresh"),): 1, (("state", "stale"),): 1}
+
+
 def test_no_heartbeat_ever_reads_as_infinitely_old(client, metrics_on, data):
     age = samples(scrape(client)["agent_schedules_scheduler_last_heartbeat_age_seconds"])[()]
     assert age == float("inf")

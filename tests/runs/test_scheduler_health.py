@@ -163,3 +163,50 @@ def test_the_command_delivers_the_stalled_alert_itself(acme, due_at_nine, settin
         assert body["detail"].startswith("Schedules are late: the scheduler last ran 5 min ago")
     finally:
         receiver.close()
+
+
+def test_each_org_reads_only_its_own_overdue_count_and_no_replica_name(acme, agent, due_at_nine):
+    """The platform's count and its replicas' names are the operators' (issue 19, item 8)."""
+    other = make_org("globex")
+    other_agent = make_agent(other)
+    for name in ("a", "b", "c"):
+        make_schedule(other, other_agent, name=name, cron_expression="0 9 * * *", now=NINE - timedelta(hours=1))
+    make_heartbeat("web-7f9c-1234", at=NINE - timedelta(minutes=1))
+    check(NINE + timedelta(minutes=4))
+    (mine,) = stalled_alerts(acme)
+    (theirs,) = stalled_alerts(other)
+    assert "(1 schedule(s) overdue)" in mine.detail
+    assert "(3 schedule(s) overdue)" in theirs.detail
+
+    Schedule_ = type(due_at_nine)
+    Schedule_.objects.update(next_run_at=NINE + timedelta(days=1))
+    make_heartbeat("sched-host-4242", at=NINE + timedelta(minutes=6))
+    check(NINE + timedelta(minutes=6))
+    resolved = AlertEvent.objects.get(alert=stalled_alerts(acme)[0], kind="resolved")
+    assert resolved.detail == "The scheduler is running again; nothing is overdue."
+    assert "sched-host-4242" not in resolved.detail
+
+
+@pytest.mark.parametrize(
+    "stopped_cleanly, code, stale",
+    [(True, 0, []), (False, 2, ["r1"])],
+    ids=["stopped-cleanly-is-retired", "vanished-is-stale"],
+)
+def test_only_a_replica_that_vanished_counts_as_stale(acme, agent, stopped_cleanly, code, stale):
+    # r1 last beat ten minutes ago; r2 (its replacement) beats now.
+    now = NINE + timedelta(minutes=10)
+    gone = now - timedelta(minutes=10)
+    make_heartbeat("r1", at=gone, stopped_at=gone if stopped_cleanly else None)
+    make_heartbeat("r2", at=now)
+    make_schedule(acme, agent, cron_expression="0 12 * * *", now=NINE - timedelta(hours=1))
+    exit_code, out = check(now)
+    assert (exit_code, out["replicas_fresh"], out["replicas_stale"]) == (code, ["r2"], stale)
+    assert stalled_alerts(acme) == []
+
+
+def test_every_replica_stopped_cleanly_with_schedules_overdue_is_still_stalled(acme, due_at_nine):
+    # Scaled to zero on purpose or not: nothing fires, so the late schedules alert.
+    make_heartbeat("r1", at=NINE - timedelta(minutes=1), stopped_at=NINE - timedelta(minutes=1))
+    code, out = check(NINE + timedelta(minutes=4))
+    assert (code, out["last_beat_age_seconds"], out["alerts_opened"]) == (1, 300, 1)
+    assert "the scheduler last ran 5 min ago" in stalled_alerts(acme)[0].detail

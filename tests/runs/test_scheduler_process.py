@@ -8,17 +8,22 @@ made by moving the schedule's stored times back instead of moving the clock forw
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import functools
 from datetime import datetime, timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
+from config import clock as clock_module
+from config.clock import FakeClock
 from runs.models import RunStatus, SchedulerHeartbeat, ScheduleRun
 from runs.services.ids import scheduled_job_run_id
 from schedules.models import Schedule
@@ -203,3 +208,30 @@ def test_sigterm_mid_firing_exits_zero_with_nothing_half_written(acme, agent, pl
     recorded = dict(ScheduleRun.objects.exclude(session_id="").values_list("job_run_id", "session_id"))
     started = {s.job_run_id: s.session_id for s in plane.sessions.values()}
     assert recorded == started
+
+
+def test_a_clean_restart_reads_healthy_not_degraded(replicas, settings):
+    """SIGTERM to one replica, a new one in its place: health is 0, not 2 for twenty minutes."""
+    first = replicas("r1")
+    wait_until(lambda: SchedulerHeartbeat.objects.filter(replica_id="r1").exists(), what="r1's beat", procs=[first])
+    assert first.stop(signal.SIGTERM) == 0, first.output()
+    retired = SchedulerHeartbeat.objects.get(replica_id="r1")
+    assert retired.stopped_at is not None
+
+    second = replicas("r2")
+    # Read the health at r2's beat, a stall period past r1's last one: a replica silent that
+    # long used to be listed as stale ("degraded", exit 2).
+    settings.SCHEDULER_STALL_SECONDS = 2
+    later = retired.last_beat_at + timedelta(seconds=3)
+    wait_until(
+        lambda: SchedulerHeartbeat.objects.filter(replica_id="r2", last_beat_at__gt=later).exists(),
+        what="r2 beating a stall period after r1 stopped", procs=[second],
+    )
+    at = SchedulerHeartbeat.objects.get(replica_id="r2").last_beat_at + timedelta(seconds=1)
+    out = StringIO()
+    with clock_module.use(FakeClock(at)), pytest.raises(SystemExit) as exited:
+        call_command("check_scheduler_health", stdout=out)
+    health = json.loads(out.getvalue())
+    assert (exited.value.code, health["status"], health["replicas_stale"]) == (0, "healthy", []), health
+    assert health["replicas_fresh"] == ["r2"]
+    assert second.stop(signal.SIGINT) == 0, second.output()

@@ -7,6 +7,7 @@ import subprocess
 from io import StringIO
 
 import pytest
+from django.test import RequestFactory
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -73,7 +74,7 @@ def test_demo_is_an_org_admin_without_staff_rights_and_cannot_reach_the_admin(cl
     assert not user.is_staff and not user.is_superuser
     # An org role never comes with model permissions: those would apply to every org.
     assert user.get_all_permissions() == set()
-    assert client.login(username="demo", password="demo")
+    assert client.login(request=RequestFactory().post("/accounts/login/"), username="demo", password="demo")
     for path in ("/admin/", "/admin/schedules/membership/", "/admin/schedules/schedule/"):
         response = client.get(path)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), path
@@ -97,7 +98,7 @@ def test_support_is_staff_with_the_admins_model_permissions_and_no_org(client, f
     assert user.has_perm("schedules.change_schedule") and user.has_perm("schedules.change_membership")
     assert user.has_perm("audit.view_auditevent") and not user.has_perm("runs.change_schedulerun")
     assert not user.has_perm("auth.change_user")
-    assert client.login(username="support", password="support")
+    assert client.login(request=RequestFactory().post("/accounts/login/"), username="support", password="support")
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/schedules/schedule/").status_code == 200
     assert client.get("/admin/runs/schedulerun/").status_code == 200
@@ -132,7 +133,7 @@ def test_seed_demo_restores_a_changed_demo_password(client, fake_clock):
     user.set_password("something-else")
     user.save()
     seed()
-    assert client.login(username="demo", password="demo")
+    assert client.login(request=RequestFactory().post("/accounts/login/"), username="demo", password="demo")
 
 
 # --- the echo agent, run as the local plane runs it ----------------------------------------
