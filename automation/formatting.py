@@ -145,10 +145,16 @@ def web_url(url) -> str:
 
 def chat_url(session_id: str, message_id: str = "") -> str:
     """A chat session on the execution plane (EXECUTION_PLANE_SESSION_URL), or ""."""
-    pattern = getattr(settings, "EXECUTION_PLANE_SESSION_URL", "")
-    if not pattern or not session_id:
+    if not session_id:
         return ""
     values = {"session_id": quote(session_id, safe=""), "message_id": quote(message_id or "", safe="")}
+    return _fill(getattr(settings, "EXECUTION_PLANE_SESSION_URL", ""), values)
+
+
+def _fill(pattern: str, values: dict) -> str:
+    """A link from a URL template setting, or "" (no template, a bad one, or not http(s))."""
+    if not pattern:
+        return ""
     try:
         return web_url(pattern.format_map(values))
     except (KeyError, IndexError, ValueError):
@@ -158,6 +164,26 @@ def chat_url(session_id: str, message_id: str = "") -> str:
 def session_url(run) -> str:
     """The run's chat session, or ""."""
     return chat_url(run.session_id, run.message_id)
+
+
+def plane_refs(run) -> list[tuple[str, str]]:
+    """What the Session cell shows: (text, link or "") for each id the plane gave the run.
+
+    A LangGraph run names its thread and its run, linked through LANGGRAPH_THREAD_URL and
+    LANGGRAPH_RUN_URL (e.g. LangGraph Studio); other planes name a session and a message.
+    """
+    if not run.session_id:
+        return []
+    if settings.EXECUTION_PLANE == "langgraph":
+        values = {"thread_id": quote(run.session_id, safe=""), "run_id": quote(run.message_id or "", safe="")}
+        refs = [(_("thread %(id)s") % {"id": run.session_id}, _fill(settings.LANGGRAPH_THREAD_URL, values))]
+        if run.message_id:
+            refs.append((_("run %(id)s") % {"id": run.message_id}, _fill(settings.LANGGRAPH_RUN_URL, values)))
+        return refs
+    refs = [(_("session %(id)s") % {"id": run.session_id}, session_url(run))]
+    if run.message_id:
+        refs.append((_("message %(id)s") % {"id": run.message_id}, ""))
+    return refs
 
 
 def source_chat_url(schedule) -> str:

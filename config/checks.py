@@ -35,14 +35,29 @@ def check_secret_key(app_configs=None, **kwargs):
 
 @checks.register(TAG)
 def check_plane_secret(app_configs=None, **kwargs):
-    if settings.EXECUTION_PLANE != "http" or settings.EXECUTION_PLANE_SECRET:
+    plane = settings.EXECUTION_PLANE
+    if plane not in ("http", "langgraph") or settings.EXECUTION_PLANE_SECRET:
         return []
+    refused = "callback from the plane will be refused (401)" if plane == "http" else "webhook from the server will be refused (403)"
     return [
         checks.Warning(
-            "EXECUTION_PLANE is http but EXECUTION_PLANE_SECRET is empty: every callback from the plane will "
-            "be refused (401), so runs finish only when the scheduler polls the plane.",
+            f"EXECUTION_PLANE is {plane} but EXECUTION_PLANE_SECRET is empty: every {refused}, "
+            "so runs finish only when the scheduler polls the plane.",
             hint="Set EXECUTION_PLANE_SECRET to the secret the execution plane signs its callbacks with.",
             id="project.W001",
+        )
+    ]
+
+
+@checks.register(TAG)
+def check_langgraph_url(app_configs=None, **kwargs):
+    if settings.EXECUTION_PLANE != "langgraph" or settings.LANGGRAPH_URL.startswith(("http://", "https://")):
+        return []
+    return [
+        checks.Error(
+            f"EXECUTION_PLANE is langgraph but LANGGRAPH_URL is {settings.LANGGRAPH_URL!r}: the scheduler cannot reach the Agent Server.",
+            hint="Set LANGGRAPH_URL to the LangGraph Agent Server's base URL, e.g. http://127.0.0.1:2024.",
+            id="project.E010",
         )
     ]
 

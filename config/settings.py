@@ -322,6 +322,15 @@ EXECUTION_PLANE_TIMEOUT_SECONDS = env.float("EXECUTION_PLANE_TIMEOUT_SECONDS", d
 # Link from a run on the pages to its chat session, e.g. "https://chat.example.com/chat/{session_id}"
 # ({message_id} may appear too). Empty: session ids are shown without a link.
 EXECUTION_PLANE_SESSION_URL = env("EXECUTION_PLANE_SESSION_URL", default="")
+# EXECUTION_PLANE=langgraph: a LangGraph Agent Server (Agent Protocol), docs/execution-plane.md.
+LANGGRAPH_URL = env("LANGGRAPH_URL", default="").rstrip("/")
+# Sent as X-Api-Key when set (LangGraph Platform); a local `langgraph dev` needs none.
+LANGGRAPH_API_KEY = env("LANGGRAPH_API_KEY", default="")
+# Links from a run on the pages to its thread and run, e.g. LangGraph Studio's
+# "https://smith.langchain.com/studio/thread/{thread_id}?baseUrl=http://127.0.0.1:2024"
+# ({thread_id} and {run_id} are replaced). Empty: the ids are shown without a link.
+LANGGRAPH_THREAD_URL = env("LANGGRAPH_THREAD_URL", default="")
+LANGGRAPH_RUN_URL = env("LANGGRAPH_RUN_URL", default="")
 # Agent slug -> command (argv list). Only settings name commands; the API and pages cannot.
 LOCAL_AGENTS = json.loads(
     env(

@@ -14,6 +14,7 @@ a connection that was never made means it did not; anything after connecting may
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ssl
 import time
@@ -193,3 +194,22 @@ class Transport:
         finally:
             _deadline.reset(deadline_token)
             _pinned.reset(pinned_token)
+
+
+# --- for clients built on httpx (the LangGraph SDK's) ----------------------------------------
+
+
+def network_backend() -> httpcore.NetworkBackend:
+    """The deadline-aware connection layer, for an httpx transport's pool: inside `deadline()`
+    every connect, read and write gets at most what is left of it."""
+    return _DeadlineBackend()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """One deadline for all the requests made inside (over a `network_backend()` pool)."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)

@@ -142,13 +142,20 @@ _BODY = inline_serializer(
 )
 
 
-class RunCallbackView(APIView):
-    # The HMAC is the authentication; no session (and so no CSRF) and no user.
+class PlaneEndpoint(APIView):
+    """An endpoint the execution plane calls (this callback, the LangGraph webhook).
+
+    Its own proof (an HMAC) is the authentication: no session (and so no CSRF) and no user.
+    The plane reports every session here; one busy plane must not be throttled as one user.
+    """
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    # The plane reports every session here; one busy plane must not be throttled as one user.
     throttle_classes: list = []
     renderer_classes = [JSONRenderer]
+
+
+class RunCallbackView(PlaneEndpoint):
 
     @extend_schema(
         operation_id="runs_callback",

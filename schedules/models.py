@@ -107,6 +107,13 @@ class Membership(models.Model):
         return f"{self.user} in {self.org} as {self.role}"
 
 
+class AgentInputStyle(models.TextChoices):
+    """How a run's prompt reaches a LangGraph graph (EXECUTION_PLANE=langgraph)."""
+
+    CHAT = "chat", _("Chat: the prompt as a user message")
+    FIELDS = "fields", _("Fields: prompt, output type and params as state keys")
+
+
 class Agent(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="agents")
     slug = models.SlugField(
@@ -116,6 +123,26 @@ class Agent(models.Model):
     description = models.TextField(_("description"), blank=True)
     enabled = models.BooleanField(
         _("enabled"), default=True, help_text=_("A disabled agent cannot be given new schedules.")
+    )
+    # The runtime's name for the agent, when it is not the slug (EXECUTION_PLANE=langgraph).
+    assistant_id = models.CharField(
+        _("assistant id"),
+        max_length=128,
+        blank=True,
+        help_text=_(
+            "The LangGraph graph or assistant that runs this agent, e.g. 'sales_graph' or an "
+            "assistant's UUID. Empty: the slug."
+        ),
+    )
+    input_style = models.CharField(
+        _("input style"),
+        max_length=16,
+        choices=AgentInputStyle.choices,
+        default=AgentInputStyle.CHAT,
+        help_text=_(
+            "Chat sends {\"messages\": [{\"role\": \"user\", \"content\": prompt}], \"output_type\", "
+            "\"params\"}; fields sends {\"prompt\", \"output_type\", \"params\"} for graphs with their own state."
+        ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

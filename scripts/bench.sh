@@ -8,7 +8,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 pg_bindir >/dev/null 2>&1 || ensure_apt
-ensure_venv
+# bench_langgraph.py starts `langgraph dev`.
+VENV_EXTRAS=langgraph ensure_venv
 trap pg_stop EXIT
 pg_start
 

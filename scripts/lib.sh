@@ -6,18 +6,24 @@ PY="$VENV/bin/python"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Creates .venv and installs the project with its test extras, once per pyproject change.
+# Creates .venv and installs the project with its extras, once per pyproject change. The extras
+# are `test` plus those named in VENV_EXTRAS (e.g. "langgraph": the LangGraph Agent Server for
+# the real-server tests and `PLANE=langgraph make run`); the stamp lists what is installed.
 ensure_venv() {
-  local stamp="$VENV/.installed"
+  local stamp="$VENV/.installed" extra missing=0
+  local extras="test${VENV_EXTRAS:+,$VENV_EXTRAS}"
   if [ ! -x "$PY" ]; then
     log "creating .venv"
     python3 -m venv "$VENV"
   fi
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    log "installing Python packages"
+  for extra in ${extras//,/ }; do
+    grep -qx "$extra" "$stamp" 2>/dev/null || missing=1
+  done
+  if [ "$missing" -eq 1 ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    log "installing Python packages ($extras)"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
-    touch "$stamp"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+    tr ',' '\n' <<<"$extras" >"$stamp"
   fi
   # Every target that runs the project (run, test, bench) serves the pages in both languages.
   ensure_messages
@@ -110,4 +116,30 @@ pg_stop() {
   "${PG_RUN_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
   PG_DIR=""
+}
+
+# `PLANE=langgraph make run`: starts `langgraph dev` (in memory, offline) with the demo graph
+# (agents/langgraph_demo.py) in .langgraph/, waits for it, and points the scheduler at it.
+# Its state (threads, runs) is pickled in .langgraph/.langgraph_api and kept across restarts.
+start_langgraph_demo() {
+  local dir="$ROOT/.langgraph" port="${LANGGRAPH_PORT:-2024}" i
+  mkdir -p "$dir"
+  cat >"$dir/langgraph.json" <<JSON
+{"dependencies": ["."], "graphs": {"echo": "$ROOT/agents/langgraph_demo.py:echo"},
+ "webhooks": {"url": {"disable_loopback": false, "require_https": false}}}
+JSON
+  log "starting langgraph dev on 127.0.0.1:$port (log: .langgraph/server.log)"
+  (cd "$dir" && LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false exec "$VENV/bin/langgraph" dev --no-browser \
+    --no-reload --host 127.0.0.1 --port "$port" --config langgraph.json >"$dir/server.log" 2>&1) &
+  pids+=($!)
+  for i in $(seq 1 120); do
+    curl -fsS -m 1 "http://127.0.0.1:$port/ok" >/dev/null 2>&1 && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { tail -20 "$dir/server.log" >&2; return 1; }
+    sleep 0.5
+  done
+  export EXECUTION_PLANE=langgraph LANGGRAPH_URL="http://127.0.0.1:$port"
+  # The webhook URLs carry an HMAC keyed with this; a fixed local value is fine for a demo.
+  export EXECUTION_PLANE_SECRET="${EXECUTION_PLANE_SECRET:-local-demo-secret}"
+  export LANGGRAPH_THREAD_URL="${LANGGRAPH_THREAD_URL:-$LANGGRAPH_URL/threads/{thread_id}}"
+  export LANGGRAPH_RUN_URL="${LANGGRAPH_RUN_URL:-$LANGGRAPH_URL/threads/{thread_id}/runs/{run_id}}"
 }

@@ -5,7 +5,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_venv
+# PLANE=langgraph: a local LangGraph Agent Server (`langgraph dev`) runs the demo agent instead
+# of the embedded local plane.
+PLANE="${PLANE:-local}"
+if [ "$PLANE" = langgraph ]; then
+  VENV_EXTRAS=langgraph ensure_venv
+else
+  ensure_venv
+fi
 export DEBUG="${DEBUG:-true}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
@@ -19,6 +26,10 @@ export EXECUTION_PLANE_SESSION_URL="${EXECUTION_PLANE_SESSION_URL:-$SITE_URL/dem
 
 pids=()
 trap stop_children INT TERM EXIT
+
+if [ "$PLANE" = langgraph ]; then
+  start_langgraph_demo
+fi
 
 "$PY" manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
@@ -35,7 +46,8 @@ cat <<MSG
                "Make this a schedule" under the answer (the same demo login)
     Admin:     $SITE_URL/admin/
                sign in as support / support (support staff; demo cannot use the admin)
-  Press Ctrl-C to stop.
+${LANGGRAPH_URL:+    LangGraph: $LANGGRAPH_URL (langgraph dev; the demo agent echo is its graph \`echo\`)
+}  Press Ctrl-C to stop.
 
 MSG
 wait -n "${pids[@]}"

@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_apt
-ensure_venv
+# The real-server tests of EXECUTION_PLANE=langgraph start `langgraph dev`.
+VENV_EXTRAS=langgraph ensure_venv
 trap pg_stop EXIT
 pg_start
 

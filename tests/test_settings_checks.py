@@ -48,6 +48,14 @@ def test_an_http_plane_without_a_callback_secret_is_warned_about(settings):
     assert "project.W001" not in deployment_ids()
 
 
+def test_a_langgraph_plane_needs_its_url_and_a_secret_for_its_webhooks(settings):
+    settings.EXECUTION_PLANE, settings.LANGGRAPH_URL, settings.EXECUTION_PLANE_SECRET = "langgraph", "", ""
+    ids = deployment_ids()
+    assert "project.E010" in ids and "project.W001" in ids
+    settings.LANGGRAPH_URL, settings.EXECUTION_PLANE_SECRET = "http://127.0.0.1:2024", "s3cret"
+    assert not {"project.E010", "project.W001"} & deployment_ids()
+
+
 @pytest.mark.parametrize("rate, ok", [("120/min", True), ("10/s", True), ("", True), ("120", False),
                                       ("fast", False), ("0/min", False), ("10/fortnight", False)])
 def test_throttle_rates_must_be_rates(settings, rate, ok):

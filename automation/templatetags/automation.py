@@ -12,7 +12,7 @@ register = template.Library()
 
 register.simple_tag(formatting.local_time, name="local_time")
 register.simple_tag(formatting.relative, name="relative")
-for _name in ("intcomma_plain", "duration", "describe_timing", "raw_timing", "schedule_status_label", "web_url", "session_url",
+for _name in ("intcomma_plain", "duration", "describe_timing", "raw_timing", "schedule_status_label", "web_url", "session_url", "plane_refs",
               "source_chat_url"):
     register.filter(_name, getattr(formatting, _name))
 

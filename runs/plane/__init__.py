@@ -13,11 +13,15 @@ def get_client() -> PlaneClient:
         from runs.plane.http import HttpPlaneClient
 
         return HttpPlaneClient.from_settings()
+    if kind == "langgraph":
+        from runs.plane.langgraph import LangGraphPlaneClient
+
+        return LangGraphPlaneClient.from_settings()
     if kind == "local":
         from runs.plane.local import LocalPlaneClient
 
         return LocalPlaneClient()
-    raise ValueError(f"EXECUTION_PLANE must be 'http' or 'local', got {kind!r}")
+    raise ValueError(f"EXECUTION_PLANE must be 'http', 'langgraph' or 'local', got {kind!r}")
 
 
 __all__ = ["PlaneClient", "PlaneError", "PlaneResult", "PlaneStatus", "StartResult", "get_client"]

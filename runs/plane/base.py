@@ -87,6 +87,11 @@ class PlaneResult:
     # {input_tokens, output_tokens, total_tokens, cost_usd}; None when not reported.
     usage: dict | None = None
 
+    # What the runtime itself reported, as read, when the plane keeps more than the contract's
+    # fields (LangGraph: {"run": <its Run>, "values": <the thread's final state>}), e.g. for
+    # token usage. Not stored on the run.
+    state: dict = field(default_factory=dict, compare=False, repr=False)
+
     @property
     def terminal(self) -> bool:
         return self.status in PlaneStatus.TERMINAL

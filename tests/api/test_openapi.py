@@ -22,7 +22,8 @@ def schema(client):
 def _our_operations(schema):
     for path, item in schema["paths"].items():
         short = path.removeprefix(API)
-        if short.startswith(OURS) and short != "/runs/callback/":
+        # The plane's own endpoints (callback, LangGraph webhook) are called by machines, not users.
+        if short.startswith(OURS) and short != "/runs/callback/" and not short.startswith("/runs/langgraph/"):
             for method, operation in item.items():
                 if method in ("get", "post", "put", "patch", "delete"):
                     yield f"{method.upper()} {short}", method, operation

@@ -135,3 +135,30 @@ def test_the_panel_costs_the_same_queries_for_5_runs_or_a_full_page(signed_in, a
         return len(captured)
 
     assert queries_for(2) == queries_for(15)
+
+
+def test_a_long_answer_shows_a_preview_and_the_whole_text_behind_a_disclosure(signed_in, alice, schedule, now):
+    answer = "# Sales\n\n" + "Revenue rose in every region. " * 40 + "THE END"
+    run = run_of(schedule, "success", at=now, answer=answer)
+    run_of(schedule, "success", at=now + timedelta(minutes=1), answer="Short answer.")
+    html = panel(signed_in(alice), schedule)
+    assert "Short answer." in html and html.count("<details") == 1
+    disclosure = html[html.index(f'id="run-{run.pk}-answer"') :]
+    assert f"The whole answer ({len(answer)} characters)</summary>" in disclosure
+    assert answer in disclosure  # all of it, beyond the preview
+    preview = html[html.index('class="answer-preview"') : html.index(f'id="run-{run.pk}-answer"')]
+    assert "THE END" not in preview and "Revenue rose" in preview
+
+
+def test_a_langgraph_run_names_its_thread_and_run_linked_through_the_url_templates(signed_in, alice, schedule, now, settings):
+    settings.EXECUTION_PLANE = "langgraph"
+    settings.LANGGRAPH_THREAD_URL = "https://studio.example.com/thread/{thread_id}"
+    settings.LANGGRAPH_RUN_URL = "https://lg.example.com/threads/{thread_id}/runs/{run_id}"
+    run_of(schedule, "success", at=now, session_id="t-1", message_id="r-2")
+    found = {name: attrs.get("href") for role, name, attrs in controls(panel(signed_in(alice), schedule)) if role == "link"}
+    assert found["thread t-1"] == "https://studio.example.com/thread/t-1"
+    assert found["run r-2"] == "https://lg.example.com/threads/t-1/runs/r-2"
+
+    settings.LANGGRAPH_THREAD_URL = settings.LANGGRAPH_RUN_URL = ""
+    html = panel(signed_in(alice), schedule)
+    assert "thread t-1" in html and "run r-2" in html and not {"thread t-1", "run r-2"} & set(names(html, "link"))

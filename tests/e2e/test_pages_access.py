@@ -18,6 +18,10 @@ from tests.factories import make_agent, make_org, make_schedule, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# The agent's answer on the successful run: longer than the panel's preview.
+ANSWER = "# Sales\n\n" + "Revenue rose in every region this week. " * 12 + "THE END"
+
+
 @pytest.fixture
 def data(db):
     org = make_org("acme")
@@ -32,7 +36,8 @@ def data(db):
                    error_message="connection refused", session_id="s-1")
     for i, status in enumerate(["success", "timeout", "skipped", "canceled", "queued"]):
         run_of(schedule, status, at=now - timedelta(hours=2, minutes=-i), outputs=[
-            {"type": "pdf", "name": "report.pdf", "url": "https://files.example.com/r.pdf"}] if status == "success" else [])
+            {"type": "pdf", "name": "report.pdf", "url": "https://files.example.com/r.pdf"}] if status == "success" else [],
+            answer=ANSWER if status == "success" else "")
     run_of(schedule, "running", at=now - timedelta(minutes=1), trigger_type="retry", attempt=2,
            job_run_id=f"{first.job_run_id[:-2]}-2", retry_of=first)
     return {"user": user, "schedule": schedule}
@@ -70,6 +75,10 @@ def test_table_and_runs_panel_have_no_serious_accessibility_violation(browser, l
     expect(runs.get_by_text("Timed out", exact=True)).to_be_visible()
     for word in ("Queued", "Running", "Succeeded", "Failed", "Skipped", "Canceled"):
         expect(runs.get_by_text(word, exact=True)).to_be_visible()
+    # The answer: a preview, and all of it behind its disclosure.
+    expect(runs.get_by_text("THE END")).to_be_hidden()
+    runs.get_by_text(f"The whole answer ({len(ANSWER)} characters)").click()
+    expect(runs.get_by_text("THE END")).to_be_visible()
     assert serious(page) == []
     # Usable at 360 px: nothing wider than the screen but the runs table, which scrolls.
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

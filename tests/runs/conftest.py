@@ -76,3 +76,37 @@ def inline_dispatcher(replica_id: str = "test", **kwargs):
 def reload(run):
     run.refresh_from_db()
     return run
+
+
+# --- the LangGraph Agent Server (EXECUTION_PLANE=langgraph) --------------------------------
+
+
+@pytest.fixture(scope="session")
+def langgraph_server(tmp_path_factory):
+    """One real `langgraph dev` per test session (it takes seconds to start), in a fresh folder."""
+    from tests.langgraph_server import start_in
+
+    server = start_in(tmp_path_factory.mktemp("langgraph"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def langgraph(settings, langgraph_server, live_server):
+    """Settings for the `langgraph` plane on the session's server; its webhooks reach `live_server`."""
+    settings.EXECUTION_PLANE = "langgraph"
+    settings.LANGGRAPH_URL = langgraph_server.url
+    settings.EXECUTION_PLANE_SECRET = PLANE_SECRET
+    settings.EXECUTION_PLANE_TIMEOUT_SECONDS = 10
+    settings.SITE_URL = live_server.url
+    # The server keeps its webhook connection open, and with it the live server's request
+    # thread and that thread's persistent database connection, which would hold the test
+    # database past the session (DROP DATABASE waits for it). Close each request's connection.
+    from django.db import connection
+
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    yield langgraph_server
+    connection.settings_dict["CONN_MAX_AGE"] = max_age

@@ -391,7 +391,7 @@ def test_deleting_a_membership_in_the_admin_is_audited(su_client, acme, alice):
 
 
 def test_agent_and_organization_changes_in_the_admin_are_audited(su_client, acme, agent):
-    data = {"org": acme.pk, "slug": "echo", "name": "Echo", "description": "", "_save": "Save"}  # enabled unticked
+    data = {"org": acme.pk, "slug": "echo", "name": "Echo", "description": "", "input_style": "chat", "_save": "Save"}  # enabled unticked
     assert su_client.post(url(Agent, "change", agent.pk), data).status_code == 302
     event = AuditEvent.objects.get(target_type="agent")
     assert (event.action, event.before, event.after) == ("update", {"enabled": True}, {"enabled": False})
@@ -426,3 +426,13 @@ def _empty_inlines() -> dict:
         for prefix in ("memberships", "agents")
         for name, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"), ("MAX_NUM_FORMS", "1000"))
     }
+
+
+def test_support_sets_an_agents_langgraph_assistant_and_input_style_in_the_admin(su_client, acme, agent):
+    form = su_client.get(url(Agent, "change", agent.pk)).content.decode()
+    assert 'name="assistant_id"' in form and 'name="input_style"' in form
+    data = {"org": acme.pk, "slug": agent.slug, "name": agent.name, "description": "", "enabled": "on",
+            "assistant_id": "sales_graph", "input_style": "fields"}  # fmt: skip
+    assert su_client.post(url(Agent, "change", agent.pk), data).status_code == 302
+    agent.refresh_from_db()
+    assert (agent.assistant_id, agent.input_style) == ("sales_graph", "fields")

@@ -94,7 +94,7 @@ class Command(BaseCommand):
             self.ensure_support_user()
             agent = self.ensure_agent(org, now)
             self.ensure_schedules(org, agent, user, now)
-        if AGENT_SLUG not in settings.LOCAL_AGENTS:
+        if settings.EXECUTION_PLANE == "local" and AGENT_SLUG not in settings.LOCAL_AGENTS:
             self.stderr.write(
                 f"warning: LOCAL_AGENTS has no '{AGENT_SLUG}' command, so the local plane cannot run it"
             )
@@ -174,12 +174,13 @@ class Command(BaseCommand):
                     org=org,
                     slug=AGENT_SLUG,
                     name="Echo",
-                    description="Demo agent on the local execution plane: answers with a Markdown echo of "
-                    "the prompt. A prompt containing FAIL makes the run fail.",
+                    description="Demo agent: answers with a Markdown echo of the prompt (agents/echo_agent.py "
+                    "on the local plane, the graph `echo` of agents/langgraph_demo.py with PLANE=langgraph). "
+                    "A prompt containing FAIL makes the run fail.",
                 ),
                 now=now,
             )
-        self.report(created, f"agent {org.slug}/{agent.slug} (local plane)")
+        self.report(created, f"agent {org.slug}/{agent.slug} ({settings.EXECUTION_PLANE} plane)")
         return agent
 
     def ensure_schedules(self, org, agent, user, now) -> None:
