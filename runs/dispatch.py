@@ -38,7 +38,7 @@ _INFO_LOGS = logging.getLogger("runs.dispatch")
 # backlog is what lets dispatch keep up with firing. But a run still waiting in the pool
 # when its lease ends is given up (another dispatcher may own it by then), so the depth
 # follows the plane's pace: the whole backlog must drain within LEASE_SHARE of the lease.
-MAX_BACKLOG_PER_WORKER = 32
+MAX_BACKLOG_PER_WORKER = 256
 LEASE_SHARE = 0.25
 # Until plane calls have been timed, the depth is this (the fixed depth of earlier releases).
 INITIAL_BACKLOG_PER_WORKER = 8
@@ -104,15 +104,13 @@ class Dispatcher:
         if room <= 0:
             return 0
         submitted = 0
-        for org_id, rows in admission.candidates_by_org(now, room=room).items():
-            if submitted >= room:
-                break
-            leased = admission.admit(
-                org_id, rows, now=now, limit=room - submitted, replica_id=self.replica_id, lease_seconds=self.lease_seconds
-            )
-            for run in leased:
-                self._submit(self._start, run, pass_clock)
-                submitted += 1
+        leased = admission.admit(
+            admission.candidates(now, room=room), now=now, limit=room, replica_id=self.replica_id,
+            lease_seconds=self.lease_seconds,
+        )
+        for run in leased:
+            self._submit(self._start, run, pass_clock)
+            submitted += 1
         with self._lock:
             self._more = self._pool is not None and submitted >= room
             self.submitted_total += submitted

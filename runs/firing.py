@@ -107,8 +107,8 @@ def fire_due(
 ) -> FireResult:
     """Fire every schedule due at `now`, batch after batch, until none is left.
 
-    `on_batch(result)` is called after each committed batch (the scheduler hands the new
-    runs to the dispatcher there, so the first plane calls do not wait for the last batch).
+    `on_batch(result)` is called after each committed batch (the scheduler may hand the new
+    runs to the dispatcher there, so a long firing step does not hold every plane call).
     `keep_going()` is asked between batches: a stopping scheduler ends after the batch in
     hand, leaving the rest due for the next start (or another replica).
     """
@@ -203,7 +203,7 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireR
 def _active_counts(schedule_ids) -> dict:
     """Queued-or-running runs per schedule, for the whole batch in one grouped query."""
     rows = (
-        ScheduleRun.objects.filter(schedule_id__in=schedule_ids, status__in=ACTIVE_STATUSES)
+        ScheduleRun.objects.filter(bulk.id_in("schedule_id", schedule_ids), status__in=ACTIVE_STATUSES)
         .order_by()
         .values_list("schedule_id")
         .annotate(n=Count("id"))
@@ -289,7 +289,9 @@ def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: 
 
 # Neither the decision nor the run's snapshot reads these: not worth fetching for a batch.
 _NOT_NEEDED_TO_FIRE = (
-    "description", "retry_backoff_seconds", "source_session_id", "source_message_id", "agent__description",
+    "name", "description", "retry_backoff_seconds", "source_session_id", "source_message_id", "updated_at",
+    "timing_error", "max_retries", "timeout_seconds", "alert_after_failures", "consecutive_failures",
+    "pause_after_failures", "paused_reason", "agent__name", "agent__description", "agent__created_at",
 )
 
 

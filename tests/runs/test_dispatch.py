@@ -310,7 +310,7 @@ def test_the_backlog_a_dispatcher_admits_follows_the_planes_pace(plane):
         assert dispatcher._room() == 4 * 3
         for _ in range(200):
             dispatcher._timed_call(0.002)
-        assert dispatcher._room() == 4 * 32  # the cap
+        assert dispatcher._room() == 4 * 256  # the cap
         for _ in range(200):
             dispatcher._timed_call(60.0)
         assert dispatcher._room() == 4 * 1  # never less than one each
