@@ -1,6 +1,6 @@
 # The two commands a newcomer runs: `make run` and `make test`. See README.md.
 
-.PHONY: run serve test bench loadtest venv migrate seed check clean
+.PHONY: run serve test bench faults loadtest venv migrate seed check clean
 
 run:            ## virtualenv, migrate SQLite, seed the demo, start web server + scheduler
 	@bash scripts/run.sh
@@ -13,6 +13,9 @@ test:           ## everything the tests need, then the whole suite (PostgreSQL +
 
 bench:          ## benchmarks on a throwaway PostgreSQL, printing figures beside baselines
 	@bash scripts/bench.sh
+
+faults:         ## the fault suite in full (every plane-connection fault, 3 planes), printing its table
+	@bash scripts/faults.sh
 
 loadtest:       ## gunicorn + PostgreSQL + scheduler + plane under 8/32/64 users (LOAD_SHORT=1: a quick check)
 	@bash scripts/loadtest.sh

@@ -243,7 +243,10 @@ SCHEDULER_ALERT_CHECK_SECONDS = env.float("SCHEDULER_ALERT_CHECK_SECONDS", defau
 # Webhooks to private, loopback or link-local addresses are refused unless this is set (an
 # org admin must not be able to make the scheduler call into the internal network).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+# The whole call, from connecting to the last byte of the answer (a dripping answer is cut).
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Deliveries sent at once per replica (a bounded pool): one slow webhook holds one of them.
+ALERT_DELIVERY_WORKERS = env.int("ALERT_DELIVERY_WORKERS", default=4)
 # Wait before each retry of a failed delivery; after the last, the delivery is given up.
 ALERT_DELIVERY_BACKOFF_SECONDS = env.list("ALERT_DELIVERY_BACKOFF_SECONDS", cast=int, default=[10, 60, 300])
 EMAIL_BACKEND = env(

@@ -16,8 +16,6 @@ the plane retry the same report forever.
 
 from __future__ import annotations
 
-import hmac
-
 import structlog
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
@@ -31,11 +29,11 @@ from rest_framework.views import APIView
 from config import clock
 from config.api.errors import error_response
 from config.api.parsers import JSONInputError, parse_json, read_bounded
-from runs.services import lifecycle
+from config.signing import signature_matches
+from runs.services import ambiguity, lifecycle
 from runs.models import RunStatus, ScheduleRun
 from runs.plane import PlaneError, PlaneResult, PlaneStatus
 from runs.plane.base import result_from_body
-from runs.plane.http import sign
 
 log = structlog.get_logger("runs.callback")
 
@@ -46,11 +44,8 @@ class Outcome:
 
 
 def signature_ok(body: bytes, given: str) -> bool:
-    secret = settings.EXECUTION_PLANE_SECRET
     # Without a secret nothing can be verified, so nothing is accepted.
-    if not secret or not given:
-        return False
-    return hmac.compare_digest(given.strip().lower().encode(), sign(secret, body).encode())
+    return signature_matches(settings.EXECUTION_PLANE_SECRET, body, given)
 
 
 def without_nul(value):
@@ -78,6 +73,10 @@ def apply_callback(*, job_run_id: str, result: PlaneResult, now) -> dict:
         # The plane started it before we heard the create answer: record that it runs.
         if run.status == RunStatus.QUEUED and result.status == PlaneStatus.RUNNING and result.session_id:
             if lifecycle.run_mark_running(run_id=run.pk, session_id=result.session_id, message_id=result.message_id, now=now):
+                return {"status": Outcome.APPLIED}
+        if run.status == RunStatus.RUNNING and not run.session_id and result.session_id:
+            # An attempt whose create answer we never got: this names its session.
+            if ambiguity.run_bind_session(run_id=run.pk, session_id=result.session_id, message_id=result.message_id, now=now):
                 return {"status": Outcome.APPLIED}
         return {"status": Outcome.IGNORED, "reason": "not final"}
     _, moved = lifecycle.run_apply_plane_result(run, result, now=now)

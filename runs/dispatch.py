@@ -3,7 +3,8 @@
 What may start is admission's business (runs/admission.py); this is the machinery. Status
 stays `queued` until the plane accepts the run: a worker thread calls the plane and then
 moves the run to `running` with its session (or to `failed` with an error code, which
-queues the retry). A dispatcher that dies in between leaves a leased `queued` run whose
+queues the retry, when the plane surely did not start it; when it may have, the run keeps its
+attempt and is sent again with the same key: runs/services/ambiguity.py). A dispatcher that dies in between leaves a leased `queued` run whose
 lease expires; it is dispatched again with the same `job_run_id`, which the plane treats as
 an idempotency key, so the crash never starts a second session.
 
@@ -25,10 +26,10 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from runs import admission
-from runs.models import RunStatus, ScheduleRun
+from runs.models import ScheduleRun
 from runs.plane import PlaneError, PlaneStatus, get_client
 from runs.result_writes import ResultWriter
-from runs.services import lifecycle
+from runs.services import ambiguity, lifecycle
 
 log = structlog.get_logger("runs.dispatch")
 _INFO_LOGS = logging.getLogger("runs.dispatch")
@@ -289,20 +290,10 @@ class Dispatcher:
             self._timed_call(time.monotonic() - called)
             log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
             # Bound now: a write kept for a later pass runs after this `except` block has
-            # unbound `exc`.
-            failed_at, code, message, retryable = clock.now(), exc.code, exc.message, exc.retryable
-            self.results.write(
-                lambda: lifecycle.run_finish(
-                    run_id=run.pk,
-                    status=RunStatus.FAILED,
-                    error_code=code,
-                    error_message=message,
-                    now=failed_at,
-                    retry=retryable,
-                    lease=lease,
-                ),
-                **bind,
-            )
+            # unbound `exc`. Failed, or kept for a resend when the plane may have started it
+            # (the ambiguity rule: runs/services/ambiguity.py).
+            failed_at, error = clock.now(), exc
+            self.results.write(lambda: ambiguity.run_after_create_error(run, error, now=failed_at, lease=lease), **bind)
             return
         self._timed_call(time.monotonic() - called)
         if not self.client.synchronous:

@@ -10,6 +10,9 @@ Each pass, with `now` as an argument:
   agent is disabled is canceled (`run_cancel_unrunnable`: `schedule_disabled` or
   `agent_disabled`). Disabling a schedule wakes the scheduler (NOTIFY), so on PostgreSQL its
   waiting retries end within a pass; runs already handed to the plane finish as usual;
+- **resending**: a `running` run without a session is an attempt whose create call ended
+  without a definitive answer (the ambiguity rule, runs/services/ambiguity.py): when its lease
+  lapses, this replica claims it and sends the same create again (same key: the plane dedups);
 - **polling**: a `running` run whose lease ran out (its first lease is `started_at +
   SCHEDULER_POLL_PLANE_AFTER_SECONDS`; each poll renews it) has had no callback for that
   long: this replica claims the poll by renewing the lease, asks the plane, and applies a
@@ -29,8 +32,8 @@ from django.db.models import Q
 
 from runs import eligibility
 from runs.models import RunErrorCode, RunStatus, ScheduleRun
-from runs.plane import PlaneError, get_client
-from runs.services import lifecycle
+from runs.plane import PlaneError, PlaneStatus, get_client
+from runs.services import ambiguity, lifecycle
 
 log = structlog.get_logger("runs.reconcile")
 
@@ -46,6 +49,7 @@ def reconcile(*, now: datetime, replica_id: str, client=None, submit=None) -> in
         time_out_runs(now=now, client=client, submit=submit)
         + release_expired_leases(now=now)
         + cancel_unrunnable_waiting(now=now)
+        + resend_unknown(now=now, replica_id=replica_id, client=client, submit=submit)
         + poll_silent_runs(now=now, replica_id=replica_id, client=client, submit=submit)
     )
 
@@ -57,17 +61,23 @@ def time_out_runs(*, now: datetime, client, submit) -> int:
     running = (
         ScheduleRun.objects.filter(status=RunStatus.RUNNING, started_at__isnull=False)
         .order_by()
-        .values_list("id", "started_at", "schedule__timeout_seconds")
+        .values_list("id", "started_at", "schedule__timeout_seconds", "session_id", "error_code", "error_message")
     )
-    expired = [(run_id, limit) for run_id, started, limit in running if started + timedelta(seconds=limit) <= now]
+    expired = [row for row in running if row[1] + timedelta(seconds=row[2]) <= now]
     count = 0
-    for run_id, limit in expired:
+    for run_id, _started, limit, session_id, last_code, last_error in expired:
+        if session_id:
+            code = RunErrorCode.TIMEOUT
+            message = f"still running {limit} s after it started (the schedule's timeout); the plane was asked to cancel it"
+        else:
+            # Sent, never answered for sure: the last error says why (plane_timeout, plane_http_502...).
+            code = last_code or RunErrorCode.PLANE_TIMEOUT
+            message = (
+                f"no answer from the plane said whether it started the session within {limit} s (the schedule's "
+                f"timeout); the last call met: {last_error}"
+            )
         run, moved = lifecycle.run_finish(
-            run_id=run_id,
-            status=RunStatus.TIMEOUT,
-            error_code=RunErrorCode.TIMEOUT,
-            error_message=f"still running {limit} s after it started (the schedule's timeout); the plane was asked to cancel it",
-            now=now,
+            run_id=run_id, status=RunStatus.TIMEOUT, error_code=code, error_message=message, now=now
         )
         if not moved:
             continue
@@ -102,6 +112,55 @@ def cancel_unrunnable_waiting(*, now: datetime) -> int:
         Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
     )
     return eligibility.run_cancel_unrunnable(runs=waiting, now=now)
+
+
+def resend_unknown(*, now: datetime, replica_id: str, client, submit) -> int:
+    """Send again the create of attempts whose outcome is unknown, once their lease lapsed."""
+    if client.synchronous:
+        return 0
+    due = list(
+        ScheduleRun.objects.filter(status=RunStatus.RUNNING, session_id="", lease_expires_at__lte=now)
+        .order_by("lease_expires_at")
+        .values_list("id", flat=True)[:POLL_BATCH]
+    )
+    next_try = now + timedelta(seconds=ambiguity.resend_after_seconds())
+    count = 0
+    for run_id in due:
+        claimed = ScheduleRun.objects.filter(
+            pk=run_id, status=RunStatus.RUNNING, session_id="", lease_expires_at__lte=now
+        ).update(lease_owner=replica_id, lease_expires_at=next_try)
+        if not claimed:
+            continue
+        run = ScheduleRun.objects.select_related("schedule", "org").get(pk=run_id)
+        submit(_resend, client, run, now)
+        count += 1
+    return count
+
+
+def _resend(client, run: ScheduleRun, now: datetime) -> None:
+    bind = {"schedule_id": str(run.schedule_id), "job_run_id": run.job_run_id, "attempt": run.attempt}
+    try:
+        answer = client.start(run)
+    except PlaneError as exc:
+        if exc.code == RunErrorCode.PLANE_REJECTED:
+            # The plane answered about this key: it will not run it.
+            lifecycle.run_finish(run_id=run.pk, status=RunStatus.FAILED, error_code=exc.code, error_message=exc.message, now=now)
+        else:
+            # Still no word (a refusal now says nothing of the first send): the lease brings it back.
+            ambiguity.run_note_resend_error(run_id=run.pk, error_code=exc.code, error_message=exc.message)
+        log.warning("run.resend_failed", error_code=exc.code, error=exc.message, **bind)
+        return
+    if not ambiguity.run_bind_session(run_id=run.pk, session_id=answer.session_id, message_id=answer.message_id, now=now):
+        run.refresh_from_db(fields=["status", "session_id"])
+        if run.status == RunStatus.TIMEOUT and not run.session_id:
+            # Timed out before any answer named the session: it is ours to stop now.
+            run.session_id = answer.session_id
+            _cancel(client, run)
+        return
+    log.info("run.resent", session_id=answer.session_id, plane_status=answer.status, **bind)
+    if answer.status in PlaneStatus.TERMINAL:
+        run.session_id = answer.session_id
+        _poll(client, run, now)
 
 
 def poll_silent_runs(*, now: datetime, replica_id: str, client, submit) -> int:
@@ -154,8 +213,17 @@ def _poll(client, run: ScheduleRun, now: datetime) -> None:
         log.info("run.polled", plane_status=result.status, **bind)
 
 
+CANCEL_TRIES = 3
+
+
 def _cancel(client, run: ScheduleRun) -> None:
-    try:
-        client.cancel(run)
-    except PlaneError as exc:
-        log.warning("run.cancel_failed", job_run_id=run.job_run_id, error_code=exc.code, error=exc.message)
+    """Ask the plane to stop the session. Repeating a cancel is harmless, so one whose outcome
+    is unknown (timeout, reset, 5xx) is sent again, up to CANCEL_TRIES times."""
+    for _ in range(CANCEL_TRIES):
+        try:
+            client.cancel(run)
+            return
+        except PlaneError as exc:
+            log.warning("run.cancel_failed", job_run_id=run.job_run_id, error_code=exc.code, error=exc.message)
+            if not exc.unknown_outcome:
+                return

@@ -329,11 +329,6 @@ class Schedule(models.Model):
             anchor=self.created_at,
         )
 
-    def backoff_seconds(self, attempt: int) -> int:
-        """Wait before the retry that follows `attempt` (1-based); the last value repeats."""
-        steps = self.retry_backoff_seconds or default_retry_backoff()
-        return int(steps[min(attempt, len(steps)) - 1])
-
 
 class ScheduleDraft(models.Model):
     """What a chat result hands the editor: the agent, prompt and output type of a good answer,

@@ -15,7 +15,9 @@ Tests program it per case:
   same port;
 - `complete(session_id, status, outputs)` finishes a session (poll answers change), and
   `send_callback(session_id, client=... | url=...)` posts the signed callback;
-- `on_session_start(session)` is called in the handler thread when a new session starts.
+- `on_session_start(session)` is called in the handler thread when a new session starts;
+- `PlaneServer(http10=True)`: HTTP/1.0, as `http.server` answers by default (`Connection:
+  close` after every answer).
 
 Standalone, for multi-process tests and benchmarks (prints the port, then serves until
 SIGTERM/SIGINT):
@@ -91,8 +93,12 @@ class PlaneServer:
         complete_after: float | None = None,
         complete_status: str = "success",
         send_callbacks: bool = False,
+        http10: bool = False,
     ):
         self.secret = secret
+        # HTTP/1.0, as `http.server` speaks it by default: the connection closes after every
+        # answer (the body goes in a TCP segment of its own, after the headers).
+        self.http10 = http10
         self.host = host
         self.port = port
         # Behaviour, programmable per test.
@@ -163,7 +169,8 @@ class PlaneServer:
     def up(self) -> None:
         if self._server is not None:
             return
-        handler = type("Handler", (_Handler,), {"plane": self})
+        attrs = {"plane": self, **({"protocol_version": "HTTP/1.0"} if self.http10 else {})}
+        handler = type("Handler", (_Handler,), attrs)
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True

@@ -4,18 +4,20 @@ The outbox (AlertDelivery rows) is worked off by the scheduler loop (`deliver_du
 the transaction that wrote the event committed: a finishing run never waits on a webhook,
 and a delivery survives a restart. A failed attempt is retried after
 ALERT_DELIVERY_BACKOFF_SECONDS; every attempt is recorded with its status code or error.
+
+Webhooks go through the project's one outgoing transport (config/transport.py), so
+ALERT_WEBHOOK_TIMEOUT_SECONDS bounds the whole call (a webhook sending its answer a byte at a
+time is cut there), and a batch is sent on a small bounded pool (ALERT_DELIVERY_WORKERS): one
+org's slow webhook holds one worker for at most that long, never every other org's alerts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
 import ipaddress
 import json
 import socket
-import ssl
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -25,6 +27,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 
+from config.signing import sign
+from config.transport import Transport, TransportError
 from runs.alerts.models import AlertDelivery, AlertEvent, ChannelKind, DeliveryAttempt, DeliveryState
 
 log = structlog.get_logger("runs.alerts")
@@ -49,33 +53,8 @@ class HostUnresolved(AddressRefused):
     """The name did not resolve: maybe a typo, maybe DNS is down for a moment (retried)."""
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address that was checked, not to a second lookup of the name (which
-    DNS rebinding could point at the internal network); Host stays the URL's name."""
-
-    def __init__(self, host, port, *, address, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._address = address
-
-    def connect(self):
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """As _PinnedHTTPConnection; TLS still checks the certificate against the URL's name."""
-
-    def __init__(self, host, port, *, address, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._address = address
-
-    def connect(self):
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-def sign(secret: str, body: bytes) -> str:
-    """`sha256=<hex>`: HMAC-SHA256 of the raw body with the channel's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+# A fresh connection per call (each webhook is another host, connected at its checked address).
+_transport = Transport(keepalive=False)
 
 
 def check_webhook_url(url: str) -> tuple[str, int, str | None]:
@@ -125,25 +104,12 @@ def payload(event: AlertEvent) -> dict:
 
 
 def send_webhook(url: str, secret: str, body: bytes, event_kind: str) -> Outcome:
+    """POST one signed alert to `url`, over within ALERT_WEBHOOK_TIMEOUT_SECONDS whatever the
+    receiver does. No redirect is followed (it could lead to an address the check refuses)."""
     try:
-        host, port, address = check_webhook_url(url)
+        _host, _port, address = check_webhook_url(url)
     except AddressRefused as exc:
         return Outcome(False, error=str(exc), permanent=not isinstance(exc, HostUnresolved))
-    parts = urlsplit(url)
-    timeout = settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
-    # http.client, not urllib: no redirect is followed (a redirect could lead to an address
-    # the check above would refuse).
-    if parts.scheme == "https":
-        context = ssl.create_default_context()
-        conn = (
-            _PinnedHTTPSConnection(host, port, address=address, timeout=timeout, context=context)
-            if address else http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-        )
-    else:
-        conn = (
-            _PinnedHTTPConnection(host, port, address=address, timeout=timeout)
-            if address else http.client.HTTPConnection(host, port, timeout=timeout)
-        )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "schedules-alerts/1",
@@ -151,12 +117,13 @@ def send_webhook(url: str, secret: str, body: bytes, event_kind: str) -> Outcome
         "X-Alert-Event": event_kind,
     }
     try:
-        conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers)
-        status = conn.getresponse().status
-    except (OSError, http.client.HTTPException) as exc:
-        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
-    finally:
-        conn.close()
+        answer = _transport.request(
+            "POST", url, headers=headers, body=body, seconds=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
+            max_bytes=4096, address=address,
+        )
+    except TransportError as exc:
+        return Outcome(False, error=str(exc)[:500])
+    status = answer.status
     if 200 <= status < 300:
         return Outcome(True, status)
     # A 4xx other than "too many" or "timeout" answers the same next time.
@@ -228,22 +195,52 @@ def claim_due(*, now: datetime, limit: int = 20) -> list[AlertDelivery]:
     return list(rows)
 
 
-def deliver_due(*, now: datetime, limit: int = 20) -> int:
-    """Send what is due (the scheduler's alerts step); returns how many attempts were made."""
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _delivery_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.ALERT_DELIVERY_WORKERS, thread_name_prefix="alert-delivery")
+        return _pool
+
+
+def _attempt_on_worker(delivery: AlertDelivery, now: datetime) -> None:
+    try:
+        delivery_attempt(delivery=delivery, now=now)
+    except Exception:  # noqa: BLE001 - its claim lapses and it is sent again
+        log.exception("alerts.delivery_failed", delivery=delivery.pk)
+    finally:
+        connection.close()
+
+
+def deliver_due(*, now: datetime, limit: int = 20, parallel: bool = False) -> int:
+    """Send what is due (the scheduler's alerts step); returns how many attempts were made.
+
+    `parallel`: on the bounded delivery pool (ALERT_DELIVERY_WORKERS at a time), waiting for
+    the batch; otherwise one after the other in this thread (tests, `workers=0`)."""
     claimed = claim_due(now=now, limit=limit)
+    if parallel and claimed:
+        pool = _delivery_pool()
+        for future in [pool.submit(_attempt_on_worker, delivery, now) for delivery in claimed]:
+            future.result()
+        return len(claimed)
     for delivery in claimed:
         delivery_attempt(delivery=delivery, now=now)
     return len(claimed)
 
 
 def deliver_due_in_thread(*, now: datetime, name: str) -> threading.Thread:
-    """`deliver_due` on a daemon thread of its own, with its own database connection (closed
-    after): the scheduler's loop never waits on a webhook. Daemon, so a stopping scheduler does
-    not wait either; a batch cut short is claimed, and sent again once its claim lapses."""
+    """`deliver_due` on a daemon thread of its own (its batch on the bounded pool), with its own
+    database connection (closed after): the scheduler's loop never waits on a webhook. Daemon,
+    so a stopping scheduler does not wait either; a batch cut short is claimed, and sent again
+    once its claim lapses."""
 
     def deliver() -> None:
         try:
-            deliver_due(now=now)
+            deliver_due(now=now, parallel=True)
         except Exception:  # noqa: BLE001 - the next check tries again
             log.exception("alerts.delivery_failed")
         finally:

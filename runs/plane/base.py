@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from runs.models import PERMANENT_ERRORS, RunErrorCode
+from runs.models import RunErrorCode
 
 
 class PlaneStatus:
@@ -56,17 +56,18 @@ class PlaneError(Exception):
 
     The message is stored on the run and shown to its org, so credentials are masked here, once,
     whatever text the transport put in it (a URL, an exception's words).
+
+    `unknown_outcome`: the plane may have acted on the request (it was sent, and no answer
+    says what became of it: a timeout after sending, a reset, a 5xx, a 2xx we cannot read).
+    Whether and how a run is tried again is runs.retry.decide_retry's business.
     """
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, unknown_outcome: bool = False):
         message = redact_credentials(message)
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-    @property
-    def retryable(self) -> bool:
-        return self.code not in PERMANENT_ERRORS
+        self.unknown_outcome = unknown_outcome
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from runs.models import (
     ACTIVE_STATUSES,
     FAILURE_STATUSES,
     FINISH_STATUSES,
-    PERMANENT_ERRORS,
     RunStatus,
     ScheduleRun,
     TriggerType,
 )
 from runs.plane.base import PlaneResult, PlaneStatus, redact_credentials
+from runs.retry import RetryKind, RetryPolicy, decide_retry
 from runs.services.create import build_run
 from schedules.models import Schedule
 
@@ -119,9 +119,9 @@ def run_finish(
     On a real transition: the schedule's `consecutive_failures` is reset (success) or
     incremented (failed, timeout), which opens, resolves or pauses through the alerts hook
     (runs/alerts/failures.py); `last_run_at` covers the run's occurrence; and a failed or
-    timed-out attempt with `attempt <= max_retries` gets its automatic retry, queued with
-    `not_before = now + backoff`. `retry=False` is for errors that repeat on every attempt
-    (a 4xx from the plane, an unconfigured agent); a disabled schedule retries nothing.
+    timed-out attempt gets the automatic retry that `runs.retry.decide_retry` decides (a new
+    attempt queued with `not_before` = its time). `retry=False` forbids one whatever the
+    decision (a caller that knows better, e.g. a test ending a run by hand).
     `lease` (owner, expires_at): only a queued run still under that lease moves (a dispatcher
     whose plane call failed after its lease lapsed must not fail a run another one started).
     Credentials in URLs are masked in `error_message`: the run's org reads it.
@@ -187,7 +187,7 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
     The one translation of the plane's outcome, so the dispatcher, reconcile's polls and the
     signed callback store the same thing for the same answer. Raises ValueError for a result
     that is not final (queued/running change nothing here; the caller decides what they mean).
-    An error that every attempt would meet again (PERMANENT_ERRORS) is not retried.
+    Whether it is retried is decide_retry's answer (an error every attempt would meet again is not).
     """
     if not result.terminal:
         raise ValueError(f"plane status {result.status!r} is not final")
@@ -200,7 +200,6 @@ def run_apply_plane_result(run: ScheduleRun, result: PlaneResult, *, now: dateti
         error_code=result.error_code,
         error_message=result.error_message,
         now=now,
-        retry=result.error_code not in PERMANENT_ERRORS,
     )
 
 
@@ -235,13 +234,13 @@ def build_retry(run: ScheduleRun, *, attempt: int, now: datetime, not_before, tr
 
 def _queue_retry(run: ScheduleRun, *, now: datetime) -> ScheduleRun | None:
     schedule = run.schedule
-    if run.attempt > schedule.max_retries or not schedule.enabled:
-        return None
-    retry = build_retry(
-        run, attempt=run.attempt + 1, now=now, not_before=now + timedelta(seconds=schedule.backoff_seconds(run.attempt))
+    decision = decide_retry(
+        status=run.status, error_code=run.error_code, attempt=run.attempt, policy=RetryPolicy.of(schedule),
+        schedule_enabled=schedule.enabled, now=now,
     )
+    if decision.kind != RetryKind.NEW_ATTEMPT:
+        return None
+    retry = build_retry(run, attempt=run.attempt + 1, now=now, not_before=decision.at)
     # Idempotent: the id is derived, so a second writer finds the row instead of adding one.
     insert_runs([retry])
     return retry
-
-

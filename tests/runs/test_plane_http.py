@@ -8,7 +8,8 @@ import pytest
 
 from runs.models import RunErrorCode
 from runs.plane import PlaneError, PlaneStatus, get_client
-from runs.plane.http import HttpPlaneClient, sign
+from config.signing import sign
+from runs.plane.http import HttpPlaneClient
 from tests.constants import T0
 from tests.factories import make_run, make_schedule
 from tests.plane_server import PlaneServer
@@ -68,7 +69,8 @@ def test_connection_refused_is_plane_unreachable(plane, run):
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
     assert err.value.code == RunErrorCode.PLANE_UNREACHABLE == "plane_unreachable"
-    assert "Connection" in err.value.message and err.value.retryable
+    # Nothing reached the plane: a definitive failure.
+    assert "Connection" in err.value.message and not err.value.unknown_outcome
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -77,7 +79,7 @@ def test_5xx_is_an_error_naming_the_status(plane, run, status):
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
     assert err.value.code == f"plane_http_{status}"
-    assert err.value.retryable
+    assert err.value.unknown_outcome  # a 5xx does not say whether the plane started it
 
 
 def test_no_answer_within_the_timeout_is_plane_timeout(plane, run, settings):
@@ -118,12 +120,12 @@ def test_a_create_answer_without_session_id_is_plane_bad_response(run):
     assert err.value.code == RunErrorCode.PLANE_BAD_RESPONSE and "session_id" in err.value.message
 
 
-def test_4xx_is_plane_rejected_and_not_retryable(plane, run):
+def test_4xx_is_plane_rejected_and_definitive(plane, run):
     plane.fail_with = 422
     with pytest.raises(PlaneError) as err:
         get_client().start(run)
     assert err.value.code == RunErrorCode.PLANE_REJECTED == "plane_rejected"
-    assert "422" in err.value.message and not err.value.retryable
+    assert "422" in err.value.message and not err.value.unknown_outcome
 
 
 def test_poll_reads_the_session_state(plane, run):
@@ -206,13 +208,13 @@ def test_credentials_in_the_plane_url_are_sent_but_never_shown(plane, run, acme,
     from tests.runs.conftest import inline_dispatcher, reload
 
     settings.EXECUTION_PLANE_URL = plane.url.replace("http://", "http://svc:pl4ne-pass@") + "/internal"
-    plane.fail_with = 503
+    plane.fail_with = 422
     assert inline_dispatcher().dispatch_ready(now=T0.replace(hour=9)) == 1
 
     run = reload(run)
-    assert (run.status, run.error_code) == (RunStatus.FAILED, "plane_http_503")
+    assert (run.status, run.error_code) == (RunStatus.FAILED, "plane_rejected")
     assert "pl4ne-pass" not in run.error_message
-    assert run.error_message.startswith(f"POST http://svc:***@127.0.0.1:{plane.port}/internal/sessions answered 503")
+    assert run.error_message.startswith(f"POST http://svc:***@127.0.0.1:{plane.port}/internal/sessions answered 422")
     # The URL's credentials are what an ingress in front of the plane checks: they are sent.
     assert plane.requests[0]["authorization"] == "Basic c3ZjOnBsNG5lLXBhc3M="  # svc:pl4ne-pass
 

@@ -41,7 +41,7 @@ def test_plane_down_fails_then_retries_after_30_60_and_300_seconds_and_recovers(
         assert dispatcher.dispatch_ready(now=now) == 1
         failed = ScheduleRun.objects.get(schedule=schedule, attempt=attempt)
         assert (failed.attempt, failed.status, failed.error_code) == (attempt, RunStatus.FAILED, "plane_unreachable")
-        assert "ConnectionRefused" in failed.error_message
+        assert "Connection refused" in failed.error_message
         retry = ScheduleRun.objects.get(retry_of=failed)
         assert retry.attempt == attempt + 1 and retry.trigger_type == TriggerType.RETRY
         assert retry.job_run_id == scheduled_job_run_id(schedule.pk, NINE, attempt + 1)
@@ -66,38 +66,49 @@ def test_plane_down_fails_then_retries_after_30_60_and_300_seconds_and_recovers(
     assert reload(first).retry_of is None
 
 
-def test_http_500_fails_with_plane_http_500_and_is_retried_after_30_seconds(acme, agent, plane):
+def test_http_500_keeps_the_attempt_and_sends_it_again_with_the_same_key(acme, agent, plane, settings):
+    """A 5xx does not say whether the plane started the session: a new attempt (a new key)
+    could start a second one, so the same attempt is sent again after the resend interval."""
     schedule = make_schedule(acme, agent)
-    make_run(schedule, at=NINE)
+    run = make_run(schedule, at=NINE)
     plane.fail_with = 500
     inline_dispatcher().dispatch_ready(now=NINE)
-    failed, retry = attempts(schedule)
-    assert (failed.status, failed.error_code) == (RunStatus.FAILED, "plane_http_500")
-    assert "answered 500" in failed.error_message
-    assert failed.started_at is None  # never ran
-    assert retry.status == RunStatus.QUEUED and retry.not_before == failed.finished_at + timedelta(seconds=30)
+    [waiting] = attempts(schedule)
+    assert (waiting.status, waiting.session_id, waiting.error_code) == (RunStatus.RUNNING, "", "plane_http_500")
+    assert "answered 500" in waiting.error_message
 
     plane.fail_with = None
-    assert inline_dispatcher().dispatch_ready(now=retry.not_before) == 1
-    assert reload(retry).status == RunStatus.RUNNING
+    resend_at = NINE + timedelta(seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS)
+    reconcile(now=resend_at - timedelta(seconds=1), replica_id="r1")
+    assert len(plane.requests) == 1  # not a second earlier
+    reconcile(now=resend_at + timedelta(seconds=1), replica_id="r1")  # + the call's own time
+    run = reload(run)
+    assert (run.status, run.session_id, run.error_code) == (RunStatus.RUNNING, "sess-000001", "")
+    assert plane.requests[-1]["idempotency_key"] == run.job_run_id
+    assert len(attempts(schedule)) == 1 and plane.unique_sessions == 1
 
 
-def test_too_slow_plane_fails_with_plane_timeout_and_is_retried(acme, agent, plane):
+def test_an_answer_after_the_deadline_keeps_the_attempt_and_the_resend_finds_the_session(acme, agent, plane, settings):
     schedule = make_schedule(acme, agent)
-    make_run(schedule, at=NINE)
-    plane.delay_seconds = 10  # longer than the client's 0.5 s; released by the fixture
+    run = make_run(schedule, at=NINE)
+    plane.delay_seconds = 10  # longer than the client's 0.5 s; released below
     inline_dispatcher().dispatch_ready(now=NINE)
-    failed, retry = attempts(schedule)
-    assert (failed.status, failed.error_code) == (RunStatus.FAILED, "plane_timeout")
-    assert retry.attempt == 2 and retry.status == RunStatus.QUEUED
+    assert (reload(run).status, reload(run).error_code) == (RunStatus.RUNNING, "plane_timeout")
+    assert plane.unique_sessions == 1  # the plane did start it
+    plane.release()
+    reconcile(now=NINE + timedelta(seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS + 1), replica_id="r1")
+    assert reload(run).session_id == "sess-000001"
+    assert len(attempts(schedule)) == 1 and plane.unique_sessions == 1
 
 
-def test_a_malformed_plane_answer_fails_with_plane_bad_response(acme, agent, plane):
+def test_an_unreadable_create_answer_keeps_the_attempt(acme, agent, plane):
+    """A 2xx says the plane accepted the request, even when we cannot read the rest."""
     schedule = make_schedule(acme, agent)
     make_run(schedule, at=NINE)
     plane.malformed = True
     inline_dispatcher().dispatch_ready(now=NINE)
-    assert attempts(schedule)[0].error_code == "plane_bad_response"
+    [waiting] = attempts(schedule)
+    assert (waiting.status, waiting.error_code) == (RunStatus.RUNNING, "plane_bad_response")
 
 
 def test_a_4xx_from_the_plane_is_not_retried(acme, agent, plane):
@@ -143,14 +154,14 @@ def test_the_last_backoff_value_repeats(acme, agent, plane):
 def test_consecutive_failures_count_across_occurrences_and_reset_on_success(acme, agent, plane, client):
     schedule = make_schedule(acme, agent, max_retries=0)
     dispatcher = inline_dispatcher()
-    plane.fail_with = 503
+    plane.down()
     for day in range(3):
         make_run(schedule, at=NINE + timedelta(days=day))
         dispatcher.dispatch_ready(now=NINE + timedelta(days=day))
     schedule.refresh_from_db()
     assert schedule.consecutive_failures == 3 and schedule.status == "failing"
 
-    plane.fail_with = None
+    plane.up()
     run = make_run(schedule, at=NINE + timedelta(days=3))
     dispatcher.dispatch_ready(now=NINE + timedelta(days=3))
     plane.complete(reload(run).session_id, "success")
