@@ -45,7 +45,7 @@ LISTEN_RECONNECT_SECONDS = 5.0
 DISPATCH_RECHECK_SECONDS = 0.02
 # While a firing step goes on, dispatch between its batches at most this often (see
 # Scheduler._between_batches).
-DISPATCH_WHILE_FIRING_SECONDS = 2.0
+DISPATCH_WHILE_FIRING_SECONDS = 5.0
 # The heartbeat is written at most this often: its readers think in tens of seconds
 # (SCHEDULER_STALL_SECONDS), and an idle replica should cost one query per poll, not two.
 BEAT_EVERY_SECONDS = 5.0

@@ -75,7 +75,7 @@ def orgs(n: int, *, prefix: str = "bench", limit: int = 1_000_000) -> list[tuple
     return [(ids[s], agents[ids[s]]) for s in slugs]
 
 
-def prepare(*, total: int | None, due: int, n_orgs: int, due_at: datetime | None = None, lead_seconds: float = 8.0,
+def prepare(*, total: int | None, due: int, n_orgs: int, due_at: datetime | None = None, lead_seconds: float = 10.0,
             schedule_type: str = "cron", limit: int = 1_000_000) -> datetime:
     """`due` schedules over `n_orgs` orgs, among `total` in all, and no runs; returns the
     instant they are due: `due_at`, else the first minute boundary `lead_seconds` after the
@@ -111,6 +111,8 @@ def prepare(*, total: int | None, due: int, n_orgs: int, due_at: datetime | None
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE agent_schedules")
         cur.execute("VACUUM ANALYZE schedule_runs")
+        if due_at is None and schedule_type == "once":
+            due_at = datetime.now(UTC) + timedelta(seconds=lead_seconds)  # any instant will do
         due_at = due_at or common.next_minute(datetime.now(UTC), at_least_seconds=lead_seconds)
         cur.execute(
             "UPDATE agent_schedules SET next_run_at = %s, run_at = CASE WHEN run_at IS NULL THEN NULL ELSE %s END"
@@ -154,6 +156,20 @@ def stop(proc: subprocess.Popen) -> None:
         proc.spy.send_signal(signal.SIGINT)
         proc.spy.wait(30)
     common.stop_process(proc)
+
+
+def ready(procs, deadline: float = 60) -> list[float]:
+    """Wait until each scheduler has written its first heartbeat (Django loaded, first pass
+    done); returns the CPU each has used so far, which the per-run figures leave out."""
+    from runs.models import SchedulerHeartbeat
+
+    end = time.time() + deadline
+    while SchedulerHeartbeat.objects.count() < len(procs) and time.time() < end:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"scheduler exited: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.05)  # polling for the processes to start, with a deadline
+    return [cpu_seconds(proc) for proc in procs]
 
 
 def cpu_seconds(proc: subprocess.Popen) -> float:
