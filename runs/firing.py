@@ -73,6 +73,7 @@ class _Planned:
     error_code: str = ""
     error_message: str = ""
     attempt: int = 1
+    not_before: datetime | None = None
 
     @property
     def schedule_id(self):
@@ -89,7 +90,7 @@ class _Planned:
     def values(self, now: datetime) -> dict:
         return bulk.run_values(
             schedule=self.schedule, job_run_id=self.job_run_id, occurrence_key=self.occurrence_key, scheduled_for=self.scheduled_for, now=now,
-            status=self.status, attempt=self.attempt, missed_count=self.missed_count,
+            status=self.status, attempt=self.attempt, missed_count=self.missed_count, not_before=self.not_before,
             error_code=self.error_code, error_message=self.error_message,
         )
 
@@ -284,7 +285,16 @@ def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: 
         missed_count=missed,
         error_code=code,
         error_message=message,
+        not_before=_jittered(schedule, fire_at) if status == RunStatus.QUEUED else None,
     )
+
+
+def _jittered(schedule: Schedule, fire_at: datetime) -> datetime | None:
+    """With jitter, the run waits (queued, `not_before`) its schedule's fixed delay for this
+    occurrence: the row is written on time, the plane call spread over the window."""
+    if not schedule.jitter_seconds:
+        return None
+    return fire_at + timing.jitter_delay(schedule.pk, fire_at, schedule.jitter_seconds)
 
 
 # Neither the decision nor the run's snapshot reads these: not worth fetching for a batch.
