@@ -163,7 +163,6 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
                     "retry_backoff_seconds",
                     "timeout_seconds",
                     "catchup_window_seconds",
-                    "jitter_seconds",
                     "alert_after_failures",
                     "pause_after_failures",
                     "paused_reason",
