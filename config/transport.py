@@ -40,16 +40,27 @@ def _left(timeout: float | None, error: type[Exception]) -> float | None:
 
 
 class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation gets at most what is left of the call's deadline.
+
+    Writes are held until the first read: the request's headers and body then leave in one
+    send (as http.client sends them), not two, which a server would otherwise wake up for twice.
+    """
+
     def __init__(self, stream: httpcore.NetworkStream):
         self._stream = stream
+        self._pending = b""
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            self._stream.write(pending, _left(timeout, httpcore.WriteTimeout))
         return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+        self._pending += buffer
 
     def close(self) -> None:
+        self._pending = b""
         self._stream.close()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):

@@ -129,7 +129,7 @@ class Dispatcher:
         self._closing = True
         if wait:
             # One task per worker thread (the barrier keeps each on its own thread) closes that
-            # thread's database and plane connections, which would otherwise stay open.
+            # thread's database connection, which would otherwise stay open.
             barrier = threading.Barrier(self.workers)
 
             def close_connection():
@@ -138,14 +138,14 @@ class Dispatcher:
                 except threading.BrokenBarrierError:
                     pass
                 connections.close_all()
-                close = getattr(self.client, "close", None)
-                if close is not None:
-                    close()  # this thread's keep-alive connection to the plane
 
             for _ in range(self.workers):
                 self._pool.submit(close_connection)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         self._pool = None
+        close = getattr(self.client, "close", None)
+        if wait and close is not None:
+            close()  # the idle keep-alive connections to the plane: no call is in flight now
         self._last_writes()
 
     def _last_writes(self) -> None:

@@ -123,16 +123,19 @@ def resend_unknown(*, now: datetime, replica_id: str, client, submit) -> int:
         .order_by("lease_expires_at")
         .values_list("id", flat=True)[:POLL_BATCH]
     )
+    claimable = ScheduleRun.objects.filter(status=RunStatus.RUNNING, session_id="", lease_expires_at__lte=now)
     next_try = now + timedelta(seconds=ambiguity.resend_after_seconds())
+    return _claim_and_submit(due, claimable, replica_id, next_try, lambda run: submit(_resend, client, run, now))
+
+
+def _claim_and_submit(due: list, claimable, replica_id: str, lease_until: datetime, call) -> int:
+    """Claim each of `due` still in `claimable` by renewing its lease (one replica wins, the
+    others find the lease live and skip it), then `call(run)`; returns how many were claimed."""
     count = 0
     for run_id in due:
-        claimed = ScheduleRun.objects.filter(
-            pk=run_id, status=RunStatus.RUNNING, session_id="", lease_expires_at__lte=now
-        ).update(lease_owner=replica_id, lease_expires_at=next_try)
-        if not claimed:
+        if not claimable.filter(pk=run_id).update(lease_owner=replica_id, lease_expires_at=lease_until):
             continue
-        run = ScheduleRun.objects.select_related("schedule", "org").get(pk=run_id)
-        submit(_resend, client, run, now)
+        call(ScheduleRun.objects.select_related("schedule", "org").get(pk=run_id))
         count += 1
     return count
 
@@ -175,21 +178,11 @@ def poll_silent_runs(*, now: datetime, replica_id: str, client, submit) -> int:
         .order_by("lease_expires_at")
         .values_list("id", flat=True)[:POLL_BATCH]
     )
+    claimable = ScheduleRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    )
     next_poll = now + timedelta(seconds=settings.SCHEDULER_POLL_PLANE_AFTER_SECONDS)
-    count = 0
-    for run_id in due:
-        # The claim: one replica renews the lease, the others find it live and skip the run.
-        claimed = (
-            ScheduleRun.objects.filter(pk=run_id, status=RunStatus.RUNNING)
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-            .update(lease_owner=replica_id, lease_expires_at=next_poll)
-        )
-        if not claimed:
-            continue
-        run = ScheduleRun.objects.select_related("schedule", "org").get(pk=run_id)
-        submit(_poll, client, run, now)
-        count += 1
-    return count
+    return _claim_and_submit(due, claimable, replica_id, next_poll, lambda run: submit(_poll, client, run, now))
 
 
 def _poll(client, run: ScheduleRun, now: datetime) -> None:

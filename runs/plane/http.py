@@ -57,8 +57,10 @@ class HttpPlaneClient:
             # Credentials in the URL are meant to be sent (an ingress in front of the plane).
             userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             self._auth = "Basic " + base64.b64encode(userinfo.encode()).decode()
+        # The URL without its credentials (sent as a header instead).
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         port = f":{parts.port}" if parts.port else ""
-        self._origin = f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
+        self._origin = f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
         self.timeout = timeout
         self.secret = secret
         self.callback = callback

@@ -19,8 +19,9 @@ from django.db.models.functions import Coalesce
 
 from runs.models import RunStatus, ScheduleRun
 from runs.plane.base import PlaneError, redact_credentials
-from runs.retry import RetryKind, RetryPolicy, decide_retry
+from runs.retry import DEFAULT_BACKOFF, RetryKind, RetryPolicy, decide_retry
 from runs.services import lifecycle
+from schedules.models import Schedule
 
 log = structlog.get_logger("runs.services")
 
@@ -37,10 +38,14 @@ def run_after_create_error(run: ScheduleRun, exc: PlaneError, *, now: datetime, 
     resend. Otherwise the attempt ends `failed` (run_finish queues the new attempt, if any).
     `lease` as in run_finish: only while the dispatcher still holds the run.
     """
+    # One query for the policy: the dispatcher loads only the schedule fields a plane call reads.
+    max_retries, backoff, enabled = Schedule.objects.filter(pk=run.schedule_id).values_list(
+        "max_retries", "retry_backoff_seconds", "enabled"
+    ).get()
     decision = decide_retry(
-        status=RunStatus.FAILED, error_code=exc.code, attempt=run.attempt, policy=RetryPolicy.of(run.schedule),
-        schedule_enabled=run.schedule.enabled, now=now, outcome_unknown=exc.unknown_outcome,
-        resend_after_seconds=resend_after_seconds(),
+        status=RunStatus.FAILED, error_code=exc.code, attempt=run.attempt,
+        policy=RetryPolicy(max_retries, tuple(backoff or DEFAULT_BACKOFF)), schedule_enabled=enabled, now=now,
+        outcome_unknown=exc.unknown_outcome, resend_after_seconds=resend_after_seconds(),
     )
     if decision.kind == RetryKind.SAME_ATTEMPT:
         run_mark_outcome_unknown(run_id=run.pk, error_code=exc.code, error_message=exc.message, now=now, resend_at=decision.at, lease=lease)

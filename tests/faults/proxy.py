@@ -19,6 +19,8 @@ Faults (`Fault`):
 - `STALLED_BODY`: the answer's status line and headers are sent, the body never is (the
   connection stays open until the client gives up or `stop()`);
 - `DRIPPING_BODY`: headers, then the body one byte every `delay` seconds;
+- `DRIPPING_ANSWER`: the whole answer, status line and headers included, one byte every
+  `delay` seconds (each byte beats a read timeout);
 - `BAD_GATEWAY` / `GATEWAY_TIMEOUT`: the request is relayed (the server acts on it), the
   server's answer is dropped and the proxy answers 502 / 504 itself;
 - `UNAVAILABLE`: the proxy answers 503 without relaying anything.
@@ -43,6 +45,7 @@ class Fault:
     LATE_ANSWER = "late_answer"
     STALLED_BODY = "stalled_body"
     DRIPPING_BODY = "dripping_body"
+    DRIPPING_ANSWER = "dripping_answer"
     BAD_GATEWAY = "bad_gateway"
     UNAVAILABLE = "unavailable"
     GATEWAY_TIMEOUT = "gateway_timeout"
@@ -210,10 +213,11 @@ class FaultProxy:
         with self._lock:
             self.applied[kind] = self.applied.get(kind, 0) + 1
 
-    def _take(self, request_line: str) -> _Rule | None:
+    def _use(self, wanted) -> _Rule | None:
+        """The first rule `wanted(rule)` accepts, counted (and dropped once used up)."""
         with self._lock:
             for rule in self._rules:
-                if request_line.startswith(rule.match):
+                if wanted(rule):
                     if rule.times is not None:
                         rule.times -= 1
                         if rule.times <= 0:
@@ -222,18 +226,12 @@ class FaultProxy:
                     return rule
         return None
 
+    def _take(self, request_line: str) -> _Rule | None:
+        return self._use(lambda rule: rule.kind != Fault.RESET_BEFORE_REQUEST and request_line.startswith(rule.match))
+
     def _peek_reset(self) -> bool:
         """RESET_BEFORE_REQUEST applies per connection, before any byte is read."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.kind == Fault.RESET_BEFORE_REQUEST:
-                    if rule.times is not None:
-                        rule.times -= 1
-                        if rule.times <= 0:
-                            self._rules.remove(rule)
-                    self.applied[rule.kind] = self.applied.get(rule.kind, 0) + 1
-                    return True
-        return False
+        return self._use(lambda rule: rule.kind == Fault.RESET_BEFORE_REQUEST) is not None
 
     # --- the relay -------------------------------------------------------------------------------
 
@@ -296,12 +294,16 @@ class FaultProxy:
             client.sendall(head)
             self._stopping.wait()
             return False
-        if kind == Fault.DRIPPING_BODY:
-            client.sendall(head)
-            for i in range(len(body)):
+        if kind in (Fault.DRIPPING_BODY, Fault.DRIPPING_ANSWER):
+            drip = body
+            if kind == Fault.DRIPPING_BODY:
+                client.sendall(head)
+            else:
+                drip = head + body
+            for i in range(len(drip)):
                 if self._stopping.wait(rule.delay):
                     return False
-                client.sendall(body[i : i + 1])
+                client.sendall(drip[i : i + 1])
             return not closes
         client.sendall(head + body)
         return not closes
