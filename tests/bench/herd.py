@@ -148,7 +148,7 @@ def scheduler(plane_url: str, replica: str, *, workers: str, extra_env: dict | N
     if profile:
         os.makedirs(profile, exist_ok=True)
         out = os.path.join(profile, f"{replica}-{int(time.time())}.txt")
-        spy = ["py-spy", "record", "--format", "raw", "--rate", "100", "--threads", "-o", out, "--pid", str(proc.pid)]
+        spy = ["py-spy", "record", "--format", "raw", "--rate", "100", "--threads", "--gil", "-o", out, "--pid", str(proc.pid)]
         proc.spy = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc
 
