@@ -306,8 +306,12 @@ def test_the_backlog_a_dispatcher_admits_follows_the_planes_pace(plane):
         assert dispatcher._room() == 4 * 8  # no call timed yet
         for _ in range(200):
             dispatcher._timed_call(5.0)
-        # 5 s a call: 3 each, so a worker's backlog drains within a quarter of the 60 s lease.
-        assert dispatcher._room() == 4 * 3
+        # 5 s a call: 1 each (more would not start within ADMIT_AHEAD_SECONDS; a quarter of
+        # the 60 s lease would allow 3).
+        assert dispatcher._room() == 4 * 1
+        for _ in range(200):
+            dispatcher._timed_call(0.45)
+        assert dispatcher._room() == 4 * 4  # what starts within 2 s
         for _ in range(200):
             dispatcher._timed_call(0.002)
         assert dispatcher._room() == 4 * 256  # the cap
