@@ -16,7 +16,15 @@ from django.utils.translation import gettext_lazy as _
 from automation.datetimes import LocalDateTimeField, input_text, wall_text
 from automation.outcome_fields import OutcomeFields, outcome_initial
 from schedules import timing
-from schedules.models import Agent, OutputType, OverlapPolicy, Schedule, ScheduleType, default_retry_backoff
+from schedules.models import (
+    JITTER_MAX_SECONDS,
+    Agent,
+    OutputType,
+    OverlapPolicy,
+    Schedule,
+    ScheduleType,
+    default_retry_backoff,
+)
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 UNIT_CHOICES = [("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))]
@@ -60,6 +68,21 @@ class BackoffField(forms.CharField):
 
     def prepare_value(self, value):
         return " ".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def jitter_note(jitter_seconds: int) -> str:
+    """What the preview says under its times when the schedule has jitter.
+
+    The times stay the occurrences (each run records its own as `scheduled_for`); the note
+    says when the runs start: a fixed delay after each, a hash of the schedule and the
+    occurrence (schedules/timing/jitter.py), which a schedule not yet saved does not have.
+    """
+    if not jitter_seconds:
+        return ""
+    return _(
+        "With jitter, each run starts up to %(seconds)s s after the time shown: a delay fixed for each "
+        "schedule and run, the same on every replica."
+    ) % {"seconds": jitter_seconds}
 
 
 def _number(label, help_text, *, minimum, maximum, required=True):
@@ -112,6 +135,12 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
         _("After downtime, the newest missed run still fires if it is this recent, e.g. 3600."),
         minimum=0, maximum=366 * 86400,
     )
+    jitter_seconds = _number(
+        _("Jitter (seconds)"),
+        _("Optional: start each run up to this many seconds after its time, the same delay every time for a "
+          "given run, e.g. 300 when many schedules share 09:00. 0: on time."),
+        minimum=0, maximum=JITTER_MAX_SECONDS, required=False,
+    )
     start_at = LocalDateTimeField(label=_("Active from"), required=False, help_text=_("Optional: no run before this."))
     end_at = LocalDateTimeField(label=_("Active until"), required=False, help_text=_("Optional: no run after this."))
     alert_after_failures = _number(
@@ -125,7 +154,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
 
     ADVANCED = (
         "max_retries", "retry_backoff", "timeout_seconds", "overlap_policy", "max_concurrency",
-        "catchup_window_seconds", "start_at", "end_at", "alert_after_failures", "pause_after_failures",
+        "catchup_window_seconds", "jitter_seconds", "start_at", "end_at", "alert_after_failures", "pause_after_failures",
     )
 
     def __init__(self, data=None, *, agents: list[Agent], schedule: Schedule | None = None, zone: str = "UTC"):
@@ -157,6 +186,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
                 "overlap_policy": OverlapPolicy.SKIP,
                 "max_concurrency": 1,
                 "catchup_window_seconds": 3600,
+                "jitter_seconds": 0,
                 "alert_after_failures": 3,
             }
         every, unit = None, "hours"
@@ -182,6 +212,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "overlap_policy": schedule.overlap_policy,
             "max_concurrency": schedule.max_concurrency,
             "catchup_window_seconds": schedule.catchup_window_seconds,
+            "jitter_seconds": schedule.jitter_seconds,
             "start_at": wall_text(schedule.start_at, zone),
             "end_at": wall_text(schedule.end_at, zone),
             "alert_after_failures": schedule.alert_after_failures,
@@ -260,6 +291,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "overlap_policy": data["overlap_policy"],
             "max_concurrency": data["max_concurrency"],
             "catchup_window_seconds": data["catchup_window_seconds"],
+            "jitter_seconds": data.get("jitter_seconds") or 0,
             "alert_after_failures": data["alert_after_failures"],
             "pause_after_failures": data.get("pause_after_failures"),
             **self.outcome_data(),

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from django.db import connection
-from django.db.models import DateTimeField, JSONField, Model
+from django.db.models import BooleanField, DateTimeField, F, Func, JSONField, Model, Q
 
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
@@ -208,6 +208,35 @@ def mark_running(accepted: list[tuple], *, poll_after: timedelta, lease_owner: s
             params,
         )
         return cursor.rowcount
+
+
+def id_in(field: str, ids) -> Q:
+    """`field IN ids` for UUIDs, bound on PostgreSQL as one array parameter (`field =
+    ANY(array)`): binding hundreds of UUIDs one by one cost more than the query itself.
+
+    `= ANY` rather than `IN (SELECT unnest(...))`: the planner guesses 200 rows for an unnest
+    and, with statistics taken before a burst, joined 10,000 runs to 4,000 ids row by row
+    (ten seconds); `= ANY` is an index lookup per id, or one hashed test per row.
+    """
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return Q(_AnyOf(F(field), pg_array(ids)))
+    return Q(**{f"{field}__in": ids})
+
+
+class _AnyOf(Func):
+    """`<column> = ANY(%s::uuid[])`, a condition usable in filter()."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, column, array_literal: str):
+        super().__init__(column)
+        self.array_literal = array_literal
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} = ANY(%s::uuid[])", [*params, self.array_literal]
 
 
 def pg_array(values) -> str:

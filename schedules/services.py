@@ -19,7 +19,7 @@ from audit.models import AuditAction
 from audit.services import Actor
 from schedules import budgets, checks, timing
 from schedules.notify import notify_schedules_changed
-from schedules.models import Agent, Organization, Schedule, ScheduleType
+from schedules.models import JITTER_MAX_SECONDS, Agent, Organization, Schedule, ScheduleType
 
 # Fields whose change moves the next fire time.
 TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
@@ -44,6 +44,7 @@ EDITABLE_FIELDS = (
     "retry_backoff_seconds",
     "timeout_seconds",
     "catchup_window_seconds",
+    "jitter_seconds",
     "alert_after_failures",
     "pause_after_failures",
     "source_session_id",
@@ -104,6 +105,10 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
     if not 0 <= schedule.max_retries <= 10:
         errors["max_retries"] = _("max_retries must be between 0 and 10, got %(value)s") % {
             "value": schedule.max_retries
+        }
+    if not 0 <= schedule.jitter_seconds <= JITTER_MAX_SECONDS:
+        errors["jitter_seconds"] = _("jitter_seconds must be between 0 and %(max)s, got %(value)s") % {
+            "max": JITTER_MAX_SECONDS, "value": schedule.jitter_seconds,
         }
     backoff = schedule.retry_backoff_seconds
     if not (

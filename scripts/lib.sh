@@ -88,7 +88,7 @@ free_port() {
 }
 
 # Starts a throwaway PostgreSQL in a temp dir on a free loopback port and exports
-# DATABASE_URL. Call pg_stop from an EXIT trap.
+# DATABASE_URL. Call pg_stop from an EXIT trap. PG_EXTRA_OPTS: more server options (`-c name=value`).
 pg_start() {
   local bindir run_as=()
   bindir="$(pg_bindir)" || { echo "PostgreSQL server binaries not found" >&2; return 1; }
@@ -104,7 +104,7 @@ pg_start() {
   "${run_as[@]}" "$bindir/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   "${run_as[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start -o \
-    "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${PG_EXTRA_OPTS:-}" \
     >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/agent_schedules"
   "$bindir/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres agent_schedules

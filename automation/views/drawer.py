@@ -30,7 +30,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Actor
 from automation import queries
-from automation.editor import CRON_PRESETS, ScheduleForm
+from automation.editor import CRON_PRESETS, ScheduleForm, jitter_note
 from automation.errors import error_response, page_errors
 from automation.formatting import chat_url, offset_label
 from automation.limits import writes
@@ -48,7 +48,9 @@ from schedules.previews import timing_preview
 TEMPLATE = "automation/drawer.html"
 FRAGMENTS = {"drawer": "dialog", "schedule-form": "form"}
 # Form fields whose errors stop the preview (they are the timing).
-TIMING_FIELDS = ("schedule_type", "timezone", "cron_expression", "every", "every_unit", "run_at", "start_at", "end_at")
+TIMING_FIELDS = (
+    "schedule_type", "timezone", "cron_expression", "every", "every_unit", "run_at", "start_at", "end_at", "jitter_seconds",
+)
 
 
 @lru_cache(maxsize=1)
@@ -96,6 +98,7 @@ def preview_context(form: ScheduleForm, *, viewer: str, now: datetime) -> dict:
         note = timing.wall_note(form.cleaned_data["run_at"], spec.timezone)
         notes += [note] if note else []
     other = viewer if viewer and viewer != spec.timezone else ("UTC" if spec.timezone != "UTC" else "")
+    jitter = jitter_note(form.cleaned_data.get("jitter_seconds") or 0)
     return {
         "preview": {
             "description": result["description"],
@@ -103,6 +106,7 @@ def preview_context(form: ScheduleForm, *, viewer: str, now: datetime) -> dict:
             "other_zone": other,
             "fires": [datetime.fromisoformat(item["utc"].replace("Z", "+00:00")) for item in result["next_runs"]],
             "notes": [daylight_text(note) for note in notes],
+            "jitter": jitter,
         }
     }
 

@@ -14,6 +14,7 @@ Nothing here reads the clock or Django settings: time and bounds are arguments.
 from .cron import validate_cron
 from .daylight import GAP, REPEAT, DaylightNote, daylight_notes, wall_note
 from .describe import describe, preview
+from .jitter import jitter_delay
 from .occurrences import catch_up, next_fire, next_fires, read_local_times, validate_spec
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
 from .zones import offset_text, validate_timezone, wall_to_utc
@@ -31,6 +32,7 @@ __all__ = [
     "REPEAT",
     "catch_up",
     "daylight_notes",
+    "jitter_delay",
     "describe",
     "next_fire",
     "next_fires",
