@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import translation
 
-from runs import bulk
+from runs import bulk, calendar_data
 from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
 from runs.services.overlap import overlap_verdict
@@ -73,6 +73,7 @@ class _Planned:
     error_code: str = ""
     error_message: str = ""
     attempt: int = 1
+    calendar_note: str = ""
 
     @property
     def schedule_id(self):
@@ -90,7 +91,7 @@ class _Planned:
         return bulk.run_values(
             schedule=self.schedule, job_run_id=self.job_run_id, occurrence_key=self.occurrence_key, scheduled_for=self.scheduled_for, now=now,
             status=self.status, attempt=self.attempt, missed_count=self.missed_count,
-            error_code=self.error_code, error_message=self.error_message,
+            error_code=self.error_code, error_message=self.error_message, calendar_note=self.calendar_note,
         )
 
 
@@ -168,6 +169,9 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "") -> FireR
         runs = [d.run for d in decisions.values() if d.run is not None]
         written = bulk.insert_run_values([run.values(now) for run in runs])
         _advance(schedules, decisions)
+        noted = [run for run in runs if run.calendar_note and run.job_run_id in written]
+        if noted:
+            calendar_data.alert_missing_data(noted, now=now)
     result.seconds = time.perf_counter() - started
     result.collisions = len(runs) - len(written)
     # structlog runs its processors before the level filter: skip them when INFO is off.
@@ -284,6 +288,7 @@ def _occurrence_run(schedule: Schedule, *, fire_at: datetime, missed: int, now: 
         missed_count=missed,
         error_code=code,
         error_message=message,
+        calendar_note=calendar_data.occurrence_note(schedule, fire_at) if schedule.calendar else "",
     )
 
 

@@ -16,12 +16,14 @@ from django.utils.translation import gettext as _
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from schedules import timing
+from schedules import timing, variables
 from schedules.notify import notify_schedules_changed
 from schedules.models import Agent, Organization, Schedule, ScheduleType
 
 # Fields whose change moves the next fire time.
-TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
+TIMING_FIELDS = (
+    "schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "calendar",
+)
 # Fields a caller may set through create/update (everything else is derived or system-owned).
 EDITABLE_FIELDS = (
     "agent",
@@ -73,7 +75,7 @@ def prompt_problem(prompt: str | None) -> str:
             "length": len(prompt),
             "limit": settings.SCHEDULE_PROMPT_MAX_LENGTH,
         }
-    return ""
+    return variables.prompt_problem(prompt)
 
 
 def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
@@ -123,6 +125,7 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         schedule.interval_seconds = None
     if schedule.schedule_type != ScheduleType.ONCE:
         schedule.run_at = None
+    schedule.calendar = timing.validate_calendar(schedule.calendar)
 
 
 def _wake_scheduler(schedule: Schedule) -> None:

@@ -11,6 +11,8 @@ class AlertCause(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures", _("Consecutive failures")
     SCHEDULER_STALLED = "scheduler_stalled", _("Scheduler stalled")
     TEST = "test", _("Test alert")
+    # A schedule fired in a year its workday calendar has no data for (decided by weekday).
+    CALENDAR_DATA_MISSING = "calendar_data_missing", _("Calendar data missing")
 
 
 class AlertState(models.TextChoices):

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from runs.api.backfill import BackfillView, OccurrencesView
 from runs.api.metrics import MetricsSummaryView
-from runs.api.views import RunNowView, RunViewSet, ScheduleRunsView
+from runs.api.views import DryRunView, RunNowView, RunViewSet, ScheduleRunsView
 from runs.callback import RunCallbackView
 
 router = SimpleRouter()
@@ -16,6 +16,7 @@ urlpatterns = [
     # could not reach it in any order; listing it first keeps that true if the lookup widens.
     path("runs/callback/", RunCallbackView.as_view(), name="runs-callback"),
     path("schedules/<str:pk>/run-now/", RunNowView.as_view(), name="schedule-run-now"),
+    path("schedules/<str:pk>/dry-run/", DryRunView.as_view(), name="schedule-dry-run"),
     path("schedules/<str:pk>/runs/", ScheduleRunsView.as_view(), name="schedule-runs"),
     path("metrics/summary/", MetricsSummaryView.as_view(), name="metrics-summary"),
     path("schedules/<str:pk>/backfill/", BackfillView.as_view(), name="schedule-backfill"),

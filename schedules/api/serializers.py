@@ -88,6 +88,18 @@ class ParamsSchemaField(ParamsField):
     pass
 
 
+CALENDAR_FIELD = serializers.CharField(
+    max_length=32,
+    required=False,
+    allow_blank=True,
+    help_text=(
+        "Optional workday calendar: fire only on its working days. 'cn-workdays' (China's official calendar, "
+        "make-up days included) or '<country>[-<subdivision>]-workdays' (Monday-Friday minus public holidays), "
+        "e.g. 'us-workdays', 'de-by-workdays'. Empty: none. Not for once schedules."
+    ),
+)
+
+
 class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     """Create (POST) and replace (PUT) take this; PATCH takes it with every field optional."""
 
@@ -148,6 +160,7 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     timezone = serializers.CharField(max_length=64, required=False, help_text="IANA name, e.g. 'Asia/Shanghai'.")
     start_at = LocalDateTimeField(required=False, allow_null=True, help_text="Optional: no run before this.")
     end_at = LocalDateTimeField(required=False, allow_null=True, help_text="Optional: no run after this.")
+    calendar = CALENDAR_FIELD
     enabled = serializers.BooleanField(required=False)
     max_concurrency = serializers.IntegerField(min_value=1, max_value=100, required=False)
     overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
@@ -190,11 +203,28 @@ class PreviewInputSerializer(StrictFieldsMixin, serializers.Serializer):
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
     start_at = LocalDateTimeField(required=False, allow_null=True, help_text="interval: the anchor.")
     end_at = LocalDateTimeField(required=False, allow_null=True)
+    calendar = CALENDAR_FIELD
     after = BoundedDateTimeField(required=False, help_text="List fire times after this (default: now).")
     count = serializers.IntegerField(min_value=1, max_value=50, default=5, help_text="How many fire times, 1-50.")
 
     validate_timezone = ScheduleInputSerializer.validate_timezone
     validate_cron_expression = ScheduleInputSerializer.validate_cron_expression
+
+
+class CalendarChangeSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    change = serializers.ChoiceField(
+        choices=["added", "removed"], help_text="added: a weekend the calendar makes a workday; removed: a weekday off."
+    )
+    reason = serializers.CharField(help_text="e.g. 'not a workday in cn-workdays: National Day'.")
+    missing_data = serializers.BooleanField(help_text="The calendar has no data for the year: decided by the weekday.")
+
+
+class CalendarPreviewSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    data_range = serializers.ListField(child=serializers.IntegerField(), help_text="[first year, last year] with data.")
+    warning = serializers.CharField(help_text="Non-empty when the expression also restricts the days of the week.")
+    changes = CalendarChangeSerializer(many=True, help_text="Among the next runs, the dates that differ from Monday-Friday.")
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -204,6 +234,7 @@ class PreviewSerializer(serializers.Serializer):
     next_runs_local = serializers.ListField(
         child=serializers.CharField(), help_text="The same times in the schedule's zone, ISO 8601 with offset."
     )
+    calendar = CalendarPreviewSerializer(allow_null=True, help_text="With a calendar: what it changes; else null.")
 
 
 # --- Output --------------------------------------------------------------------------------
@@ -271,6 +302,7 @@ class ScheduleSerializer(serializers.Serializer):
     timezone = serializers.CharField()
     start_at = serializers.DateTimeField(allow_null=True)
     end_at = serializers.DateTimeField(allow_null=True)
+    calendar = serializers.CharField(help_text="Workday calendar, e.g. 'cn-workdays'; empty: none.")
     timing_description = serializers.SerializerMethodField(help_text="When it runs, in words.")
     enabled = serializers.BooleanField()
     status = serializers.ChoiceField(
@@ -316,6 +348,7 @@ class ScheduleSerializer(serializers.Serializer):
             "timezone": schedule.timezone,
             "start_at": iso(schedule.start_at),
             "end_at": iso(schedule.end_at),
+            "calendar": schedule.calendar,
             "timing_description": timing_description(schedule),
             "enabled": schedule.enabled,
             "status": str(schedule.status),

@@ -11,11 +11,13 @@ Daylight saving follows Debian cron (docs/design.md, section 3):
 Nothing here reads the clock or Django settings: time and bounds are arguments.
 """
 
+from .calendars import validate_calendar
 from .cron import validate_cron
 from .daylight import GAP, REPEAT, DaylightNote, daylight_notes, wall_note
 from .describe import describe, preview
 from .occurrences import catch_up, next_fire, next_fires, read_local_times, validate_spec
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
+from .workdays import calendar_decisions, calendar_preview, calendar_warning
 from .zones import validate_timezone, wall_to_utc
 
 __all__ = [
@@ -29,6 +31,9 @@ __all__ = [
     "ScheduleError",
     "Spec",
     "REPEAT",
+    "calendar_decisions",
+    "calendar_preview",
+    "calendar_warning",
     "catch_up",
     "daylight_notes",
     "describe",
@@ -36,6 +41,7 @@ __all__ = [
     "next_fires",
     "preview",
     "read_local_times",
+    "validate_calendar",
     "validate_cron",
     "validate_spec",
     "validate_timezone",
