@@ -100,3 +100,20 @@ def test_why_page_gives_the_calendars_reason(signed_in, eddie, acme, agent, fake
         f"/automation/schedules/{schedule.pk}/why/?from=2026-09-30T00:00&to=2026-10-08T00:00"
     ).content.decode()
     assert "not a workday in cn-workdays: National Day" in html
+
+
+def test_preview_the_next_run_shows_what_the_plane_would_get_and_creates_nothing(signed_in, victor, eddie, acme, agent, fake_clock):
+    from runs.models import ScheduleRun
+
+    schedule = make_schedule(
+        acme, agent, cron_expression="0 9 * * *", timezone="Asia/Shanghai", calendar="cn-workdays",
+        prompt="Sales of {{ yesterday }}", now=datetime(2026, 9, 1, tzinfo=UTC),
+    )
+    fake_clock.set(datetime(2026, 9, 30, 2, 0, tzinfo=UTC))
+    edit = signed_in(eddie).get(f"/automation/schedules/{schedule.pk}/edit/", **hx("drawer")).content.decode()
+    assert "Preview the next run" in edit
+    html = signed_in(victor).post(f"/automation/schedules/{schedule.pk}/dry-run/", **hx("schedule-dry-run")).content.decode()
+    assert "Sales of 2026-10-07" in html and "2026-10-08T09:00:00+08:00" in html
+    assert "not a workday in cn-workdays: National Day" in html
+    assert "&quot;scheduled_for_local&quot;: &quot;2026-10-08T09:00:00+08:00&quot;" in html
+    assert not ScheduleRun.objects.exists()
