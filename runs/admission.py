@@ -123,10 +123,10 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
 
 
 _RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
-# What a plane call reads beyond the run's own snapshot (session_request: the org's slug and
-# the chat a schedule came from; the local plane: the schedule's timeout). Loading whole
+# What a plane call reads beyond the run's own snapshot (session_request: the org's slug,
+# the chat a schedule came from and its zone, for a run without variables; the local plane: the schedule's timeout). Loading whole
 # schedules cost as much as the rest of an admission.
-_FOR_THE_PLANE = ("org__slug", "schedule__timeout_seconds", "schedule__source_session_id")
+_FOR_THE_PLANE = ("org__slug", "schedule__timeout_seconds", "schedule__source_session_id", "schedule__timezone")
 
 
 def candidates_by_org(now: datetime, *, room: int) -> dict:
