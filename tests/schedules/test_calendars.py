@@ -16,6 +16,12 @@ from schedules.timing import calendars
 UTC = timezone.utc
 
 
+@pytest.fixture(autouse=True)
+def _fresh_calendars():
+    # Calendars are built once per process: each test builds its own.
+    calendars._build.cache_clear()
+
+
 def days(first: date, last: date):
     day = first
     while day <= last:
@@ -125,3 +131,45 @@ def test_a_long_catch_up_counts_the_working_minutes_by_day(spec):
     due, now = datetime(2026, 9, 30, 15, 0, tzinfo=UTC), datetime(2026, 10, 8, 1, 0, tzinfo=UTC)
     catch = timing.catch_up(spec, due_at=due, now=now, window_seconds=60)
     assert (catch.fire_at, catch.missed_count, catch.next_run_at) == (now, 600, now + timedelta(minutes=1))
+
+
+def test_a_countrys_weekend_and_plain_workday_are_said_in_words():
+    calendar = calendars.get("us-workdays")
+    assert calendar.decide(date(2026, 12, 5)).reason == "not a workday in us-workdays: weekend"
+    assert calendar.decide(date(2026, 12, 4)) == calendars.Decision(date(2026, 12, 4), True, "workday")
+    assert calendar.data_range()[0] <= 2025 <= 2026 <= calendar.data_range()[1]
+
+
+@pytest.mark.parametrize(
+    "expression, restricts",
+    [("0 9 * * 1-5", True), ("0 9 * * MON", True), ("@weekly", True), ("0 9 * * *", False), ("@daily", False),
+     ("0 9 * * ?", False)],
+)
+def test_which_expressions_restrict_the_days_of_the_week(expression, restricts):
+    spec = timing.Spec("cron", cron_expression=expression, calendar="cn-workdays")
+    assert bool(timing.calendar_warning(spec)) is restricts
+    assert timing.calendar_warning(timing.Spec("cron", cron_expression=expression)) == ""
+
+
+def test_the_calendar_preview_lists_what_it_added_and_removed_against_monday_to_friday():
+    spec = timing.Spec("cron", cron_expression="0 9 * * *", timezone="Asia/Shanghai", calendar="cn-workdays")
+    preview = timing.calendar_preview(spec, datetime(2026, 9, 18, 2, tzinfo=UTC), 9)
+    assert preview["name"] == "cn-workdays" and preview["warning"] == ""
+    assert preview["data_range"] == list(calendars.get("cn-workdays").data_range())
+    assert [(c["date"], c["change"]) for c in preview["changes"]] == [
+        ("2026-09-20", "added"), ("2026-09-25", "removed"),
+        ("2026-10-01", "removed"), ("2026-10-02", "removed"), ("2026-10-05", "removed"), ("2026-10-06", "removed"),
+        ("2026-10-07", "removed"),
+    ]
+    assert preview["changes"][0]["reason"] == "make-up workday (National Day)"
+    assert not any(c["missing_data"] for c in preview["changes"])
+    assert timing.calendar_preview(timing.Spec("cron", cron_expression="0 9 * * *"), datetime(2026, 9, 18, tzinfo=UTC), 5) is None
+
+
+def test_the_calendar_decisions_cover_consecutive_days_with_reasons():
+    decisions = timing.calendar_decisions("cn-workdays", date(2026, 9, 30), 3)
+    assert decisions == [
+        {"date": "2026-09-30", "workday": True, "reason": "workday", "missing_data": False},
+        {"date": "2026-10-01", "workday": False, "reason": "not a workday in cn-workdays: National Day", "missing_data": False},
+        {"date": "2026-10-02", "workday": False, "reason": "not a workday in cn-workdays: National Day", "missing_data": False},
+    ]

@@ -8,9 +8,17 @@ from datetime import datetime, timezone
 
 import pytest
 
+from schedules import variables
 from schedules.variables import LITERAL_OPEN, prompt_problem, render, resolve, values_at
 
 UTC = timezone.utc
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    # The values are memoised per (instant, zone): each test computes its own.
+    variables._values.cache_clear()
+    variables._moments.cache_clear()
 
 
 def test_shanghai_at_half_past_midnight_is_already_tomorrow_of_utc():
@@ -87,3 +95,11 @@ def test_a_malformed_prompt_is_refused_in_words(prompt, words):
 
 def test_a_stored_prompt_that_no_longer_parses_is_sent_unchanged():
     assert render("{{ nope }}", at=datetime(2026, 12, 4, tzinfo=UTC), timezone="UTC") == "{{ nope }}"
+
+
+def test_resolve_returns_the_prompt_and_every_value_when_it_names_a_variable():
+    at = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # midnight of New Year's Day in Shanghai
+    text, values = resolve("Sales of {{ previous_month }} ({{ timezone }})", at=at, timezone="Asia/Shanghai")
+    assert text == "Sales of 2026-12 (Asia/Shanghai)"
+    assert values == values_at(at, "Asia/Shanghai")
+    assert (values["date"], values["month"], values["week"]) == ("2027-01-01", "2027-01", "2026-W53")
