@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from runs.models import RunStatus, ScheduleRun, TriggerType
+from schedules.api.serializers import CalendarDaySerializer, CalendarSerializer
 
 RUN_EXAMPLE = {
     "id": "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
@@ -82,16 +83,11 @@ class RunSerializer(serializers.Serializer):
         return run.triggered_by.get_username() if run.triggered_by_id else None
 
 
-class CalendarDecisionSerializer(serializers.Serializer):
-    date = serializers.DateField()
+class CalendarDecisionSerializer(CalendarDaySerializer):
     workday = serializers.BooleanField()
-    reason = serializers.CharField(help_text="e.g. 'not a workday in cn-workdays: National Day', 'make-up workday'.")
-    missing_data = serializers.BooleanField(help_text="No data for the year: decided by the weekday.")
 
 
-class DryRunCalendarSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    data_range = serializers.ListField(child=serializers.IntegerField(), help_text="[first year, last year] with data.")
+class DryRunCalendarSerializer(CalendarSerializer):
     note = serializers.CharField(help_text="The next run's calendar note (missing data), or empty.")
     decisions = CalendarDecisionSerializer(many=True, help_text="The next 10 local dates, from today.")
 

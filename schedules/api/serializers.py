@@ -211,18 +211,26 @@ class PreviewInputSerializer(StrictFieldsMixin, serializers.Serializer):
     validate_cron_expression = ScheduleInputSerializer.validate_cron_expression
 
 
-class CalendarChangeSerializer(serializers.Serializer):
+class CalendarDaySerializer(serializers.Serializer):
+    """One local date in a workday calendar's words (the preview's changes, the dry run's decisions)."""
+
     date = serializers.DateField()
-    change = serializers.ChoiceField(
-        choices=["added", "removed"], help_text="added: a weekend the calendar makes a workday; removed: a weekday off."
-    )
-    reason = serializers.CharField(help_text="e.g. 'not a workday in cn-workdays: National Day'.")
+    reason = serializers.CharField(help_text="e.g. 'not a workday in cn-workdays: National Day', 'make-up workday'.")
     missing_data = serializers.BooleanField(help_text="The calendar has no data for the year: decided by the weekday.")
 
 
-class CalendarPreviewSerializer(serializers.Serializer):
+class CalendarChangeSerializer(CalendarDaySerializer):
+    change = serializers.ChoiceField(
+        choices=["added", "removed"], help_text="added: a weekend the calendar makes a workday; removed: a weekday off."
+    )
+
+
+class CalendarSerializer(serializers.Serializer):
     name = serializers.CharField()
     data_range = serializers.ListField(child=serializers.IntegerField(), help_text="[first year, last year] with data.")
+
+
+class CalendarPreviewSerializer(CalendarSerializer):
     warning = serializers.CharField(help_text="Non-empty when the expression also restricts the days of the week.")
     changes = CalendarChangeSerializer(many=True, help_text="Among the next runs, the dates that differ from Monday-Friday.")
 

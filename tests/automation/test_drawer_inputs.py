@@ -17,6 +17,9 @@ from tests.factories import make_schedule
 
 pytestmark = pytest.mark.django_db
 
+# "Workdays (China, official calendar) at 09:00".
+CHINA_DAILY = {"schedule_type": "cron", "cron_expression": "0 9 * * *", "timezone": "Asia/Shanghai", "calendar": "cn-workdays"}
+
 
 def test_the_china_preset_sets_every_day_and_the_official_calendar(signed_in, eddie, acme, agent, fake_clock):
     response = signed_in(eddie).post(NEW, form_data(cron_expression="", preset="0 9 * * *|cn-workdays"))
@@ -29,20 +32,14 @@ def test_the_china_preset_sets_every_day_and_the_official_calendar(signed_in, ed
 
 def test_the_preview_names_the_dates_the_calendar_added_and_removed(signed_in, eddie, fake_clock):
     fake_clock.set(datetime(2026, 9, 18, 2, 0, tzinfo=UTC))
-    html = preview(
-        signed_in(eddie), schedule_type="cron", cron_expression="0 9 * * *", timezone="Asia/Shanghai",
-        calendar="cn-workdays",
-    )
+    html = preview(signed_in(eddie), **CHINA_DAILY)
     # The next 5 runs: Sunday 20 September (a make-up workday) to Thursday the 24th.
     assert "Added 2026-09-20: make-up workday (National Day)" in html
     assert "Removed" not in html
     assert "Calendar cn-workdays has data for 2004-2026" in html
     assert "restricts the days of the week" not in html
     fake_clock.set(datetime(2026, 9, 22, 2, 0, tzinfo=UTC))
-    html = preview(
-        signed_in(eddie), schedule_type="cron", cron_expression="0 9 * * *", timezone="Asia/Shanghai",
-        calendar="cn-workdays",
-    )
+    html = preview(signed_in(eddie), **CHINA_DAILY)
     # 23, 24, 28, 29 and 30 September: Friday the 25th is Mid-autumn Festival.
     assert "Removed 2026-09-25: not a workday in cn-workdays: Mid-autumn Festival" in html
     assert "Added" not in html
@@ -56,7 +53,7 @@ def test_the_preview_warns_about_weekdays_and_a_calendar_and_speaks_chinese(sign
     fake_clock.set(datetime(2026, 9, 22, 2, 0, tzinfo=UTC))
     html = client.post(
         "/automation/schedules/preview/",
-        {"schedule_type": "cron", "cron_expression": "0 9 * * *", "timezone": "Asia/Shanghai", "calendar": "cn-workdays"},
+        CHINA_DAILY,
         HTTP_ACCEPT_LANGUAGE="zh-hans", **hx("schedule-preview"),
     ).content.decode()
     assert "去掉 2026-09-25：不是 cn-workdays 的工作日：中秋" in html
