@@ -135,6 +135,23 @@ def test_the_last_day_of_each_month_is_accepted(expression):
         ),
         # Day 15 OR any day of the week (0-7 is every day): every day, as cron reads it.
         ("0 9 15 * 0-7", "At 09:00", "在 09:00"),
+        # Found by a second mutation pass.
+        ("0 0 13 * *", "At 00:00, on the 13th of the month", "在 00:00，每月 13 号"),
+        ("0 0 22 * *", "At 00:00, on the 22nd of the month", "在 00:00，每月 22 号"),
+        ("0 0,4,8,12,16,20 * * *", "Every 4 hours", "每 4 小时"),
+        ("0 */12 * * *", "At 00:00 and 12:00", "在 00:00 和 12:00"),
+        ("0 * * * *", "Every hour", "每小时"),
+        (
+            "15 9-17 * * *",
+            "At 15 minutes past the hour, between 09:00 and 17:59",
+            "在每小时的第 15 分钟，在 09:00 到 17:59 之间",
+        ),
+        (
+            "0 0 1 3-12/3 *",
+            "At 00:00, on the 1st of the month, only in March, June, September and December",
+            "在 00:00，每月 1 号，仅在三月、六月、九月和十二月",
+        ),
+        ("0 0 1 */4 *", "At 00:00, on the 1st of the month, every 4 months", "在 00:00，每月 1 号，每 4 个月"),
     ],
 )
 def test_wording(expression, english, chinese):
@@ -171,3 +188,23 @@ def test_the_gap_note_appears_when_the_fifth_fire_is_the_gap_day():
     [note] = timing.daylight_notes(spec, after, 5)
     assert (note.kind, note.wall, note.runs_at.strftime("%H:%M")) == (timing.GAP, datetime(2026, 3, 8, 2, 30), "03:00")
     assert timing.daylight_notes(spec, after, 4) == []
+
+
+def test_a_zone_that_is_not_a_name_is_refused_on_the_timezone_field():
+    with pytest.raises(timing.ScheduleError) as caught:
+        timing.validate_timezone(123)
+    assert (caught.value.field, caught.value.message) == ("timezone", "time zone must be a name such as 'Asia/Shanghai'")
+
+
+def test_the_second_0130_in_new_york_reads_utc_minus_5():
+    run_at = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    assert timing.describe(timing.Spec("once", timezone="America/New_York", run_at=run_at)) == (
+        "Once at 2026-11-01 01:30 (UTC-05:00) America/New_York"
+    )
+
+
+def test_an_interval_preview_counts_from_its_anchor_and_a_zero_interval_is_not_described():
+    spec = timing.Spec("interval", interval_seconds=3600, anchor=datetime(2026, 1, 1, 0, 17, tzinfo=UTC))
+    preview = timing.preview(spec, datetime(2026, 12, 1, tzinfo=UTC), 2)
+    assert [run["utc"] for run in preview["next_runs"]] == ["2026-12-01T00:17:00Z", "2026-12-01T01:17:00Z"]
+    assert timing.describe(timing.Spec("interval", interval_seconds=0)) == ""
