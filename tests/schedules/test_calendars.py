@@ -173,3 +173,8 @@ def test_the_calendar_decisions_cover_consecutive_days_with_reasons():
         {"date": "2026-10-01", "workday": False, "reason": "not a workday in cn-workdays: National Day", "missing_data": False},
         {"date": "2026-10-02", "workday": False, "reason": "not a workday in cn-workdays: National Day", "missing_data": False},
     ]
+
+
+def test_a_plain_weekend_in_china_says_weekend():
+    decision = calendars.get("cn-workdays").decide(date(2026, 12, 5))  # a Saturday, no holiday
+    assert (decision.workday, decision.reason) == (False, "not a workday in cn-workdays: weekend")

@@ -208,3 +208,17 @@ def test_an_interval_preview_counts_from_its_anchor_and_a_zero_interval_is_not_d
     preview = timing.preview(spec, datetime(2026, 12, 1, tzinfo=UTC), 2)
     assert [run["utc"] for run in preview["next_runs"]] == ["2026-12-01T00:17:00Z", "2026-12-01T01:17:00Z"]
     assert timing.describe(timing.Spec("interval", interval_seconds=0)) == ""
+
+
+def test_a_once_time_in_a_repeated_hour_is_noted_at_its_first_occurrence():
+    note = timing.wall_note(datetime(2026, 11, 1, 1, 30), "America/New_York")
+    assert (note.kind, note.wall, note.runs_at.utcoffset(), note.also_at) == (
+        timing.REPEAT, datetime(2026, 11, 1, 1, 30), timedelta(hours=-4), None
+    )
+
+
+def test_an_unknown_calendar_is_refused_by_the_timing_validation():
+    spec = timing.Spec("cron", cron_expression="0 9 * * *", calendar="xx-workdays")
+    with pytest.raises(timing.ScheduleError) as caught:
+        validate_spec(spec, now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert caught.value.field == "calendar"

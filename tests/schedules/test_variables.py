@@ -80,7 +80,8 @@ def test_a_prompt_without_variables_is_sent_as_written():
         ("Report {{ date", "'{{' at character 8 is not closed"),
         ("{{ date.year }}", "'{{ date.year }}' at character 1 is not a variable"),
         ("{{ __import__('os') }}", "is not a variable"),
-        ("{{ date|upper }}", "unknown filter 'upper'"),
+        ("{{ date|upper }}", "unknown filter 'upper' at character 1; the one filter is date:\"<format>\""),
+        ('{{ date|date:"' + "x" * 65 + '" }}', "the date format at character 1 must be 1 to 64 characters"),
         ('{{ timezone|date:"%Y" }}', "'timezone' at character 1 is not a date"),
         ("{{ }}", "is not a variable"),
     ],
@@ -88,6 +89,7 @@ def test_a_prompt_without_variables_is_sent_as_written():
 def test_a_malformed_prompt_is_refused_in_words(prompt, words):
     problem = prompt_problem(prompt)
     assert words in problem
+    assert problem.startswith(words) or words == "is not a variable"
     # Every refusal of a tag tells how to write a literal '{{'.
     if "not a variable" in words or "not closed" in words:
         assert LITERAL_OPEN in problem
