@@ -3,7 +3,8 @@
 The timing code decides such a date by the weekday (schedules/timing/calendars.py); this
 module makes the guess visible: the run carries a note ("calendar data missing for 2027;
 decided by the weekday") and the org gets one `calendar_data_missing` alert, kept open
-until someone resolves it (after updating the `chinese-calendar` package).
+until the calendars the org's schedules use cover the current year again (the package was
+updated): the scheduler's alert check resolves it (`resolve_covered`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from runs.alerts.models import AlertCause
-from runs.alerts.services import alert_open, open_alert
+from runs.alerts.models import Alert, AlertCause, AlertState
+from runs.alerts.services import alert_open, alerts_resolve, open_alert
+from schedules.models import Schedule
 from schedules import timing
 from schedules.timing import calendars
 
@@ -81,3 +83,29 @@ def calendar_skips(schedule, start: datetime, end: datetime, *, limit: int) -> l
 
 def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return timing.wall_to_utc(datetime.combine(day, time()), zone)
+
+
+def resolve_covered(*, now: datetime) -> int:
+    """Resolve the open `calendar_data_missing` alerts of orgs whose enabled schedules' calendars
+    all cover the current year again; returns how many. One query when none is open."""
+    resolved = 0
+    for alert in Alert.objects.filter(cause=AlertCause.CALENDAR_DATA_MISSING, state=AlertState.OPEN):
+        names = set(
+            Schedule.objects.filter(org_id=alert.org_id, enabled=True).exclude(calendar="").values_list("calendar", flat=True)
+        )
+        if all(_covers(name, now.year) for name in names):
+            resolved += len(
+                alerts_resolve(
+                    Alert.objects.filter(pk=alert.pk),
+                    detail=_("The workday calendars cover %(year)s again.") % {"year": now.year},
+                    now=now,
+                )
+            )
+    return resolved
+
+
+def _covers(name: str, year: int) -> bool:
+    try:
+        return calendars.get(name).covers(year)
+    except LookupError:  # a name no longer known decides nothing: not a reason to keep the alert
+        return True

@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from runs import calendar_data
 from runs.alerts.models import Alert, AlertCause
 from runs.firing import fire_due
 from runs.models import ScheduleRun
 from runs.why import Outcome, schedule_occurrence_report
+from schedules.timing import calendars
 from tests.constants import UTC
 from tests.factories import make_schedule
 
@@ -87,3 +89,13 @@ def test_a_minutely_interval_with_a_calendar_counts_only_workdays_after_downtime
     [run] = ScheduleRun.objects.all()
     assert run.scheduled_for == datetime(2026, 10, 8, 2, 0, tzinfo=UTC)
     assert run.missed_count == (24 - 8 - 1) + 10
+
+
+def test_the_alert_resolves_once_the_calendars_cover_the_year_again(china, monkeypatch):
+    fire_through(datetime(2027, 1, 4, 0, 0, tzinfo=UTC), days=1)
+    assert calendar_data.resolve_covered(now=datetime(2027, 1, 4, 2, 0, tzinfo=UTC)) == 0  # still no 2027 data
+    # The package is updated: its calendar now reaches 2027.
+    calendar = calendars.get("cn-workdays")
+    monkeypatch.setattr(calendar, "_range", (calendar.data_range()[0], 2027))
+    assert calendar_data.resolve_covered(now=datetime(2027, 1, 5, 2, 0, tzinfo=UTC)) == 1
+    assert not Alert.objects.filter(cause=AlertCause.CALENDAR_DATA_MISSING, state="open").exists()
