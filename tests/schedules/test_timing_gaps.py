@@ -152,6 +152,11 @@ def test_the_last_day_of_each_month_is_accepted(expression):
             "在 00:00，每月 1 号，仅在三月、六月、九月和十二月",
         ),
         ("0 0 1 */4 *", "At 00:00, on the 1st of the month, every 4 months", "在 00:00，每月 1 号，每 4 个月"),
+        ("15 2/6 * * *", "Every 6 hours, starting at 02:15", "每 6 小时，从 02:15 开始"),
+        ("0 0 1 3-5 *", "At 00:00, on the 1st of the month, March through May", "在 00:00，每月 1 号，三月到五月"),
+        ("0 9 * * 1-3", "At 09:00, Monday through Wednesday", "在 09:00，星期一到星期三"),
+        ("0,30 * * * *", "Every 30 minutes", "每 30 分钟"),
+        ("5,10,15,20,25 * * * *", "At 5, 10, 15, ..., 25 minutes past the hour", "在每小时的第 5、10、15、…、25 分钟"),
     ],
 )
 def test_wording(expression, english, chinese):
