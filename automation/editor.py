@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from automation.datetimes import LocalDateTimeField, input_text, wall_text
 from automation.outcome_fields import OutcomeFields, outcome_initial
 from schedules import timing
+from schedules.timing import calendars
 from schedules.models import (
     JITTER_MAX_SECONDS,
     Agent,
@@ -40,14 +41,35 @@ TYPE_FIELDS = {
 # A service's field name -> the form field that shows its error (the same name otherwise).
 ERROR_FIELD = {"interval_seconds": "every", "retry_backoff_seconds": "retry_backoff", "success_checks": "check_json_schema"}
 
-# One-click cron presets: (expression, label).
+# One-click cron presets: (expression, label), or (expression, label, calendar). A preset is
+# a whole timing: it sets the calendar too ("" for none).
 CRON_PRESETS = [
     ("0 * * * *", _("Every hour")),
     ("0 9 * * *", _("Every day at 09:00")),
     ("0 9 * * 1-5", _("Weekdays at 09:00")),
+    # Every day by the expression: the calendar decides, make-up Saturdays and Sundays included.
+    ("0 9 * * *", _("Workdays (China, official calendar) at 09:00"), calendars.CHINA),
     ("0 9 * * 1", _("Every Monday at 09:00")),
     ("0 9 1 * *", _("First day of the month")),
 ]
+
+
+def preset_buttons() -> list[dict]:
+    """The presets as the template shows them: the posted value names the calendar too."""
+    out = []
+    for expression, label, *calendar in CRON_PRESETS:
+        calendar = calendar[0] if calendar else ""
+        value = f"{expression}|{calendar}" if calendar else expression
+        out.append({"value": value, "expression": expression, "calendar": calendar, "label": label})
+    return out
+
+
+def preset_timing(value: str | None) -> tuple[str, str] | None:
+    """(expression, calendar) of a posted preset value; None when it is not one of ours."""
+    for button in preset_buttons():
+        if button["value"] == value:
+            return button["expression"], button["calendar"]
+    return None
 
 
 class BackoffField(forms.CharField):
@@ -109,6 +131,16 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
     every = forms.IntegerField(label=_("Every"), min_value=1, required=False)
     every_unit = forms.ChoiceField(label=_("Unit"), choices=UNIT_CHOICES, required=False)
     run_at = LocalDateTimeField(label=_("Run at"), required=False)
+    calendar = forms.CharField(
+        label=_("Workday calendar"),
+        max_length=32,
+        required=False,
+        help_text=_(
+            "Optional: run only on working days. cn-workdays is China's official calendar (make-up days "
+            "included); us-workdays, de-by-workdays and the like are Monday-Friday minus public holidays."
+        ),
+        widget=forms.TextInput(attrs={"list": "schedule-calendars", "autocomplete": "off", "spellcheck": "false"}),
+    )
     timezone = forms.CharField(
         label=_("Time zone"),
         max_length=64,
@@ -206,6 +238,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "every_unit": unit,
             "run_at": wall_text(schedule.run_at, zone),
             "timezone": zone,
+            "calendar": schedule.calendar,
             "max_retries": schedule.max_retries,
             "retry_backoff": schedule.retry_backoff_seconds,
             "timeout_seconds": schedule.timeout_seconds,
@@ -262,6 +295,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             run_at=self._instant("run_at"),
             start_at=self._instant("start_at"),
             end_at=self._instant("end_at"),
+            calendar=(data.get("calendar") or "").strip(),
         ))
 
     def interval_seconds(self) -> int | None:
@@ -283,6 +317,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "interval_seconds": self.interval_seconds(),
             "run_at": self._instant("run_at"),
             "timezone": data["timezone"],
+            "calendar": (data.get("calendar") or "").strip(),
             "start_at": self._instant("start_at"),
             "end_at": self._instant("end_at"),
             "max_retries": data["max_retries"],

@@ -115,11 +115,11 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
 
 
 _RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
-# What a plane call reads beyond the run's own snapshot (session_request: the org's slug and
-# the chat a schedule came from; the local plane: the schedule's timeout). Loading whole
+# What a plane call reads beyond the run's own snapshot (session_request: the org's slug,
+# the chat a schedule came from and its zone, for a run without variables; the local plane: the schedule's timeout). Loading whole
 # schedules cost as much as the rest of an admission.
 _FOR_THE_PLANE = (
-    "org__slug", "schedule__timeout_seconds", "schedule__source_session_id",
+    "org__slug", "schedule__timeout_seconds", "schedule__source_session_id", "schedule__timezone",
     # The per-run caps sent in metadata, and the success checks the result is judged by.
     "schedule__max_tokens", "schedule__max_cost_usd", "schedule__success_checks", "schedule__retry_failed_checks",
 )

@@ -27,6 +27,7 @@ from django.db.models import BooleanField, DateTimeField, F, Func, JSONField, Mo
 
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
+from schedules import variables
 
 
 def run_values(
@@ -45,6 +46,7 @@ def run_values(
     error_code: str = "",
     error_message: str = "",
     triggered_by=None,
+    calendar_note: str = "",
 ) -> dict:
     """Every column of a new run but its id, by attribute name (`ScheduleRun(**values)` builds it).
 
@@ -62,6 +64,8 @@ def run_values(
         job_run_id = attempt_job_run_id(occurrence_key, attempt)
     elif occurrence_key is None:
         occurrence_key = job_run_id
+    # The prompt is sent resolved: its variables read at this occurrence, in the schedule's zone.
+    prompt, values = variables.resolve(schedule.prompt, at=scheduled_for, timezone=schedule.timezone)
     return dict(
         job_run_id=job_run_id,
         occurrence_key=occurrence_key,
@@ -79,9 +83,11 @@ def run_values(
         error_code=error_code,
         error_message=error_message,
         agent_slug=schedule.agent.slug,
-        prompt=schedule.prompt,
+        prompt=prompt,
         output_type=schedule.output_type,
         params=schedule.params,
+        variables=values,
+        calendar_note=calendar_note,
         triggered_by_id=triggered_by.pk if triggered_by is not None else None,
         created_at=now,
         # Filled in by dispatch and by the plane's answer.

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import translation
 
-from runs import bulk
+from runs import bulk, calendar_data
 from runs.budgets import BudgetGate
 from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
@@ -75,6 +75,7 @@ class _Planned:
     error_message: str = ""
     attempt: int = 1
     not_before: datetime | None = None
+    calendar_note: str = ""
 
     @property
     def schedule_id(self):
@@ -92,7 +93,7 @@ class _Planned:
         return bulk.run_values(
             schedule=self.schedule, job_run_id=self.job_run_id, occurrence_key=self.occurrence_key, scheduled_for=self.scheduled_for, now=now,
             status=self.status, attempt=self.attempt, missed_count=self.missed_count, not_before=self.not_before,
-            error_code=self.error_code, error_message=self.error_message,
+            error_code=self.error_code, error_message=self.error_message, calendar_note=self.calendar_note,
         )
 
 
@@ -172,6 +173,9 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "", budgets:
         runs = [d.run for d in decisions.values() if d.run is not None]
         written = bulk.insert_run_values([run.values(now) for run in runs])
         _advance(schedules, decisions)
+        noted = [run for run in runs if run.calendar_note and run.job_run_id in written]
+        if noted:
+            calendar_data.alert_missing_data(noted, now=now)
     result.seconds = time.perf_counter() - started
     result.collisions = len(runs) - len(written)
     # structlog runs its processors before the level filter: skip them when INFO is off.
@@ -297,6 +301,7 @@ def _occurrence_run(
         error_code=code,
         error_message=message,
         not_before=_jittered(schedule, fire_at) if status == RunStatus.QUEUED else None,
+        calendar_note=calendar_data.occurrence_note(schedule, fire_at) if schedule.calendar else "",
     )
 
 

@@ -24,6 +24,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Exists
 
 from config import clock as clock_module
+from runs import calendar_data
 from runs.alerts.delivery import deliver_due, deliver_due_in_thread
 from runs.alerts.stall import health_alerts, scheduler_health
 from runs.dispatch import Dispatcher
@@ -230,6 +231,7 @@ class Scheduler:
         with transaction.atomic():
             # This replica is alive whatever its last written beat says (the first pass has none).
             health_alerts(scheduler_health(now=now, alive=self.replica_id))
+            calendar_data.resolve_covered(now=now)
         if not self.workers:
             return deliver_due(now=now)
         if self._deliveries is None or not self._deliveries.is_alive():

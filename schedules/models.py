@@ -236,6 +236,18 @@ class Schedule(models.Model):
         default="UTC",
         help_text=_("IANA name the expression is read in, e.g. 'Asia/Shanghai'."),
     )
+    calendar = models.CharField(
+        _("workday calendar"),
+        max_length=32,
+        blank=True,
+        default="",
+        # Also in the database: rows written by SQL (bulk tools, benchmarks) need no new column.
+        db_default="",
+        help_text=_(
+            "Optional: fire only on this calendar's working days, e.g. 'cn-workdays' (China's official "
+            "calendar, make-up days included) or 'us-workdays' (Monday-Friday minus US public holidays)."
+        ),
+    )
     start_at = models.DateTimeField(
         _("active from"), null=True, blank=True, help_text=_("Optional: no run before this time.")
     )
@@ -434,6 +446,7 @@ class Schedule(models.Model):
             start_at=self.start_at,
             end_at=self.end_at,
             anchor=self.created_at,
+            calendar=self.calendar,
         )
 
 

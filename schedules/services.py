@@ -17,12 +17,12 @@ from django.utils.translation import gettext as _
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from schedules import budgets, checks, timing
+from schedules import budgets, checks, timing, variables
 from schedules.notify import notify_schedules_changed
 from schedules.models import JITTER_MAX_SECONDS, Agent, Organization, Schedule, ScheduleType
 
 # Fields whose change moves the next fire time.
-TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
+TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "calendar")
 # What success means and what the schedule may spend (schedules/checks.py, schedules/budgets.py).
 CHECK_AND_BUDGET_FIELDS = (
     "success_checks", "retry_failed_checks", "monthly_token_budget", "monthly_cost_budget_usd", "max_tokens", "max_cost_usd",
@@ -83,7 +83,7 @@ def prompt_problem(prompt: str | None) -> str:
             "length": len(prompt),
             "limit": settings.SCHEDULE_PROMPT_MAX_LENGTH,
         }
-    return ""
+    return variables.prompt_problem(prompt)
 
 
 def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
@@ -141,6 +141,7 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         schedule.interval_seconds = None
     if schedule.schedule_type != ScheduleType.ONCE:
         schedule.run_at = None
+    schedule.calendar = timing.validate_calendar(schedule.calendar)
 
 
 def _wake_scheduler(schedule: Schedule) -> None:

@@ -87,6 +87,7 @@ def test_the_preview_in_the_api_still_answers_as_before(signed_in, eddie, fake_c
         "timezone": "America/New_York",
         "next_runs": ["2026-03-08T07:00:00Z"],
         "next_runs_local": ["2026-03-08T03:00:00-04:00"],
+        "calendar": None,
     }
 
 
