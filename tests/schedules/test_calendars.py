@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import chinese_calendar
 import holidays
 import pytest
+from django.utils import translation
 
 from schedules import timing
 from schedules.timing import calendars
@@ -111,7 +112,9 @@ def test_the_once_calendar_combination_is_refused():
     spec = timing.Spec("once", run_at=datetime(2026, 12, 20, tzinfo=UTC), calendar="cn-workdays")
     with pytest.raises(timing.ScheduleError) as caught:
         timing.validate_spec(spec, now=datetime(2026, 12, 1, tzinfo=UTC))
-    assert caught.value.field == "calendar"
+    assert (caught.value.field, caught.value.message) == (
+        "calendar", "a one-time schedule cannot have a calendar: it fires at run_at, whatever the day"
+    )
 
 
 @pytest.mark.parametrize(
@@ -178,3 +181,31 @@ def test_the_calendar_decisions_cover_consecutive_days_with_reasons():
 def test_a_plain_weekend_in_china_says_weekend():
     decision = calendars.get("cn-workdays").decide(date(2026, 12, 5))  # a Saturday, no holiday
     assert (decision.workday, decision.reason) == (False, "not a workday in cn-workdays: weekend")
+
+
+def test_chinas_first_year_of_data_is_the_packages_not_the_weekdays():
+    calendar = calendars.get("cn-workdays")
+    first, _ = calendar.data_range()
+    assert first == min(chinese_calendar.constants.holidays).year
+    for day in days(date(first, 1, 1), date(first, 12, 31)):
+        assert calendar.is_workday(day) == chinese_calendar.is_workday(day), day
+    national_day = calendar.decide(date(first, 10, 1))
+    assert (national_day.workday, national_day.missing) == (False, False)
+
+
+def test_chinas_holidays_are_named_in_chinese_on_chinese_pages():
+    calendar = calendars.get("cn-workdays")
+    with translation.override("zh-hans"):
+        holiday, make_up = calendar.decide(date(2026, 10, 1)), calendar.decide(date(2026, 9, 20))
+    assert "国庆节" in holiday.reason and "National Day" not in holiday.reason
+    assert make_up.workday and "国庆节" in make_up.reason
+
+
+def test_a_countrys_data_range_is_the_packages_and_past_it_the_weekday_decides():
+    probe = holidays.country_holidays("US", years=[])
+    calendar = calendars.get("us-workdays")
+    assert calendar.data_range() == (probe.start_year, probe.end_year)
+    past = date(probe.end_year + 1, 7, 4)
+    decision = calendar.decide(past)
+    assert (decision.workday, decision.missing) == (past.weekday() < 5, True)
+    assert decision.reason == f"calendar data missing for {probe.end_year + 1}; decided by the weekday"

@@ -106,6 +106,64 @@ def test_the_longest_interval_is_said_in_words():
         validate_spec(spec, now=datetime(2026, 1, 1, tzinfo=UTC), max_interval=7200)
     assert caught.value.message == "interval must be at most 7200 seconds (2 hours)"
 
+@pytest.mark.parametrize(
+    "longest, words",
+    [(120, "2 minutes"), (60, "1 minute"), (90, "90 seconds"), (1, "1 second"), (2 * 86400, "2 days")],
+)
+def test_the_longest_interval_is_said_in_its_largest_whole_unit(longest, words):
+    spec = timing.Spec("interval", interval_seconds=longest + 1)
+    with pytest.raises(timing.ScheduleError) as caught:
+        validate_spec(spec, now=datetime(2026, 1, 1, tzinfo=UTC), min_interval=1, max_interval=longest)
+    assert caught.value.message == f"interval must be at most {longest} seconds ({words})"
+
+
+def test_a_once_schedule_may_run_at_its_own_end_at():
+    at = datetime(2026, 12, 20, tzinfo=UTC)
+    spec = timing.Spec("once", run_at=at, end_at=at)
+    validate_spec(spec, now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert timing.next_fire(spec, datetime(2026, 12, 1, tzinfo=UTC)) == at
+
+
+def test_a_time_without_offset_is_refused_naming_the_argument():
+    spec = timing.Spec("cron", cron_expression="0 9 * * *")
+    with pytest.raises(ValueError, match=r"^after must be timezone-aware"):
+        timing.next_fires(spec, datetime(2026, 1, 1), 2)
+    with pytest.raises(ValueError, match=r"^now must be timezone-aware"):
+        timing.catch_up(spec, due_at=datetime(2026, 1, 1, tzinfo=UTC), now=datetime(2026, 1, 2), window_seconds=60)
+
+
+def test_an_interval_catch_up_stops_counting_at_end_at():
+    anchor, hour = datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1)
+    spec = timing.Spec("interval", interval_seconds=3600, anchor=anchor, end_at=anchor + 5 * hour)
+    # Due at 01:00, back at 10:00: 01:00 and 02:00-05:00 were missed; nothing comes after end_at.
+    catch = timing.catch_up(spec, due_at=anchor + hour, now=anchor + 10 * hour, window_seconds=60)
+    assert (catch.fire_at, catch.missed_count, catch.next_run_at, catch.newest_at) == (
+        None, 5, None, anchor + 5 * hour,
+    )
+
+
+def test_a_long_cron_catch_up_stops_counting_at_end_at():
+    start, hour = datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1)
+    spec = timing.Spec("cron", cron_expression="* * * * *", end_at=start + 2 * hour)
+    # More than the 64 fires that are walked one by one: counted, up to end_at (02:00).
+    catch = timing.catch_up(spec, due_at=start, now=start + 5 * hour, window_seconds=60)
+    assert (catch.fire_at, catch.missed_count, catch.next_run_at, catch.newest_at) == (
+        None, 121, None, start + 2 * hour,
+    )
+
+
+def test_an_interval_due_off_its_grid_fires_the_due_time_not_an_earlier_grid_time():
+    # An edited schedule can keep a stored next run between two grid points (here 00:30 on an
+    # hourly grid from 00:00): the due occurrence fires, and the grid resumes at 01:00.
+    anchor = datetime(2026, 1, 1, tzinfo=UTC)
+    spec = timing.Spec("interval", interval_seconds=3600, anchor=anchor)
+    catch = timing.catch_up(
+        spec, due_at=anchor + timedelta(minutes=30), now=anchor + timedelta(minutes=45), window_seconds=3600
+    )
+    assert (catch.fire_at, catch.missed_count, catch.next_run_at) == (
+        anchor + timedelta(minutes=30), 0, anchor + timedelta(hours=1),
+    )
+
 
 # --- cron.py ----------------------------------------------------------------------------
 
@@ -116,6 +174,27 @@ def test_the_last_day_of_each_month_is_accepted(expression):
     fire = timing.next_fire(timing.Spec("cron", cron_expression=expression), datetime(2026, 1, 1, tzinfo=UTC))
     day, month = int(expression.split()[2]), int(expression.split()[3])
     assert (fire.month, fire.day) == (month, day)
+
+def test_the_last_day_listed_before_other_days_keeps_them():
+    # "L,15": the 15th and the last day of each month, as cronsim reads it.
+    after = datetime(2026, 1, 1, tzinfo=UTC)
+    fires = timing.next_fires(timing.Spec("cron", cron_expression="0 0 L,15 * *"), after, 6)
+    oracle = CronSim("0 0 L,15 * *", after.replace(tzinfo=None))
+    assert [f.replace(tzinfo=None) for f in fires] == [next(oracle) for _ in range(6)]
+    assert [f.day for f in fires] == [15, 31, 15, 28, 15, 31]
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("/5 * * * *", "minute '/5' is not a valid value (use 0-59)"),
+        ("0 0 /2 * *", "day-of-month '/2' is not a valid value (use 1-31 or L)"),
+    ],
+)
+def test_a_step_without_a_start_names_the_whole_item(expression, message):
+    with pytest.raises(timing.ScheduleError) as caught:
+        timing.validate_cron(expression)
+    assert caught.value.message == message
 
 
 # --- wording.py -------------------------------------------------------------------------
