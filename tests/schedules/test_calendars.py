@@ -209,3 +209,31 @@ def test_a_countrys_data_range_is_the_packages_and_past_it_the_weekday_decides()
     decision = calendar.decide(past)
     assert (decision.workday, decision.missing) == (past.weekday() < 5, True)
     assert decision.reason == f"calendar data missing for {probe.end_year + 1}; decided by the weekday"
+
+
+def test_the_weekday_warning_says_what_goes_wrong_and_what_to_write():
+    spec = timing.Spec("cron", cron_expression="0 9 * * 1-5", calendar="cn-workdays")
+    assert timing.calendar_warning(spec) == (
+        "the expression restricts the days of the week and the calendar cn-workdays filters them again: "
+        "a weekend made into a workday will not run. Use * for the day of the week and let the calendar decide."
+    )
+
+
+def test_the_calendar_preview_reads_dates_in_the_schedules_zone():
+    # 07:30 in Shanghai is 23:30 UTC the day before: the changes are Shanghai's dates.
+    spec = timing.Spec("cron", cron_expression="30 7 * * *", timezone="Asia/Shanghai", calendar="cn-workdays")
+    preview = timing.calendar_preview(spec, datetime(2026, 9, 18, 2, tzinfo=UTC), 9)
+    assert [(c["date"], c["change"]) for c in preview["changes"]] == [
+        ("2026-09-20", "added"), ("2026-09-25", "removed"),
+        ("2026-10-01", "removed"), ("2026-10-02", "removed"), ("2026-10-05", "removed"), ("2026-10-06", "removed"),
+        ("2026-10-07", "removed"),
+    ]
+
+
+def test_an_unsaved_interval_with_a_calendar_previews_on_its_grid_from_now():
+    spec = timing.Spec("interval", interval_seconds=3600, timezone="Asia/Shanghai", calendar="cn-workdays")
+    # 23:30 on 30 September in Shanghai: the holiday week is skipped, the hourly grid kept.
+    preview = timing.preview(spec, datetime(2026, 9, 30, 15, 30, tzinfo=UTC), 3)
+    assert [run["local"] for run in preview["next_runs"]] == [
+        "2026-10-08T00:30:00+08:00", "2026-10-08T01:30:00+08:00", "2026-10-08T02:30:00+08:00",
+    ]

@@ -59,6 +59,27 @@ def test_beyond_plus_14_there_is_no_fixed_zone_to_suggest():
     assert "Etc/GMT" not in caught.value.message
 
 
+def test_below_minus_12_there_is_no_fixed_zone_to_suggest():
+    with pytest.raises(timing.ScheduleError) as caught:
+        timing.validate_timezone("GMT-13")
+    assert caught.value.message == (
+        "unknown time zone 'GMT-13': use a city's zone such as 'Asia/Shanghai' rather than an offset"
+    )
+
+
+def test_a_known_city_under_an_unknown_region_is_suggested():
+    with pytest.raises(timing.ScheduleError) as caught:
+        timing.validate_timezone("Mainland-China/Shanghai")
+    assert caught.value.message == "unknown time zone 'Mainland-China/Shanghai'; did you mean 'Asia/Shanghai'?"
+
+
+def test_a_repeated_local_time_is_its_first_occurrence_whatever_its_fold():
+    # A naive time cut from the second 01:30 keeps fold=1; typed local times still mean the first.
+    second_0130 = datetime(2026, 11, 1, 1, 30, fold=1)
+    spec = timing.read_local_times(timing.Spec("once", timezone="America/New_York", run_at=second_0130))
+    assert spec.run_at == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
 def test_an_offset_change_is_found_to_the_second():
     # Gaza moved to summer time at 00:01 local on 1 April 2011 (22:01Z) and back on 1 August.
     gaza = timing.validate_timezone("Asia/Gaza")
@@ -261,6 +282,10 @@ def test_the_second_0130_in_london_on_the_fall_back_day_reads_utc_plus_0():
     assert timing.describe(timing.Spec("once", timezone="Europe/London", run_at=first)) == (
         "Once at 2026-10-25 01:30 (UTC+01:00) Europe/London"
     )
+
+
+def test_an_interval_of_one_second_is_described():
+    assert timing.describe(timing.Spec("interval", interval_seconds=1)) == "Every second"
 
 
 # --- daylight.py ------------------------------------------------------------------------

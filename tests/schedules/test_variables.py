@@ -105,3 +105,9 @@ def test_resolve_returns_the_prompt_and_every_value_when_it_names_a_variable():
     assert text == "Sales of 2026-12 (Asia/Shanghai)"
     assert values == values_at(at, "Asia/Shanghai")
     assert (values["date"], values["month"], values["week"]) == ("2027-01-01", "2027-01", "2026-W53")
+
+
+def test_a_date_format_of_the_longest_allowed_length_is_accepted():
+    longest = '{{ date|date:"' + "%Y" * 32 + '" }}'
+    assert prompt_problem(longest) == ""
+    assert render(longest, at=datetime(2026, 12, 5, 1, tzinfo=UTC), timezone="UTC") == "2026" * 32
