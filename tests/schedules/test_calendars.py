@@ -220,13 +220,12 @@ def test_the_weekday_warning_says_what_goes_wrong_and_what_to_write():
 
 
 def test_the_calendar_preview_reads_dates_in_the_schedules_zone():
-    # 07:30 in Shanghai is 23:30 UTC the day before: the changes are Shanghai's dates.
-    spec = timing.Spec("cron", cron_expression="30 7 * * *", timezone="Asia/Shanghai", calendar="cn-workdays")
-    preview = timing.calendar_preview(spec, datetime(2026, 9, 18, 2, tzinfo=UTC), 9)
-    assert [(c["date"], c["change"]) for c in preview["changes"]] == [
-        ("2026-09-20", "added"), ("2026-09-25", "removed"),
-        ("2026-10-01", "removed"), ("2026-10-02", "removed"), ("2026-10-05", "removed"), ("2026-10-06", "removed"),
-        ("2026-10-07", "removed"),
+    # 07:30 on the 1st in Shanghai is 23:30 UTC on the last day of the month before: the
+    # calendar removed Shanghai's 1 October (National Day), not UTC's 30 September.
+    spec = timing.Spec("cron", cron_expression="30 7 1 * *", timezone="Asia/Shanghai", calendar="cn-workdays")
+    preview = timing.calendar_preview(spec, datetime(2026, 9, 18, 2, tzinfo=UTC), 1)
+    assert [(c["date"], c["change"], c["reason"]) for c in preview["changes"]] == [
+        ("2026-10-01", "removed", "not a workday in cn-workdays: National Day"),
     ]
 
 

@@ -73,6 +73,12 @@ def test_a_known_city_under_an_unknown_region_is_suggested():
     assert caught.value.message == "unknown time zone 'Mainland-China/Shanghai'; did you mean 'Asia/Shanghai'?"
 
 
+def test_a_city_of_three_words_typed_with_spaces_is_suggested():
+    with pytest.raises(timing.ScheduleError) as caught:
+        timing.validate_timezone("Ho Chi Minh")
+    assert caught.value.message == "unknown time zone 'Ho Chi Minh'; did you mean 'Asia/Ho_Chi_Minh'?"
+
+
 def test_a_repeated_local_time_is_its_first_occurrence_whatever_its_fold():
     # A naive time cut from the second 01:30 keeps fold=1; typed local times still mean the first.
     second_0130 = datetime(2026, 11, 1, 1, 30, fold=1)
