@@ -40,7 +40,7 @@ def _local(value: datetime, zone) -> str:
     text = local.strftime("%Y-%m-%d %H:%M")
     wall = local.replace(tzinfo=None)
     if wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset():
-        text += f" ({offset_text(local.utcoffset())})"
+        text += f" ({offset_text(local.utcoffset(), signed=True)})"
     return text
 
 
