@@ -14,7 +14,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from automation.paging import Page, page_of
 from runs.services import queries as run_queries
 from runs.models import ScheduleRun
-from schedules import permissions, selectors
+from schedules import selectors
 from schedules.models import Agent, Organization, Schedule
 from schedules.permissions import Grants
 
@@ -28,7 +28,7 @@ COUNT_MAX = 1000
 def table_queryset(
     user, org: Organization, *, grants: Grants | None = None, status: str = "", agent: str = "", q: str = ""
 ) -> QuerySet[Schedule]:
-    qs = permissions.schedules_visible_to(user, grants=grants).filter(org=org).select_related("agent")
+    qs = selectors.schedules_visible_to(user, grants=grants).filter(org=org).select_related("agent")
     qs = selectors.schedule_status_filter(qs, status)
     if agent:
         qs = qs.filter(agent__slug=agent)

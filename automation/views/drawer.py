@@ -44,6 +44,7 @@ from schedules import drafts, permissions, services, timing
 from schedules.models import ScheduleType
 from schedules.permissions import WRITE
 from schedules.previews import timing_preview
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/drawer.html"
 FRAGMENTS = {"drawer": "dialog", "schedule-form": "form"}
@@ -223,7 +224,7 @@ def schedule_new(request):
 @page_errors
 @writes
 def schedule_edit(request, pk):
-    schedule = permissions.get_schedule_for(request.user, pk, WRITE)
+    schedule = get_schedule_for(request.user, pk, WRITE)
     workspace = workspace_for(request, org=schedule.org)
     return _editor(request, workspace, schedule)
 

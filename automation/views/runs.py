@@ -17,8 +17,9 @@ from automation.workspace import workspace_for
 from config import clock
 from runs.services import manual as run_manual
 from runs.selectors import get_run_for  # the API's run lookup: the same visibility rule
-from schedules import budgets, permissions
+from schedules import budgets
 from schedules.permissions import READ, RUN
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/runs.html"
 
@@ -57,7 +58,7 @@ def budget_context(schedule, now) -> dict:
 @page_errors
 def schedule_runs(request, pk):
     """The panel (it refreshes itself through this), or with `cursor` the next rows."""
-    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    schedule = get_schedule_for(request.user, pk, READ)
     if not fragment_request(request):
         return redirect("automation:schedule", pk=schedule.pk)
     workspace = workspace_for(request, org=schedule.org)

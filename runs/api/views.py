@@ -25,8 +25,8 @@ from runs.api.filters import RunFilter
 from runs.api.serializers import RUN_EXAMPLE, RunSerializer
 from runs.models import ScheduleRun
 from runs.selectors import get_run_for
-from schedules import permissions
 from schedules.permissions import READ, RUN
+from schedules.selectors import get_schedule_for
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -61,7 +61,7 @@ class RunNowView(APIView):
         tags=["schedules"],
     )
     def post(self, request, pk=None):
-        schedule = permissions.get_schedule_for(request.user, pk, RUN)
+        schedule = get_schedule_for(request.user, pk, RUN)
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isprintable()):
             raise serializers.ValidationError(
@@ -83,7 +83,7 @@ class ScheduleRunsView(generics.ListAPIView):
     queryset = ScheduleRun.objects.none()  # for the schema
 
     def get_queryset(self):
-        schedule = permissions.get_schedule_for(self.request.user, self.kwargs["pk"], READ)
+        schedule = get_schedule_for(self.request.user, self.kwargs["pk"], READ)
         return queries.runs_for_schedule(schedule).select_related("org", "triggered_by")
 
     @extend_schema(
