@@ -12,8 +12,8 @@ from datetime import datetime
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from automation.paging import Page, page_of
-from runs.services import queries as run_queries
 from runs.models import ScheduleRun
+from runs.selectors import runs_for_schedule
 from schedules import selectors
 from schedules.models import Agent, Organization, Schedule
 from schedules.permissions import Grants
@@ -82,5 +82,5 @@ def org_agents(org: Organization, *, slug: str | None = None) -> list[Agent]:
 
 
 def runs_page(schedule: Schedule, *, cursor: str = "", size: int = RUNS_PAGE_SIZE) -> Page:
-    qs = run_queries.runs_for_schedule(schedule).select_related("retry_of")
+    qs = runs_for_schedule(schedule).select_related("retry_of")
     return page_of(qs, cursor, size)

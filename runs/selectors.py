@@ -1,4 +1,6 @@
-"""Run lookups that apply the visibility rule: a run is visible exactly when its schedule is."""
+"""Reads of runs that the API and the pages share.
+
+`get_run_for` applies the visibility rule: a run is visible exactly when its schedule is."""
 
 from __future__ import annotations
 
@@ -26,3 +28,8 @@ def get_run_for(user, run_id, perm: str = READ) -> ScheduleRun:
     except NotVisible:
         raise NotVisible(_("run not found")) from None
     return run
+
+
+def runs_for_schedule(schedule):
+    """A schedule's runs, newest first (served by the (schedule_id, created_at desc) index)."""
+    return ScheduleRun.objects.filter(schedule=schedule).order_by("-created_at", "-id")

@@ -20,11 +20,11 @@ from config.api import throttling
 from config.api.errors import errors
 from config.api.fields import UUID_RE
 from config.api.pagination import KeysetPagination
-from runs.services import manual, queries
+from runs.services import manual
 from runs.api.filters import RunFilter
 from runs.api.serializers import RUN_EXAMPLE, RunSerializer
 from runs.models import ScheduleRun
-from runs.selectors import get_run_for
+from runs.selectors import get_run_for, runs_for_schedule
 from schedules.permissions import READ, RUN
 from schedules.selectors import get_schedule_for
 
@@ -84,7 +84,7 @@ class ScheduleRunsView(generics.ListAPIView):
 
     def get_queryset(self):
         schedule = get_schedule_for(self.request.user, self.kwargs["pk"], READ)
-        return queries.runs_for_schedule(schedule).select_related("org", "triggered_by")
+        return runs_for_schedule(schedule).select_related("org", "triggered_by")
 
     @extend_schema(
         summary="List a schedule's runs",
