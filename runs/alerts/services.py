@@ -1,4 +1,4 @@
-"""Alert transitions: open once, update while open, resolve; and the deliveries they queue.
+"""Alert transitions: raise (open once), update while open, resolve; and the deliveries they queue.
 
 Each transition writes an AlertEvent, and one AlertDelivery per channel of the org (an
 outbox): the scheduler loop sends them after the transaction that opened the alert has
@@ -46,8 +46,8 @@ def _event(alert: Alert, kind: str, *, detail: str, now: datetime, send_at: date
     return event
 
 
-def alert_open(*, org_id: int, cause: str, schedule_id=None, detail: str, now: datetime) -> Alert | None:
-    """Open the alert for this cause; None when one is open already (it stays as it is).
+def alert_raise(*, org_id: int, cause: str, schedule_id=None, detail: str, now: datetime) -> Alert | None:
+    """Raise (open) the alert for this cause; None when one is open already (it stays as it is).
 
     The insert is the claim: the partial unique constraint refuses a second open row, so of
     two racing writers (two replicas, two finishing runs) exactly one opens it. The savepoint
@@ -86,7 +86,7 @@ def alerts_resolve(alerts, *, detail: str, now: datetime) -> list[Alert]:
     return resolved
 
 
-def open_alert(*, org_id: int, cause: str, schedule_id=None) -> Alert | None:
+def get_open_alert(*, org_id: int, cause: str, schedule_id=None) -> Alert | None:
     return Alert.objects.filter(org_id=org_id, cause=cause, schedule_id=schedule_id, state=AlertState.OPEN).first()
 
 
