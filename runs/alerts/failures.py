@@ -13,8 +13,9 @@ from datetime import datetime
 
 from audit.services import Actor
 from runs.alerts.models import Alert, AlertCause
-from runs.alerts.services import alert_raise, alert_update, alerts_resolve, get_open_alert
+from runs.alerts.services import alert_raise, alert_update, alerts_resolve
 from runs.models import FAILURE_STATUSES, RunStatus, ScheduleRun
+from runs.selectors import get_open_alert
 from schedules import services as schedule_services
 from schedules.models import Schedule
 

@@ -14,7 +14,8 @@ from audit.services import Actor
 from config.signing import sign
 from runs.alerts.channels import channel_create, channel_delete, channel_update
 from runs.alerts.delivery import deliver_due
-from runs.alerts.services import alert_raise, alert_send_test, delivery_progress
+from runs.alerts.services import alert_raise, alert_send_test
+from runs.selectors import delivery_progress
 from runs.models import AlertCause, AlertChannel, AlertDelivery, DeliveryAttempt, DeliveryState
 from tests.constants import NINE
 from tests.factories import make_schedule
