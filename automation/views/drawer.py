@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Actor
-from automation import queries
+from automation import selectors
 from automation.editor import CRON_PRESETS, ScheduleForm
 from automation.errors import error_response, page_errors
 from automation.formatting import chat_url, offset_label
@@ -135,7 +135,7 @@ def _editor(request, workspace, schedule=None, draft=None):
 
     Without JavaScript a preset button or "Preview" posts the form too: it is shown again
     with the preset applied or the preview updated, and nothing is saved."""
-    agents = queries.org_agents(workspace.org)
+    agents = selectors.org_agents(workspace.org)
     zone = new_schedule_zone(request, workspace)
     show_errors = form_only = request.method == "POST"
     if request.method == "POST":

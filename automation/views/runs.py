@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
-from automation import queries
+from automation import selectors
 from automation.errors import page_errors
 from automation.limits import starts_runs
 from automation.live import DUE_SOON
@@ -25,7 +25,7 @@ TEMPLATE = "automation/runs.html"
 
 
 def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
-    page = queries.runs_page(schedule, cursor=cursor)
+    page = selectors.runs_page(schedule, cursor=cursor)
     can_run = workspace.can(RUN, schedule)
     for run in page.rows:
         decorate_run(run, schedule, workspace, can_run=can_run)

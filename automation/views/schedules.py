@@ -1,6 +1,6 @@
 """The schedules table (/automation/schedules/), one schedule with its runs, and the row actions.
 
-Thin: the workspace says who looks at which org, `automation.queries` reads, the services
+Thin: the workspace says who looks at which org, `automation.selectors` reads, the services
 write, `page_errors` turns their domain errors into readable answers.
 """
 
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import Actor
-from automation import queries
+from automation import selectors
 from automation.errors import page_errors
 from automation.limits import starts_runs, writes
 from automation.forms import TableFilters
@@ -51,14 +51,14 @@ def table_context(request, workspace, *, selected=None) -> dict:
     context.update(watch_context(workspace, now=now))
     # The table alone (filters, pager, refresh) shows no filter form: the asked agent will do.
     table_only = fragment_request(request) and request.htmx.target == "schedules-table"
-    agents = queries.org_agents(workspace.org, slug=request.GET.get("agent", "") if table_only else None)
+    agents = selectors.org_agents(workspace.org, slug=request.GET.get("agent", "") if table_only else None)
     filters = TableFilters(request.GET, agents=agents, org_slug=workspace.org.slug)
     values = filters.values()
-    page, total = queries.table_page(
+    page, total = selectors.table_page(
         request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
         status=values["status"], agent=values["agent"], q=values["q"],
     )
-    page.rows = [schedule_row(schedule, workspace, last_run=queries.last_run(schedule)) for schedule in page.rows]
+    page.rows = [schedule_row(schedule, workspace, last_run=selectors.last_run(schedule)) for schedule in page.rows]
     query = filters.query()
     here = f"{request.path}?{query}" if query else request.path
     context.update(
