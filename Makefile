@@ -1,6 +1,6 @@
 # The two commands a newcomer runs: `make run` and `make test`. See README.md.
 
-.PHONY: run serve test bench faults loadtest venv migrate seed check clean
+.PHONY: run serve test bench bench-herd faults loadtest venv migrate seed check clean
 
 run:            ## virtualenv, migrate SQLite, seed the demo, start web server + scheduler
 	@bash scripts/run.sh
@@ -13,6 +13,9 @@ test:           ## everything the tests need, then the whole suite (PostgreSQL +
 
 bench:          ## benchmarks on a throwaway PostgreSQL, printing figures beside baselines
 	@bash scripts/bench.sh
+
+bench-herd:     ## the 09:00 herd: 10,000 due among 1,000,000 (1 and 1,000 orgs, 1 and 2 replicas), bursts to 20,000
+	@BENCH_HERD=1 bash scripts/bench.sh tests/bench/bench_lag.py
 
 faults:         ## the fault suite in full (every plane-connection fault, 3 planes), printing its table
 	@bash scripts/faults.sh

@@ -16,7 +16,16 @@ from django.utils.translation import gettext_lazy as _
 from automation.datetimes import LocalDateTimeField, input_text, wall_text
 from automation.outcome_fields import OutcomeFields, outcome_initial
 from schedules import timing
-from schedules.models import Agent, OutputType, OverlapPolicy, Schedule, ScheduleType, default_retry_backoff
+from schedules.timing import calendars
+from schedules.models import (
+    JITTER_MAX_SECONDS,
+    Agent,
+    OutputType,
+    OverlapPolicy,
+    Schedule,
+    ScheduleType,
+    default_retry_backoff,
+)
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 UNIT_CHOICES = [("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))]
@@ -32,14 +41,35 @@ TYPE_FIELDS = {
 # A service's field name -> the form field that shows its error (the same name otherwise).
 ERROR_FIELD = {"interval_seconds": "every", "retry_backoff_seconds": "retry_backoff", "success_checks": "check_json_schema"}
 
-# One-click cron presets: (expression, label).
+# One-click cron presets: (expression, label), or (expression, label, calendar). A preset is
+# a whole timing: it sets the calendar too ("" for none).
 CRON_PRESETS = [
     ("0 * * * *", _("Every hour")),
     ("0 9 * * *", _("Every day at 09:00")),
     ("0 9 * * 1-5", _("Weekdays at 09:00")),
+    # Every day by the expression: the calendar decides, make-up Saturdays and Sundays included.
+    ("0 9 * * *", _("Workdays (China, official calendar) at 09:00"), calendars.CHINA),
     ("0 9 * * 1", _("Every Monday at 09:00")),
     ("0 9 1 * *", _("First day of the month")),
 ]
+
+
+def preset_buttons() -> list[dict]:
+    """The presets as the template shows them: the posted value names the calendar too."""
+    out = []
+    for expression, label, *calendar in CRON_PRESETS:
+        calendar = calendar[0] if calendar else ""
+        value = f"{expression}|{calendar}" if calendar else expression
+        out.append({"value": value, "expression": expression, "calendar": calendar, "label": label})
+    return out
+
+
+def preset_timing(value: str | None) -> tuple[str, str] | None:
+    """(expression, calendar) of a posted preset value; None when it is not one of ours."""
+    for button in preset_buttons():
+        if button["value"] == value:
+            return button["expression"], button["calendar"]
+    return None
 
 
 class BackoffField(forms.CharField):
@@ -60,6 +90,21 @@ class BackoffField(forms.CharField):
 
     def prepare_value(self, value):
         return " ".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def jitter_note(jitter_seconds: int) -> str:
+    """What the preview says under its times when the schedule has jitter.
+
+    The times stay the occurrences (each run records its own as `scheduled_for`); the note
+    says when the runs start: a fixed delay after each, a hash of the schedule and the
+    occurrence (schedules/timing/jitter.py), which a schedule not yet saved does not have.
+    """
+    if not jitter_seconds:
+        return ""
+    return _(
+        "With jitter, each run starts up to %(seconds)s s after the time shown: a delay fixed for each "
+        "schedule and run, the same on every replica."
+    ) % {"seconds": jitter_seconds}
 
 
 def _number(label, help_text, *, minimum, maximum, required=True):
@@ -86,6 +131,16 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
     every = forms.IntegerField(label=_("Every"), min_value=1, required=False)
     every_unit = forms.ChoiceField(label=_("Unit"), choices=UNIT_CHOICES, required=False)
     run_at = LocalDateTimeField(label=_("Run at"), required=False)
+    calendar = forms.CharField(
+        label=_("Workday calendar"),
+        max_length=32,
+        required=False,
+        help_text=_(
+            "Optional: run only on working days. cn-workdays is China's official calendar (make-up days "
+            "included); us-workdays, de-by-workdays and the like are Monday-Friday minus public holidays."
+        ),
+        widget=forms.TextInput(attrs={"list": "schedule-calendars", "autocomplete": "off", "spellcheck": "false"}),
+    )
     timezone = forms.CharField(
         label=_("Time zone"),
         max_length=64,
@@ -112,6 +167,12 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
         _("After downtime, the newest missed run still fires if it is this recent, e.g. 3600."),
         minimum=0, maximum=366 * 86400,
     )
+    jitter_seconds = _number(
+        _("Jitter (seconds)"),
+        _("Optional: start each run up to this many seconds after its time, the same delay every time for a "
+          "given run, e.g. 300 when many schedules share 09:00. 0: on time."),
+        minimum=0, maximum=JITTER_MAX_SECONDS, required=False,
+    )
     start_at = LocalDateTimeField(label=_("Active from"), required=False, help_text=_("Optional: no run before this."))
     end_at = LocalDateTimeField(label=_("Active until"), required=False, help_text=_("Optional: no run after this."))
     alert_after_failures = _number(
@@ -125,7 +186,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
 
     ADVANCED = (
         "max_retries", "retry_backoff", "timeout_seconds", "overlap_policy", "max_concurrency",
-        "catchup_window_seconds", "start_at", "end_at", "alert_after_failures", "pause_after_failures",
+        "catchup_window_seconds", "jitter_seconds", "start_at", "end_at", "alert_after_failures", "pause_after_failures",
     )
 
     def __init__(self, data=None, *, agents: list[Agent], schedule: Schedule | None = None, zone: str = "UTC"):
@@ -157,6 +218,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
                 "overlap_policy": OverlapPolicy.SKIP,
                 "max_concurrency": 1,
                 "catchup_window_seconds": 3600,
+                "jitter_seconds": 0,
                 "alert_after_failures": 3,
             }
         every, unit = None, "hours"
@@ -176,12 +238,14 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "every_unit": unit,
             "run_at": wall_text(schedule.run_at, zone),
             "timezone": zone,
+            "calendar": schedule.calendar,
             "max_retries": schedule.max_retries,
             "retry_backoff": schedule.retry_backoff_seconds,
             "timeout_seconds": schedule.timeout_seconds,
             "overlap_policy": schedule.overlap_policy,
             "max_concurrency": schedule.max_concurrency,
             "catchup_window_seconds": schedule.catchup_window_seconds,
+            "jitter_seconds": schedule.jitter_seconds,
             "start_at": wall_text(schedule.start_at, zone),
             "end_at": wall_text(schedule.end_at, zone),
             "alert_after_failures": schedule.alert_after_failures,
@@ -231,6 +295,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             run_at=self._instant("run_at"),
             start_at=self._instant("start_at"),
             end_at=self._instant("end_at"),
+            calendar=(data.get("calendar") or "").strip(),
         ))
 
     def interval_seconds(self) -> int | None:
@@ -252,6 +317,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "interval_seconds": self.interval_seconds(),
             "run_at": self._instant("run_at"),
             "timezone": data["timezone"],
+            "calendar": (data.get("calendar") or "").strip(),
             "start_at": self._instant("start_at"),
             "end_at": self._instant("end_at"),
             "max_retries": data["max_retries"],
@@ -260,6 +326,7 @@ class ScheduleForm(OutcomeFields):  # + "Success means" and "Budget" (automation
             "overlap_policy": data["overlap_policy"],
             "max_concurrency": data["max_concurrency"],
             "catchup_window_seconds": data["catchup_window_seconds"],
+            "jitter_seconds": data.get("jitter_seconds") or 0,
             "alert_after_failures": data["alert_after_failures"],
             "pause_after_failures": data.get("pause_after_failures"),
             **self.outcome_data(),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from automation.views import alerts, audit, charts, drawer, live, prefs, runs, schedules, why
+from automation.views import alerts, audit, charts, drawer, dry_run, live, prefs, runs, schedules, why
 
 app_name = "automation"
 
@@ -30,5 +30,6 @@ urlpatterns = [
     path("preferences/time-zone/", prefs.viewer_zone, name="viewer-zone"),
     path("audit/", audit.audit_list, name="audit"),
     path("schedules/<uuid:pk>/why/", why.schedule_why, name="schedule-why"),
+    path("schedules/<uuid:pk>/dry-run/", dry_run.schedule_dry_run_page, name="schedule-dry-run"),
     path("schedules/<uuid:pk>/backfill/", why.schedule_backfill_missing, name="schedule-backfill"),
 ]

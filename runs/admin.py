@@ -48,7 +48,7 @@ class ScheduleRunAdmin(ReadOnlyAdmin):
         ),
         (
             _("What was sent"),
-            {"fields": ["agent_slug", "output_type", "prompt", "params_pretty", "triggered_by"]},
+            {"fields": ["agent_slug", "output_type", "prompt", "params_pretty", "variables", "calendar_note", "triggered_by"]},
         ),
         (_("Lease"), {"classes": ["collapse"], "fields": ["lease_owner", "lease_expires_at"]}),
     ]

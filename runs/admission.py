@@ -2,14 +2,16 @@
 
 A run is ready when it is `queued`, its `not_before` has passed, and no live lease holds it.
 Admission is serialised per org by a row lock on the Organization, so replicas never
-exceed `max_concurrent_runs` together: under that lock we count the org's *busy* runs
-(`running`, plus `queued` ones under a live lease: admitted, plane call in flight), take
-what still fits the org limit and each schedule's `max_concurrency`, and lease them. A ready
+exceed `max_concurrent_runs` together: under the locks of the orgs it admits for, we count
+each org's *busy* runs (`running`, plus `queued` ones under a live lease: admitted, plane
+call in flight), take what still fits the org limit and each schedule's `max_concurrency`, and lease them. A ready
 run whose schedule or agent was disabled meanwhile is canceled there instead of started
 (runs/eligibility.py).
 
 Plain functions of (database, `now`): the dispatcher's worker pool (runs/dispatch.py) asks
-`candidates_by_org` and `admit` for work and knows nothing of the policy.
+`candidates` and `admit` for work and knows nothing of the policy. An admission is one
+transaction of a fixed number of statements, however many runs and orgs it takes, so the
+dispatcher admits in large lots (as large as the plane's pace allows, runs/dispatch.py).
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Window
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
 
 from runs import eligibility
-from runs.bulk import pg_array
+from runs.bulk import id_in
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from schedules.models import Organization
 
@@ -45,7 +46,7 @@ def busy_q(now: datetime) -> Q:
     return Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)
 
 
-def org_busy_counts(now: datetime, *, org_id=None) -> dict:
+def org_busy_counts(now: datetime, *, org_ids=None) -> dict:
     """{org_id: busy runs}, one row per org whatever the number of runs.
 
     Two grouped queries rather than one with OR, so each is served by its partial index
@@ -54,8 +55,8 @@ def org_busy_counts(now: datetime, *, org_id=None) -> dict:
     counts: dict = defaultdict(int)
     for q in (Q(status=RunStatus.RUNNING), Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)):
         runs = ScheduleRun.objects.filter(q)
-        if org_id is not None:
-            runs = runs.filter(org_id=org_id)
+        if org_ids is not None:
+            runs = runs.filter(org_id__in=list(org_ids))
         for org, n in runs.order_by().values_list("org_id").annotate(n=Count("id")):
             counts[org] += n
     return dict(counts)
@@ -78,15 +79,6 @@ def schedule_busy_counts(now: datetime, schedule_ids) -> dict:
         .annotate(n=Count("id"))
     )
     return dict(rows)
-
-
-def id_in(field: str, ids) -> Q:
-    """`field IN ids`, bound on PostgreSQL as one array parameter: binding hundreds of UUIDs
-    one by one cost more than the query itself."""
-    ids = list(ids)
-    if connection.vendor == "postgresql":
-        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::uuid[])", [pg_array(ids)])})
-    return Q(**{f"{field}__in": ids})
 
 
 def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
@@ -123,22 +115,22 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
 
 
 _RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
-# What a plane call reads beyond the run's own snapshot (session_request: the org's slug and
-# the chat a schedule came from; the local plane: the schedule's timeout). Loading whole
+# What a plane call reads beyond the run's own snapshot (session_request: the org's slug,
+# the chat a schedule came from and its zone, for a run without variables; the local plane: the schedule's timeout). Loading whole
 # schedules cost as much as the rest of an admission.
 _FOR_THE_PLANE = (
-    "org__slug", "schedule__timeout_seconds", "schedule__source_session_id",
+    "org__slug", "schedule__timeout_seconds", "schedule__source_session_id", "schedule__timezone",
     # The per-run caps sent in metadata, and the success checks the result is judged by.
     "schedule__max_tokens", "schedule__max_cost_usd", "schedule__success_checks", "schedule__retry_failed_checks",
 )
 
 
-def candidates_by_org(now: datetime, *, room: int) -> dict:
-    """{org_id: ready runs to try}, at most a little more than `room` in all, oldest first.
+def candidates(now: datetime, *, room: int) -> list[dict]:
+    """Ready runs to try, oldest first, at most a little more than `room`.
 
-    Orgs at their limit are left out, and each org's list is pre-cut by its limit with the
-    unlocked counts (that saves a locked transaction for nothing); per schedule, the query
-    already cut each to its free slots. The locked recount in `admit` decides both.
+    Orgs at their limit are left out, and each org's share is pre-cut by its limit with the
+    unlocked counts (that saves locking an org for nothing); per schedule, the query already
+    cut each to its free slots. The locked recount in `admit` decides both.
     """
     org_busy = org_busy_counts(now)
     full_orgs = [
@@ -148,41 +140,54 @@ def candidates_by_org(now: datetime, *, room: int) -> dict:
     ]
     # A little more than the room: the pre-cut below, and the locked recount in admit, may
     # drop some. Every candidate costs a row to read, so no more than that.
-    candidates = ready_candidates(now, limit=room + min(room, 100), exclude_orgs=full_orgs)
-    by_org: dict = defaultdict(list)
-    for row in candidates:
-        taken = by_org[row["org_id"]]
-        if org_busy.get(row["org_id"], 0) + len(taken) < row["org_limit"]:
-            taken.append(row)
-    return by_org
+    rows = ready_candidates(now, limit=room + min(room, 100), exclude_orgs=full_orgs)
+    taken: dict = defaultdict(int)
+    kept = []
+    for row in rows:
+        if org_busy.get(row["org_id"], 0) + taken[row["org_id"]] < row["org_limit"]:
+            taken[row["org_id"]] += 1
+            kept.append(row)
+    return kept
 
 
-def admit(org_id, rows: list[dict], *, now: datetime, limit: int, replica_id: str, lease_seconds: float) -> list[ScheduleRun]:
-    """Under the org's row lock: recount, take what fits of `rows` (one org's candidates, from
-    `candidates_by_org`), lease it to `replica_id`; returns the leased runs, ready for the plane.
+def admit(rows: list[dict], *, now: datetime, limit: int, replica_id: str, lease_seconds: float) -> list[ScheduleRun]:
+    """Under the row locks of the candidates' orgs: recount, take what fits of `rows` (from
+    `candidates`, oldest first) up to `limit`, lease it to `replica_id`; returns the leased
+    runs, ready for the plane.
 
+    One transaction and the same handful of statements whatever the number of runs and of
+    orgs: a burst spread over a thousand orgs once cost a transaction per org per admission.
     A chosen run whose schedule or agent may not run (eligibility) is canceled here instead.
     """
+    if not rows:
+        return []
     lease_until = now + timedelta(seconds=lease_seconds)
+    org_ids = sorted({row["org_id"] for row in rows})
     with transaction.atomic():
-        # FOR NO KEY UPDATE: serialises admissions in the org, while the foreign-key checks of
+        # FOR NO KEY UPDATE: serialises admissions in each org, while the foreign-key checks of
         # inserts that point at the org (schedules, runs, audit events: FOR KEY SHARE) go on.
-        # A plain FOR UPDATE made every such insert wait here, and closed deadlock cycles
-        # with the schedule writes.
-        org = Organization.objects.select_for_update(no_key=True).only("id", "max_concurrent_runs").get(pk=org_id)
-        free = org.max_concurrent_runs - sum(org_busy_counts(now, org_id=org_id).values())
-        if free <= 0:
-            return []
+        # A plain FOR UPDATE made every such insert wait here, and closed deadlock cycles with
+        # the schedule writes. Locked in id order, so two admissions over overlapping orgs
+        # wait for each other, never deadlock.
+        limits = dict(
+            Organization.objects.select_for_update(no_key=True)
+            .filter(pk__in=org_ids)
+            .order_by("id")
+            .values_list("id", "max_concurrent_runs")
+        )
+        busy = org_busy_counts(now, org_ids=org_ids)
+        free = {org_id: limit_ - busy.get(org_id, 0) for org_id, limit_ in limits.items()}
         per_schedule = schedule_busy_counts(now, {row["schedule_id"] for row in rows})
         chosen = []
         for row in rows:
-            if free <= 0 or len(chosen) >= limit:
+            if len(chosen) >= limit:
                 break
-            if per_schedule.get(row["schedule_id"], 0) >= row["schedule_limit"]:
+            org_id, schedule_id = row["org_id"], row["schedule_id"]
+            if free.get(org_id, 0) <= 0 or per_schedule.get(schedule_id, 0) >= row["schedule_limit"]:
                 continue
             chosen.append(row["id"])
-            per_schedule[row["schedule_id"]] = per_schedule.get(row["schedule_id"], 0) + 1
-            free -= 1
+            per_schedule[schedule_id] = per_schedule.get(schedule_id, 0) + 1
+            free[org_id] -= 1
         if not chosen:
             return []
         # Conditional on still being ready (a cancel or a finish may have landed meanwhile)
@@ -202,6 +207,5 @@ def admit(org_id, rows: list[dict], *, now: datetime, limit: int, replica_id: st
             left = set(chosen) - {run.pk for run in leased}
             eligibility.run_cancel_unrunnable(runs=ScheduleRun.objects.filter(ready_q(now), id_in("id", left)), now=now)
     if leased:
-        log.info("runs.admitted", org_id=org_id, count=len(leased), replica=replica_id)
+        log.info("runs.admitted", orgs=len(org_ids), count=len(leased), replica=replica_id)
     return leased
-

@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from django.db import connection
-from django.db.models import DateTimeField, JSONField, Model
+from django.db.models import BooleanField, DateTimeField, F, Func, JSONField, Model, Q
 
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
+from schedules import variables
 
 
 def run_values(
@@ -45,6 +46,7 @@ def run_values(
     error_code: str = "",
     error_message: str = "",
     triggered_by=None,
+    calendar_note: str = "",
 ) -> dict:
     """Every column of a new run but its id, by attribute name (`ScheduleRun(**values)` builds it).
 
@@ -62,6 +64,8 @@ def run_values(
         job_run_id = attempt_job_run_id(occurrence_key, attempt)
     elif occurrence_key is None:
         occurrence_key = job_run_id
+    # The prompt is sent resolved: its variables read at this occurrence, in the schedule's zone.
+    prompt, values = variables.resolve(schedule.prompt, at=scheduled_for, timezone=schedule.timezone)
     return dict(
         job_run_id=job_run_id,
         occurrence_key=occurrence_key,
@@ -79,9 +83,11 @@ def run_values(
         error_code=error_code,
         error_message=error_message,
         agent_slug=schedule.agent.slug,
-        prompt=schedule.prompt,
+        prompt=prompt,
         output_type=schedule.output_type,
         params=schedule.params,
+        variables=values,
+        calendar_note=calendar_note,
         triggered_by_id=triggered_by.pk if triggered_by is not None else None,
         created_at=now,
         # Filled in by dispatch and by the plane's answer.
@@ -208,6 +214,35 @@ def mark_running(accepted: list[tuple], *, poll_after: timedelta, lease_owner: s
             params,
         )
         return cursor.rowcount
+
+
+def id_in(field: str, ids) -> Q:
+    """`field IN ids` for UUIDs, bound on PostgreSQL as one array parameter (`field =
+    ANY(array)`): binding hundreds of UUIDs one by one cost more than the query itself.
+
+    `= ANY` rather than `IN (SELECT unnest(...))`: the planner guesses 200 rows for an unnest
+    and, with statistics taken before a burst, joined 10,000 runs to 4,000 ids row by row
+    (ten seconds); `= ANY` is an index lookup per id, or one hashed test per row.
+    """
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return Q(_AnyOf(F(field), pg_array(ids)))
+    return Q(**{f"{field}__in": ids})
+
+
+class _AnyOf(Func):
+    """`<column> = ANY(%s::uuid[])`, a condition usable in filter()."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, column, array_literal: str):
+        super().__init__(column)
+        self.array_literal = array_literal
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} = ANY(%s::uuid[])", [*params, self.array_literal]
 
 
 def pg_array(values) -> str:

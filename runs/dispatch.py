@@ -39,8 +39,11 @@ _INFO_LOGS = logging.getLogger("runs.dispatch")
 # backlog is what lets dispatch keep up with firing. But a run still waiting in the pool
 # when its lease ends is given up (another dispatcher may own it by then), so the depth
 # follows the plane's pace: the whole backlog must drain within LEASE_SHARE of the lease.
-MAX_BACKLOG_PER_WORKER = 32
+MAX_BACKLOG_PER_WORKER = 256
 LEASE_SHARE = 0.25
+# ...and no more than the threads start in this long: a replica that admitted a whole burst
+# at once left the other replicas nothing to dispatch (two replicas were slower than one).
+ADMIT_AHEAD_SECONDS = 2.0
 # Until plane calls have been timed, the depth is this (the fixed depth of earlier releases).
 INITIAL_BACKLOG_PER_WORKER = 8
 # Weight of the newest call in the running average of plane call times.
@@ -89,7 +92,7 @@ class Dispatcher:
         self.results = ResultWriter()
         self._flush_lock = threading.Lock()
         # Running average of a plane call's duration (seconds), which sets the backlog depth.
-        self._call_seconds = self.lease_seconds * LEASE_SHARE / INITIAL_BACKLOG_PER_WORKER
+        self._call_seconds = min(self.lease_seconds * LEASE_SHARE, ADMIT_AHEAD_SECONDS) / INITIAL_BACKLOG_PER_WORKER
 
     # --- the step ------------------------------------------------------------------------
 
@@ -105,15 +108,13 @@ class Dispatcher:
         if room <= 0:
             return 0
         submitted = 0
-        for org_id, rows in admission.candidates_by_org(now, room=room).items():
-            if submitted >= room:
-                break
-            leased = admission.admit(
-                org_id, rows, now=now, limit=room - submitted, replica_id=self.replica_id, lease_seconds=self.lease_seconds
-            )
-            for run in leased:
-                self._submit(self._start, run, pass_clock)
-                submitted += 1
+        leased = admission.admit(
+            admission.candidates(now, room=room), now=now, limit=room, replica_id=self.replica_id,
+            lease_seconds=self.lease_seconds,
+        )
+        for run in leased:
+            self._submit(self._start, run, pass_clock)
+            submitted += 1
         with self._lock:
             self._more = self._pool is not None and submitted >= room
             self.submitted_total += submitted
@@ -185,12 +186,14 @@ class Dispatcher:
                     return
 
     def _depth(self) -> int:
-        """Backlog per worker thread that drains within LEASE_SHARE of the lease at the plane's pace."""
+        """Backlog per worker thread that drains within LEASE_SHARE of the lease, and within
+        ADMIT_AHEAD_SECONDS, at the plane's pace."""
         if self.client.synchronous:
             # A synchronous plane holds a worker for the whole run: admit no more than can
             # start now, or the waiting ones would hold slots (and leases) without running.
             return 1
-        fits = self.lease_seconds * LEASE_SHARE / max(self._call_seconds, 1e-4)
+        drains_in = min(self.lease_seconds * LEASE_SHARE, ADMIT_AHEAD_SECONDS)
+        fits = drains_in / max(self._call_seconds, 1e-4)
         return max(1, min(MAX_BACKLOG_PER_WORKER, int(fits)))
 
     def _room(self) -> int:

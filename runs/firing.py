@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import translation
 
-from runs import bulk
+from runs import bulk, calendar_data
 from runs.budgets import BudgetGate
 from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
@@ -74,6 +74,8 @@ class _Planned:
     error_code: str = ""
     error_message: str = ""
     attempt: int = 1
+    not_before: datetime | None = None
+    calendar_note: str = ""
 
     @property
     def schedule_id(self):
@@ -90,8 +92,8 @@ class _Planned:
     def values(self, now: datetime) -> dict:
         return bulk.run_values(
             schedule=self.schedule, job_run_id=self.job_run_id, occurrence_key=self.occurrence_key, scheduled_for=self.scheduled_for, now=now,
-            status=self.status, attempt=self.attempt, missed_count=self.missed_count,
-            error_code=self.error_code, error_message=self.error_message,
+            status=self.status, attempt=self.attempt, missed_count=self.missed_count, not_before=self.not_before,
+            error_code=self.error_code, error_message=self.error_message, calendar_note=self.calendar_note,
         )
 
 
@@ -108,8 +110,8 @@ def fire_due(
 ) -> FireResult:
     """Fire every schedule due at `now`, batch after batch, until none is left.
 
-    `on_batch(result)` is called after each committed batch (the scheduler hands the new
-    runs to the dispatcher there, so the first plane calls do not wait for the last batch).
+    `on_batch(result)` is called after each committed batch (the scheduler may hand the new
+    runs to the dispatcher there, so a long firing step does not hold every plane call).
     `keep_going()` is asked between batches: a stopping scheduler ends after the batch in
     hand, leaving the rest due for the next start (or another replica).
     """
@@ -171,6 +173,9 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "", budgets:
         runs = [d.run for d in decisions.values() if d.run is not None]
         written = bulk.insert_run_values([run.values(now) for run in runs])
         _advance(schedules, decisions)
+        noted = [run for run in runs if run.calendar_note and run.job_run_id in written]
+        if noted:
+            calendar_data.alert_missing_data(noted, now=now)
     result.seconds = time.perf_counter() - started
     result.collisions = len(runs) - len(written)
     # structlog runs its processors before the level filter: skip them when INFO is off.
@@ -206,7 +211,7 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "", budgets:
 def _active_counts(schedule_ids) -> dict:
     """Queued-or-running runs per schedule, for the whole batch in one grouped query."""
     rows = (
-        ScheduleRun.objects.filter(schedule_id__in=schedule_ids, status__in=ACTIVE_STATUSES)
+        ScheduleRun.objects.filter(bulk.id_in("schedule_id", schedule_ids), status__in=ACTIVE_STATUSES)
         .order_by()
         .values_list("schedule_id")
         .annotate(n=Count("id"))
@@ -295,12 +300,24 @@ def _occurrence_run(
         missed_count=missed,
         error_code=code,
         error_message=message,
+        not_before=_jittered(schedule, fire_at) if status == RunStatus.QUEUED else None,
+        calendar_note=calendar_data.occurrence_note(schedule, fire_at) if schedule.calendar else "",
     )
+
+
+def _jittered(schedule: Schedule, fire_at: datetime) -> datetime | None:
+    """With jitter, the run waits (queued, `not_before`) its schedule's fixed delay for this
+    occurrence: the row is written on time, the plane call spread over the window."""
+    if not schedule.jitter_seconds:
+        return None
+    return fire_at + timing.jitter_delay(schedule.pk, fire_at, schedule.jitter_seconds)
 
 
 # Neither the decision nor the run's snapshot reads these: not worth fetching for a batch.
 _NOT_NEEDED_TO_FIRE = (
-    "description", "retry_backoff_seconds", "source_session_id", "source_message_id", "agent__description",
+    "name", "description", "retry_backoff_seconds", "source_session_id", "source_message_id", "updated_at",
+    "timing_error", "max_retries", "timeout_seconds", "alert_after_failures", "consecutive_failures",
+    "pause_after_failures", "paused_reason", "agent__name", "agent__description", "agent__created_at",
     "success_checks",
 )
 

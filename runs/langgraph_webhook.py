@@ -19,7 +19,8 @@ import threading
 
 import structlog
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -80,6 +81,16 @@ class LangGraphWebhookView(PlaneEndpoint):
         ),
         auth=[],
         request=None,
+        parameters=[
+            OpenApiParameter(
+                "job_run_id", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[A-Za-z0-9_.-]{1,128}$",
+                description="The run's idempotency key, as we sent it to the server.",
+            ),
+            OpenApiParameter(
+                "token", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[0-9a-f]{64}$",
+                description="HMAC-SHA256 of the job_run_id with EXECUTION_PLANE_SECRET, in hex.",
+            ),
+        ],
         responses={
             200: _ANSWER,
             403: error_response(403, "Wrong token; nothing changed.", "wrong webhook token", code="invalid_token"),

@@ -168,6 +168,24 @@ class ScheduleRun(models.Model):
     prompt = models.TextField(_("prompt"))
     output_type = models.CharField(_("output type"), max_length=16)
     params = models.JSONField(_("parameters"), default=dict, blank=True)
+    # The prompt above is the resolved one; these are the values its variables had
+    # (schedules/variables.py), at the occurrence's time in the schedule's zone; {} when the
+    # prompt names none.
+    # Database defaults too: rows written by SQL (bulk tools, benchmarks) need no new column.
+    variables = models.JSONField(
+        _("variables"),
+        default=dict,
+        db_default=models.Value({}, output_field=models.JSONField()),
+        blank=True,
+        help_text=_('The run variables at its occurrence, e.g. {"date": "2026-12-04", "timezone": "Asia/Shanghai"}.'),
+    )
+    calendar_note = models.CharField(
+        _("calendar note"),
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text=_("Set when the schedule's workday calendar could not decide, e.g. 'calendar data missing for 2027'."),
+    )
 
     lease_owner = models.CharField(_("lease owner"), max_length=128, blank=True)
     lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)

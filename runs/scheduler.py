@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Exists
 
 from config import clock as clock_module
+from runs import calendar_data
 from runs.alerts.delivery import deliver_due, deliver_due_in_thread
 from runs.alerts.stall import health_alerts, scheduler_health
 from runs.dispatch import Dispatcher
@@ -43,6 +45,9 @@ LISTEN_RECONNECT_SECONDS = 5.0
 # bounded backlog, so a large firing is dispatched over several passes, and waiting a full
 # poll interval between them would cap end-to-end throughput at one backlog per poll.
 DISPATCH_RECHECK_SECONDS = 0.02
+# While a firing step goes on, dispatch between its batches at most this often (see
+# Scheduler._between_batches).
+DISPATCH_WHILE_FIRING_SECONDS = 5.0
 # The heartbeat is written at most this often: its readers think in tens of seconds
 # (SCHEDULER_STALL_SECONDS), and an idle replica should cost one query per poll, not two.
 BEAT_EVERY_SECONDS = 5.0
@@ -149,7 +154,7 @@ class Scheduler:
             now=now,
             batch_size=self.batch_size,
             replica_id=self.replica_id,
-            on_batch=lambda batch: self._dispatch_after_batch(now),
+            on_batch=self._between_batches(now),
             keep_going=self._keep_going,
         )
         self.fired_total += result.written
@@ -226,6 +231,7 @@ class Scheduler:
         with transaction.atomic():
             # This replica is alive whatever its last written beat says (the first pass has none).
             health_alerts(scheduler_health(now=now, alive=self.replica_id))
+            calendar_data.resolve_covered(now=now)
         if not self.workers:
             return deliver_due(now=now)
         if self._deliveries is None or not self._deliveries.is_alive():
@@ -367,9 +373,24 @@ class Scheduler:
             self._dispatcher = Dispatcher(replica_id=self.replica_id, workers=self.workers, client=self.client)
         return self._dispatcher
 
-    def _dispatch_after_batch(self, now: datetime) -> None:
-        # Started between batches so the first plane calls overlap the remaining firing.
-        self._guarded("dispatch", self.dispatch, now)
+    def _between_batches(self, now: datetime):
+        """What firing calls after each committed batch: a dispatch, at most once every
+        DISPATCH_WHILE_FIRING_SECONDS of firing.
+
+        A burst is committed first, then dispatched: plane calls share the process (and its
+        GIL) with firing, and dispatching after every batch of a 10,000-run burst made the
+        last run row commit three times later. The cap keeps a very long firing step (a
+        backlog of a million) from holding every plane call until it ends.
+        """
+        last = time.monotonic()
+
+        def between(_batch) -> None:
+            nonlocal last
+            if time.monotonic() - last >= DISPATCH_WHILE_FIRING_SECONDS:
+                self._guarded("dispatch", self.dispatch, now)
+                last = time.monotonic()
+
+        return between
 
     def _alert_check_due(self, now: datetime) -> bool:
         if self._alerts_due.is_set():

@@ -15,6 +15,9 @@ Only reasons the data supports are given:
   covers it", never guessed when there are no rows;
 - otherwise "no record": nothing tells why.
 
+Occurrences of the expression that a rule of the schedule leaves out on purpose (a day off in
+its workday calendar) are listed too, with the rule's reason (`SKIP_SOURCES`).
+
 A read: no writes, no clock (`now` is an argument).
 """
 
@@ -23,12 +26,14 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
+from runs import calendar_data
 from runs.models import RunErrorCode, RunStatus, SchedulerHeartbeat, ScheduleRun, TriggerType
 from runs.services.backfill import ONE_US, count_occurrences, expected_occurrences
 from schedules import timing
@@ -48,6 +53,7 @@ class Outcome(models.TextChoices):
     DISABLED = "disabled", _("The schedule was disabled")
     SCHEDULER_DOWN = "scheduler_down", _("No scheduler was running (no heartbeat covers this time)")
     NO_RECORD = "no_record", _("No record of this occurrence")
+    SKIPPED_CALENDAR = "skipped_calendar", _("Not run: not a working day in the schedule's calendar")
 
 
 # Occurrences that never started, so a backfill would run them (runs.services.backfill).
@@ -62,6 +68,7 @@ class Occurrence:
     outcome: str
     run: ScheduleRun | None = None  # the occurrence's latest attempt
     counted_on: ScheduleRun | None = None  # the catch-up run whose missed_count covers it
+    reason: str = ""  # the words of a skip source (SKIP_SOURCES), e.g. "not a workday in cn-workdays: National Day"
 
     @property
     def backfillable(self) -> bool:
@@ -144,6 +151,26 @@ def _covered_by(spec, when: datetime, catch_ups: list[ScheduleRun], cache: dict)
     return run if cache[key] <= run.missed_count else None
 
 
+# Occurrences of the expression that a rule of the schedule left out on purpose, so that
+# "Why didn't it run?" lists them with the rule's reason: each source is called as
+# source(schedule, start, end, limit=...) and returns Occurrence rows (no run) in order.
+# Another rule (a budget) adds its own function here.
+SKIP_SOURCES: list[Callable[..., list[Occurrence]]] = [
+    lambda schedule, start, end, *, limit: [
+        Occurrence(when, Outcome.SKIPPED_CALENDAR, reason=reason)
+        for when, reason in calendar_data.calendar_skips(schedule, start, end, limit=limit)
+    ],
+]
+
+
+def _with_skips(schedule, start: datetime, end: datetime, occurrences: list[Occurrence]) -> list[Occurrence]:
+    """`occurrences` with every skip source's rows merged in, in time order, at most REPORT_MAX_ROWS."""
+    skipped = [row for source in SKIP_SOURCES for row in source(schedule, start, end, limit=REPORT_MAX_ROWS)]
+    if not skipped:
+        return occurrences
+    return sorted(occurrences + skipped, key=lambda o: o.scheduled_for)[:REPORT_MAX_ROWS]
+
+
 def schedule_occurrence_report(*, schedule, start: datetime, end: datetime, now: datetime) -> Report:
     """What happened to each occurrence of `schedule` in [start, min(end, now))."""
     end = min(end, now)
@@ -180,4 +207,6 @@ def schedule_occurrence_report(*, schedule, start: datetime, end: datetime, now:
             occurrences.append(Occurrence(when, Outcome.SCHEDULER_DOWN))
         else:
             occurrences.append(Occurrence(when, Outcome.NO_RECORD))
+    if end > start:
+        occurrences = _with_skips(schedule, start, expected[-1] + ONE_US if left_out else end, occurrences)
     return Report(start=start, end=end, occurrences=occurrences, left_out=left_out)

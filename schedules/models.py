@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -186,6 +187,10 @@ class ScheduleStatus(models.TextChoices):
     FINISHED = "finished", _("Finished")
 
 
+# The widest jitter a schedule may ask for (one hour): its runs start within that of their time.
+JITTER_MAX_SECONDS = 3600
+
+
 class Schedule(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="schedules")
@@ -231,6 +236,18 @@ class Schedule(models.Model):
         default="UTC",
         help_text=_("IANA name the expression is read in, e.g. 'Asia/Shanghai'."),
     )
+    calendar = models.CharField(
+        _("workday calendar"),
+        max_length=32,
+        blank=True,
+        default="",
+        # Also in the database: rows written by SQL (bulk tools, benchmarks) need no new column.
+        db_default="",
+        help_text=_(
+            "Optional: fire only on this calendar's working days, e.g. 'cn-workdays' (China's official "
+            "calendar, make-up days included) or 'us-workdays' (Monday-Friday minus US public holidays)."
+        ),
+    )
     start_at = models.DateTimeField(
         _("active from"), null=True, blank=True, help_text=_("Optional: no run before this time.")
     )
@@ -273,6 +290,14 @@ class Schedule(models.Model):
         _("catch-up window (seconds)"),
         default=3600,
         help_text=_("After downtime, the newest missed run still fires if this recent, e.g. 3600."),
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        _("jitter (seconds)"),
+        # In the database too: rows written by raw SQL (the benchmarks' millions) get it.
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(JITTER_MAX_SECONDS)],
+        help_text=_("Optional: start each run up to this many seconds after its time, e.g. 300; 0: on time."),
     )
     alert_after_failures = models.PositiveIntegerField(
         _("alert after failures"), default=3, help_text=_("Consecutive failures that raise an alert.")
@@ -421,6 +446,7 @@ class Schedule(models.Model):
             start_at=self.start_at,
             end_at=self.end_at,
             anchor=self.created_at,
+            calendar=self.calendar,
         )
 
 

@@ -17,7 +17,8 @@ def timing_preview(spec: timing.Spec, *, now: datetime, after: datetime | None =
                    language: str = "en") -> dict:
     """`timing.preview` of `spec` after `after` (default `now`), once `spec` is valid at `now`
     with the configured interval bounds, plus `daylight`: notes on the daylight-saving days
-    among those fire times. Raises `timing.ScheduleError` naming the field that is wrong."""
+    among those fire times, and `calendar`: what the workday calendar changes (None without
+    one; `timing.calendar_preview`). Raises `timing.ScheduleError` naming the field that is wrong."""
     timing.validate_spec(
         spec,
         now=now,
@@ -27,4 +28,5 @@ def timing_preview(spec: timing.Spec, *, now: datetime, after: datetime | None =
     after = after or now
     result = timing.preview(spec, after=after, count=count, language=language)
     result["daylight"] = timing.daylight_notes(spec, after, count)
+    result["calendar"] = timing.calendar_preview(spec, after, count)
     return result

@@ -17,12 +17,12 @@ from django.utils.translation import gettext as _
 from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
-from schedules import budgets, checks, timing
+from schedules import budgets, checks, timing, variables
 from schedules.notify import notify_schedules_changed
-from schedules.models import Agent, Organization, Schedule, ScheduleType
+from schedules.models import JITTER_MAX_SECONDS, Agent, Organization, Schedule, ScheduleType
 
 # Fields whose change moves the next fire time.
-TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
+TIMING_FIELDS = ("schedule_type", "cron_expression", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "calendar")
 # What success means and what the schedule may spend (schedules/checks.py, schedules/budgets.py).
 CHECK_AND_BUDGET_FIELDS = (
     "success_checks", "retry_failed_checks", "monthly_token_budget", "monthly_cost_budget_usd", "max_tokens", "max_cost_usd",
@@ -44,6 +44,7 @@ EDITABLE_FIELDS = (
     "retry_backoff_seconds",
     "timeout_seconds",
     "catchup_window_seconds",
+    "jitter_seconds",
     "alert_after_failures",
     "pause_after_failures",
     "source_session_id",
@@ -82,7 +83,7 @@ def prompt_problem(prompt: str | None) -> str:
             "length": len(prompt),
             "limit": settings.SCHEDULE_PROMPT_MAX_LENGTH,
         }
-    return ""
+    return variables.prompt_problem(prompt)
 
 
 def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -> None:
@@ -104,6 +105,10 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
     if not 0 <= schedule.max_retries <= 10:
         errors["max_retries"] = _("max_retries must be between 0 and 10, got %(value)s") % {
             "value": schedule.max_retries
+        }
+    if not 0 <= schedule.jitter_seconds <= JITTER_MAX_SECONDS:
+        errors["jitter_seconds"] = _("jitter_seconds must be between 0 and %(max)s, got %(value)s") % {
+            "max": JITTER_MAX_SECONDS, "value": schedule.jitter_seconds,
         }
     backoff = schedule.retry_backoff_seconds
     if not (
@@ -136,6 +141,7 @@ def _validate(schedule: Schedule, *, now: datetime, check_run_at_future: bool) -
         schedule.interval_seconds = None
     if schedule.schedule_type != ScheduleType.ONCE:
         schedule.run_at = None
+    schedule.calendar = timing.validate_calendar(schedule.calendar)
 
 
 def _wake_scheduler(schedule: Schedule) -> None:

@@ -9,9 +9,11 @@ cd "$ROOT"
 
 pg_bindir >/dev/null 2>&1 || ensure_apt
 # bench_langgraph.py starts `langgraph dev`.
-VENV_EXTRAS=langgraph ensure_venv
+ensure_venv
+ensure_langgraph_venv
 trap pg_stop EXIT
-pg_start
+# bench_lag reads each run row's commit time from PostgreSQL (tests/bench/herd.py).
+PG_EXTRA_OPTS="-c track_commit_timestamp=on" pg_start
 
 export PYTHONDONTWRITEBYTECODE=1
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"

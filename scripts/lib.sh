@@ -7,8 +7,7 @@ PY="$VENV/bin/python"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Creates .venv and installs the project with its extras, once per pyproject change. The extras
-# are `test` plus those named in VENV_EXTRAS (e.g. "langgraph": the LangGraph Agent Server for
-# the real-server tests and `PLANE=langgraph make run`); the stamp lists what is installed.
+# are `test` plus those named in VENV_EXTRAS; the stamp lists what is installed.
 ensure_venv() {
   local stamp="$VENV/.installed" extra missing=0
   local extras="test${VENV_EXTRAS:+,$VENV_EXTRAS}"
@@ -27,6 +26,25 @@ ensure_venv() {
   fi
   # Every target that runs the project (run, test, bench) serves the pages in both languages.
   ensure_messages
+}
+
+# The LangGraph Agent Server (`langgraph dev`, the `langgraph` extra of pyproject.toml) in a
+# virtualenv of its own, .venv-langgraph: it runs as a separate process (the real-server tests,
+# `PLANE=langgraph make run`, the bench), and its pins (jsonschema_rs, ...) would otherwise hold
+# back our own test tools (schemathesis). Once per pyproject change.
+LANGGRAPH_VENV="$ROOT/.venv-langgraph"
+ensure_langgraph_venv() {
+  local stamp="$LANGGRAPH_VENV/.installed"
+  if [ -x "$LANGGRAPH_VENV/bin/langgraph" ] && [ -f "$stamp" ] && [ ! "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    return 0
+  fi
+  log "installing the LangGraph Agent Server in .venv-langgraph"
+  [ -x "$LANGGRAPH_VENV/bin/python" ] || python3 -m venv "$LANGGRAPH_VENV"
+  "$LANGGRAPH_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  python3 -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["langgraph"]))' \
+    "$ROOT/pyproject.toml" >"$LANGGRAPH_VENV/requirements.txt"
+  "$LANGGRAPH_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$LANGGRAPH_VENV/requirements.txt"
+  touch "$stamp"
 }
 
 # Compiles the translation catalogues (locale/*/LC_MESSAGES/django.po -> .mo) with GNU
@@ -88,7 +106,7 @@ free_port() {
 }
 
 # Starts a throwaway PostgreSQL in a temp dir on a free loopback port and exports
-# DATABASE_URL. Call pg_stop from an EXIT trap.
+# DATABASE_URL. Call pg_stop from an EXIT trap. PG_EXTRA_OPTS: more server options (`-c name=value`).
 pg_start() {
   local bindir run_as=()
   bindir="$(pg_bindir)" || { echo "PostgreSQL server binaries not found" >&2; return 1; }
@@ -104,7 +122,7 @@ pg_start() {
   "${run_as[@]}" "$bindir/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   "${run_as[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start -o \
-    "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${PG_EXTRA_OPTS:-}" \
     >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/agent_schedules"
   "$bindir/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres agent_schedules
@@ -129,7 +147,7 @@ start_langgraph_demo() {
  "webhooks": {"url": {"disable_loopback": false, "require_https": false}}}
 JSON
   log "starting langgraph dev on 127.0.0.1:$port (log: .langgraph/server.log)"
-  (cd "$dir" && LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false exec "$VENV/bin/langgraph" dev --no-browser \
+  (cd "$dir" && LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false exec "$LANGGRAPH_VENV/bin/langgraph" dev --no-browser \
     --no-reload --host 127.0.0.1 --port "$port" --config langgraph.json >"$dir/server.log" 2>&1) &
   pids+=($!)
   for i in $(seq 1 120); do

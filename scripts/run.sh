@@ -9,7 +9,8 @@ cd "$ROOT"
 # of the embedded local plane.
 PLANE="${PLANE:-local}"
 if [ "$PLANE" = langgraph ]; then
-  VENV_EXTRAS=langgraph ensure_venv
+  ensure_venv
+  ensure_langgraph_venv
 else
   ensure_venv
 fi

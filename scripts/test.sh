@@ -7,7 +7,8 @@ cd "$ROOT"
 
 ensure_apt
 # The real-server tests of EXECUTION_PLANE=langgraph start `langgraph dev`.
-VENV_EXTRAS=langgraph ensure_venv
+ensure_venv
+ensure_langgraph_venv
 trap pg_stop EXIT
 pg_start
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tests import polling
 
+ROOT = Path(__file__).resolve().parents[1]
 GRAPHS = Path(__file__).resolve().parent / "langgraph_graphs.py"
 DEMO = Path(__file__).resolve().parents[1] / "agents" / "langgraph_demo.py"
 # The test graphs, and the demo graph of `PLANE=langgraph make run` as `demo`.
@@ -37,13 +38,15 @@ def free_port() -> int:
 
 
 def langgraph_command() -> Path:
-    command = Path(sys.executable).parent / "langgraph"
-    if not command.exists():
-        raise RuntimeError(
-            "`langgraph` (langgraph-cli[inmem]) is not installed in this environment: "
-            "`pip install -e '.[test,langgraph]'` (scripts/test.sh does)"
-        )
-    return command
+    """`langgraph` of .venv-langgraph (scripts/lib.sh ensure_langgraph_venv: the server keeps
+    its own pins apart from ours), else of this environment."""
+    for command in (ROOT / ".venv-langgraph" / "bin" / "langgraph", Path(sys.executable).parent / "langgraph"):
+        if command.exists():
+            return command
+    raise RuntimeError(
+        "`langgraph` (langgraph-cli[inmem], the `langgraph` extra) is not installed: "
+        "scripts/test.sh installs it in .venv-langgraph"
+    )
 
 
 def write_config(folder: Path, graphs: dict[str, str]) -> Path:

@@ -29,8 +29,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Actor
-from automation import selectors
-from automation.editor import CRON_PRESETS, ScheduleForm
+from automation import inputs_preview, selectors
+from automation.editor import ScheduleForm, jitter_note, preset_buttons, preset_timing
 from automation.errors import error_response, page_errors
 from automation.formatting import chat_url, offset_label
 from automation.limits import writes
@@ -49,7 +49,10 @@ from schedules.selectors import get_schedule_for
 TEMPLATE = "automation/drawer.html"
 FRAGMENTS = {"drawer": "dialog", "schedule-form": "form"}
 # Form fields whose errors stop the preview (they are the timing).
-TIMING_FIELDS = ("schedule_type", "timezone", "cron_expression", "every", "every_unit", "run_at", "start_at", "end_at")
+TIMING_FIELDS = (
+    "schedule_type", "timezone", "cron_expression", "every", "every_unit", "run_at", "start_at", "end_at", "jitter_seconds",
+    "calendar",
+)
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +84,7 @@ def preview_context(form: ScheduleForm, *, viewer: str, now: datetime) -> dict:
     times in the schedule's zone and the viewer's (UTC when the viewer chose none), or
     why there is nothing to show yet."""
     if not form.is_bound:  # what the empty or stored form shows, read as if posted
-        shown = {name: form[name].value() for name in TIMING_FIELDS}
+        shown = {name: form[name].value() for name in (*TIMING_FIELDS, "prompt")}
         form = ScheduleForm({k: v for k, v in shown.items() if v is not None}, agents=[], schedule=form.schedule)
     form.is_valid()
     errors = [message for name in TIMING_FIELDS for message in form.errors.get(name, [])]
@@ -97,13 +100,20 @@ def preview_context(form: ScheduleForm, *, viewer: str, now: datetime) -> dict:
         note = timing.wall_note(form.cleaned_data["run_at"], spec.timezone)
         notes += [note] if note else []
     other = viewer if viewer and viewer != spec.timezone else ("UTC" if spec.timezone != "UTC" else "")
+    jitter = jitter_note(form.cleaned_data.get("jitter_seconds") or 0)
+    fires = [datetime.fromisoformat(item["utc"].replace("Z", "+00:00")) for item in result["next_runs"]]
     return {
         "preview": {
             "description": result["description"],
             "zone": spec.timezone,
             "other_zone": other,
-            "fires": [datetime.fromisoformat(item["utc"].replace("Z", "+00:00")) for item in result["next_runs"]],
+            "fires": fires,
             "notes": [daylight_text(note) for note in notes],
+            "jitter": jitter,
+            "calendar": inputs_preview.calendar_context(result["calendar"]),
+            "next_run": inputs_preview.next_run_context(
+                form.data.get("prompt", ""), fire=fires[0] if fires else None, zone=spec.timezone
+            ),
         }
     }
 
@@ -141,8 +151,9 @@ def _editor(request, workspace, schedule=None, draft=None):
     if request.method == "POST":
         data = request.POST.copy()
         preset = data.get("preset")
-        if preset in dict(CRON_PRESETS):
-            data.update({"cron_expression": preset, "schedule_type": ScheduleType.CRON})
+        if timing_of_preset := preset_timing(preset):
+            expression, calendar = timing_of_preset
+            data.update({"cron_expression": expression, "calendar": calendar, "schedule_type": ScheduleType.CRON})
         form = ScheduleForm(data, agents=agents, schedule=schedule, zone=zone)
         show_errors = not (preset or "preview" in data)
         if show_errors and form.is_valid():
@@ -179,7 +190,8 @@ def _editor(request, workspace, schedule=None, draft=None):
         "form": form,
         "show_errors": show_errors,
         "action": action,
-        "presets": CRON_PRESETS,
+        "presets": preset_buttons(),
+        "calendars": inputs_preview.calendar_choices(),
         "draft": draft,
         "draft_chat_url": chat_url(draft.session_id, draft.message_id) if draft is not None else "",
         "params_json": params_json(draft if draft is not None else schedule),

@@ -14,6 +14,8 @@ class AlertCause(models.TextChoices):
     SCHEDULER_STALLED = "scheduler_stalled", _("Scheduler stalled")
     TEST = "test", _("Test alert")
     BUDGET_EXCEEDED = "budget_exceeded", _("Monthly budget spent")
+    # A schedule fired in a year its workday calendar has no data for (decided by weekday).
+    CALENDAR_DATA_MISSING = "calendar_data_missing", _("Calendar data missing")
 
 
 class AlertState(models.TextChoices):

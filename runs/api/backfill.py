@@ -148,6 +148,9 @@ class OccurrenceSerializer(serializers.Serializer):
     scheduled_for = serializers.DateTimeField(help_text="When the schedule was due (UTC).")
     outcome = serializers.ChoiceField(choices=Outcome.choices, help_text="What the records say happened.")
     outcome_label = serializers.CharField(help_text="The outcome in words.")
+    reason = serializers.CharField(
+        help_text="For an occurrence a rule left out (skipped_calendar): why, e.g. 'not a workday in cn-workdays: National Day'."
+    )
     run = serializers.UUIDField(source="run.pk", allow_null=True, default=None, help_text="The occurrence's latest attempt.")
     run_status = serializers.CharField(source="run.status", allow_null=True, default=None)
     counted_on = serializers.UUIDField(
@@ -170,11 +173,11 @@ OCCURRENCES_EXAMPLE = {
     "occurrences": [
         {
             "scheduled_for": "2026-11-30T00:00:00Z", "outcome": "missed",
-            "outcome_label": "Missed while the scheduler was not running (counted on a later run)",
+            "outcome_label": "Missed while the scheduler was not running (counted on a later run)", "reason": "",
             "run": None, "run_status": None, "counted_on": "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "backfillable": True,
         },
         {
-            "scheduled_for": "2026-11-30T01:00:00Z", "outcome": "ran", "outcome_label": "Ran",
+            "scheduled_for": "2026-11-30T01:00:00Z", "outcome": "ran", "outcome_label": "Ran", "reason": "",
             "run": "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "run_status": "success", "counted_on": None,
             "backfillable": False,
         },

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from runs.api.backfill import BackfillView, OccurrencesView
 from runs.api.metrics import MetricsSummaryView
-from runs.api.views import RunNowView, RunViewSet, ScheduleRunsView
+from runs.api.views import DryRunView, RunNowView, RunViewSet, ScheduleRunsView
 from runs.callback import RunCallbackView
 from runs.langgraph_webhook import LangGraphWebhookView
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("runs/callback/", RunCallbackView.as_view(), name="runs-callback"),
     path("runs/langgraph/<str:job_run_id>/<str:token>/", LangGraphWebhookView.as_view(), name="runs-langgraph-webhook"),
     path("schedules/<str:pk>/run-now/", RunNowView.as_view(), name="schedule-run-now"),
+    path("schedules/<str:pk>/dry-run/", DryRunView.as_view(), name="schedule-dry-run"),
     path("schedules/<str:pk>/runs/", ScheduleRunsView.as_view(), name="schedule-runs"),
     path("metrics/summary/", MetricsSummaryView.as_view(), name="metrics-summary"),
     path("schedules/<str:pk>/backfill/", BackfillView.as_view(), name="schedule-backfill"),

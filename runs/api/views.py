@@ -20,9 +20,9 @@ from config.api import throttling
 from config.api.errors import errors
 from config.api.fields import UUID_RE
 from config.api.pagination import KeysetPagination
-from runs.services import manual
+from runs.services import dry_run, manual
 from runs.api.filters import RunFilter
-from runs.api.serializers import RUN_EXAMPLE, RunSerializer
+from runs.api.serializers import DRY_RUN_EXAMPLE, RUN_EXAMPLE, DryRunSerializer, RunSerializer
 from runs.models import ScheduleRun
 from runs.selectors import get_run_for, runs_for_schedule
 from schedules.permissions import READ, RUN
@@ -74,6 +74,30 @@ class RunNowView(APIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+class DryRunView(APIView):
+    """`POST /schedules/{id}/dry-run/`: what the plane would receive for the next occurrence."""
+
+    @extend_schema(
+        operation_id="schedules_dry_run_create",
+        summary="Dry run: preview the next run",
+        description="Needs `schedules:read`. Answers exactly what the execution plane would receive for the "
+        "schedule's next occurrence (the resolved prompt, the metadata), the run variables, and with a workday "
+        "calendar its decision for the next 10 dates, with reasons. Creates nothing.",
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A UUID string identifying this schedule."
+            ),
+        ],
+        responses={200: DryRunSerializer, **errors(403, 404, 409)},
+        examples=[OpenApiExample("Example response", value=DRY_RUN_EXAMPLE, response_only=True)],
+        tags=["schedules"],
+    )
+    def post(self, request, pk=None):
+        schedule = get_schedule_for(request.user, pk, READ)
+        return Response(dry_run.schedule_dry_run(schedule=schedule, now=clock.now()))
 
 
 class ScheduleRunsView(generics.ListAPIView):

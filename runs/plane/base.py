@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from runs.models import RunErrorCode
+from schedules import variables
 
 
 class PlaneStatus:
@@ -261,4 +262,16 @@ def session_request(run) -> dict:
         body["metadata"]["max_tokens"] = schedule.max_tokens
     if getattr(schedule, "max_cost_usd", None) is not None:
         body["metadata"]["max_cost_usd"] = float(schedule.max_cost_usd)
+    body["metadata"].update(local_metadata(run))
     return body
+
+
+def local_metadata(run) -> dict:
+    """`scheduled_for_local` and `timezone`: the occurrence in the schedule's own zone, from the
+    run's variables (a run written before they existed: the schedule's zone now)."""
+    values = run.variables or {}
+    if "scheduled_for" in values and "timezone" in values:
+        return {"scheduled_for_local": values["scheduled_for"], "timezone": values["timezone"]}
+    zone = run.schedule.timezone if run.schedule_id else "UTC"
+    local = variables.values_at(run.scheduled_for, zone)
+    return {"scheduled_for_local": local["scheduled_for"], "timezone": zone}

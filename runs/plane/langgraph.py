@@ -108,6 +108,32 @@ def answer_from_values(values) -> str:
     return ""
 
 
+# The token counts LangChain puts on each AI message (`usage_metadata`), as the contract's names.
+_TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def usage_from_values(values, metadata=None):
+    """What a LangGraph run used, in the contract's `usage` shape, or None when nothing says.
+
+    A graph that reports its own `usage` ({input_tokens, output_tokens, total_tokens, cost_usd})
+    in its final state, or the run's metadata, is taken as it is; otherwise the `usage_metadata`
+    of the AI messages in the final state are added up (tokens only: the server knows no price).
+    """
+    for source in (values, metadata):
+        if isinstance(source, dict) and isinstance(source.get("usage"), dict):
+            return source["usage"]
+    totals: dict = {}
+    messages = values.get("messages") if isinstance(values, dict) else None
+    for message in messages or []:
+        counts = message.get("usage_metadata") if isinstance(message, dict) else None
+        if not isinstance(counts, dict):
+            continue
+        for key in _TOKEN_KEYS:
+            if isinstance(counts.get(key), int) and not isinstance(counts.get(key), bool):
+                totals[key] = totals.get(key, 0) + counts[key]
+    return totals or None
+
+
 def _text_of(content) -> str:
     if isinstance(content, str):
         return content
@@ -245,6 +271,7 @@ class LangGraphPlaneClient:
             "message_id": run_id,
             "outputs": values.get("outputs") or [],
             "text": answer_from_values(values),
+            "usage": usage_from_values(values, found.get("metadata")),
         }
         if status == "error":
             error = thread.get("error") if isinstance(thread.get("error"), dict) else {}

@@ -25,6 +25,7 @@ from audit import services as audit
 from audit.models import AuditAction
 from audit.services import Actor
 from config.errors import InvalidState
+from runs import calendar_data
 from runs.bulk import insert_runs
 from runs.models import RunErrorCode, RunStatus, ScheduleRun, TriggerType
 from runs.services.create import build_run
@@ -128,7 +129,7 @@ def _backfill_run(schedule: Schedule, when: datetime, follows: ScheduleRun | Non
     attempt = {"attempt": 2, "occurrence_key": follows.occurrence_key, "retry_of": follows} if follows else {}
     return build_run(
         schedule=schedule, scheduled_for=when, now=now, trigger_type=TriggerType.BACKFILL, triggered_by=actor.user,
-        **attempt,
+        calendar_note=calendar_data.occurrence_note(schedule, when), **attempt,
     )
 
 

@@ -244,6 +244,7 @@ def build_retry(run: ScheduleRun, *, attempt: int, now: datetime, not_before, tr
     )
     # A retry repeats what was sent, even if the schedule was edited since.
     retry.agent_slug, retry.prompt, retry.output_type, retry.params = run.agent_slug, run.prompt, run.output_type, run.params
+    retry.variables, retry.calendar_note = run.variables, run.calendar_note
     return retry
 
 

@@ -142,6 +142,7 @@ class ScheduleAdmin(ServiceDeleteMixin, ReinforcedGuardedModelAdminMixin, admin.
                     "interval_seconds",
                     "run_at",
                     "timezone",
+                    "calendar",
                     "start_at",
                     "end_at",
                     "enabled",

@@ -111,6 +111,18 @@ def MONEY(**kwargs):
     )
 
 
+CALENDAR_FIELD = serializers.CharField(
+    max_length=32,
+    required=False,
+    allow_blank=True,
+    help_text=(
+        "Optional workday calendar: fire only on its working days. 'cn-workdays' (China's official calendar, "
+        "make-up days included) or '<country>[-<subdivision>]-workdays' (Monday-Friday minus public holidays), "
+        "e.g. 'us-workdays', 'de-by-workdays'. Empty: none. Not for once schedules."
+    ),
+)
+
+
 class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     """Create (POST) and replace (PUT) take this; PATCH takes it with every field optional."""
 
@@ -171,6 +183,7 @@ class ScheduleInputSerializer(StrictFieldsMixin, serializers.Serializer):
     timezone = serializers.CharField(max_length=64, required=False, help_text="IANA name, e.g. 'Asia/Shanghai'.")
     start_at = LocalDateTimeField(required=False, allow_null=True, help_text="Optional: no run before this.")
     end_at = LocalDateTimeField(required=False, allow_null=True, help_text="Optional: no run after this.")
+    calendar = CALENDAR_FIELD
     enabled = serializers.BooleanField(required=False)
     max_concurrency = serializers.IntegerField(min_value=1, max_value=100, required=False)
     overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
@@ -235,11 +248,36 @@ class PreviewInputSerializer(StrictFieldsMixin, serializers.Serializer):
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
     start_at = LocalDateTimeField(required=False, allow_null=True, help_text="interval: the anchor.")
     end_at = LocalDateTimeField(required=False, allow_null=True)
+    calendar = CALENDAR_FIELD
     after = BoundedDateTimeField(required=False, help_text="List fire times after this (default: now).")
     count = serializers.IntegerField(min_value=1, max_value=50, default=5, help_text="How many fire times, 1-50.")
 
     validate_timezone = ScheduleInputSerializer.validate_timezone
     validate_cron_expression = ScheduleInputSerializer.validate_cron_expression
+
+
+class CalendarDaySerializer(serializers.Serializer):
+    """One local date in a workday calendar's words (the preview's changes, the dry run's decisions)."""
+
+    date = serializers.DateField()
+    reason = serializers.CharField(help_text="e.g. 'not a workday in cn-workdays: National Day', 'make-up workday'.")
+    missing_data = serializers.BooleanField(help_text="The calendar has no data for the year: decided by the weekday.")
+
+
+class CalendarChangeSerializer(CalendarDaySerializer):
+    change = serializers.ChoiceField(
+        choices=["added", "removed"], help_text="added: a weekend the calendar makes a workday; removed: a weekday off."
+    )
+
+
+class CalendarSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    data_range = serializers.ListField(child=serializers.IntegerField(), help_text="[first year, last year] with data.")
+
+
+class CalendarPreviewSerializer(CalendarSerializer):
+    warning = serializers.CharField(help_text="Non-empty when the expression also restricts the days of the week.")
+    changes = CalendarChangeSerializer(many=True, help_text="Among the next runs, the dates that differ from Monday-Friday.")
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -249,6 +287,7 @@ class PreviewSerializer(serializers.Serializer):
     next_runs_local = serializers.ListField(
         child=serializers.CharField(), help_text="The same times in the schedule's zone, ISO 8601 with offset."
     )
+    calendar = CalendarPreviewSerializer(allow_null=True, help_text="With a calendar: what it changes; else null.")
 
 
 # --- Output --------------------------------------------------------------------------------
@@ -321,6 +360,7 @@ class ScheduleSerializer(serializers.Serializer):
     timezone = serializers.CharField()
     start_at = serializers.DateTimeField(allow_null=True)
     end_at = serializers.DateTimeField(allow_null=True)
+    calendar = serializers.CharField(help_text="Workday calendar, e.g. 'cn-workdays'; empty: none.")
     timing_description = serializers.SerializerMethodField(help_text="When it runs, in words.")
     enabled = serializers.BooleanField()
     status = serializers.ChoiceField(
@@ -372,6 +412,7 @@ class ScheduleSerializer(serializers.Serializer):
             "timezone": schedule.timezone,
             "start_at": iso(schedule.start_at),
             "end_at": iso(schedule.end_at),
+            "calendar": schedule.calendar,
             "timing_description": timing_description(schedule),
             "enabled": schedule.enabled,
             "status": str(schedule.status),

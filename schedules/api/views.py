@@ -241,6 +241,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 "timezone": "Asia/Shanghai",
                 "next_runs": ["2026-12-01T01:00:00Z", "2026-12-02T01:00:00Z"],
                 "next_runs_local": ["2026-12-01T09:00:00+08:00", "2026-12-02T09:00:00+08:00"],
+                "calendar": None,
             },
         ),
     )
@@ -261,6 +262,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             start_at=data.get("start_at"),
             end_at=data.get("end_at"),
             anchor=None,  # unsaved: timing.preview anchors an interval at `after`
+            calendar=data.get("calendar") or "",
         )
         spec = timing.read_local_times(spec)
         # A timing the service would refuse raises timing.ScheduleError: the exception
@@ -273,5 +275,6 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 "timezone": result["timezone"],
                 "next_runs": [item["utc"] for item in runs],
                 "next_runs_local": [item["local"] for item in runs],
+                "calendar": result["calendar"],
             }
         )

@@ -55,6 +55,8 @@ def describe(spec: Spec, language: str = "en") -> str:
     if spec.end_at is not None:
         end = _local(spec.end_at, zone)
         window.append(f"，至 {end} 止" if chinese else f", until {end}")
+    if spec.calendar:
+        window.append(f"，仅 {spec.calendar} 工作日" if chinese else f", on workdays of {spec.calendar}")
     suffix = "".join(window)
     if spec.schedule_type == CRON:
         return f"{_describe_cron(spec.cron_expression, chinese)}{suffix} ({spec.timezone})"

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext, ngettext
 
+from . import calendars
 from .cron import CronExpr, NaiveMatcher, compile_cron, validate_cron
 from .types import CRON, INTERVAL, ONCE, SCHEDULE_TYPES, CatchUp, ScheduleError, Spec
 from .zones import ONE_US, UTC, is_utc, next_transition, validate_timezone, wall_to_utc
@@ -126,6 +127,12 @@ def validate_spec(
                 gettext("run_at %(run_at)s is before start_at %(start_at)s, so it would never run")
                 % {"run_at": _iso_z(spec.run_at), "start_at": _iso_z(spec.start_at)},
             )
+    if spec.calendar:
+        if spec.schedule_type == ONCE:
+            raise ScheduleError(
+                "calendar", gettext("a one-time schedule cannot have a calendar: it fires at run_at, whatever the day")
+            )
+        calendars.validate_calendar(spec.calendar)
     if spec.start_at is not None and spec.end_at is not None and spec.end_at <= spec.start_at:
         raise ScheduleError(
             "end_at",
@@ -236,9 +243,34 @@ def _next_unbounded(spec: Spec, after: datetime) -> datetime | None:
     raise _unknown_type(kind)
 
 
+def _next_workday_fire(spec: Spec, after: datetime) -> datetime | None:
+    """`_next_unbounded`, on the calendar's working days only.
+
+    A fire on a day off moves the search to the start of the next local day, so a holiday
+    week of a minutely schedule costs a few steps, not thousands.
+    """
+    fire = _next_unbounded(spec, after)
+    if not spec.calendar:
+        return fire
+    calendar, zone = calendars.get(spec.calendar), validate_timezone(spec.timezone)
+    for _ in range(_MAX_SKIPS):
+        if fire is None:
+            return None
+        day = fire.astimezone(zone).date()
+        if calendar.is_workday(day):
+            return fire
+        fire = _next_unbounded(spec, _day_start(day + timedelta(days=1), zone) - ONE_US)
+    raise RuntimeError(f"no working day found after {after.isoformat()} within {_MAX_SKIPS} days")
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The instant `day` starts in `zone` (its 00:00, or the end of a gap that swallows it)."""
+    return wall_to_utc(datetime.combine(day, time()), zone)
+
+
 def next_fire(spec: Spec, after: datetime) -> datetime | None:
     """The first fire time strictly after `after`, in UTC; None when the schedule is finished."""
-    fire = _next_unbounded(spec, _utc(after, "after"))
+    fire = _next_workday_fire(spec, _utc(after, "after"))
     if fire is not None and spec.end_at is not None and fire > _utc(spec.end_at, "end_at"):
         return None
     return fire
@@ -270,10 +302,15 @@ def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
     expr, matcher = compile_cron(spec.cron_expression)
     zone = validate_timezone(spec.timezone)
 
+    calendar = calendars.get(spec.calendar) if spec.calendar else None
+
+    def step(cur: datetime) -> datetime | None:
+        return _cron_next(expr, matcher, zone, cur) if calendar is None else _next_workday_fire(spec, cur)
+
     def walk(a: datetime, b: datetime, limit: int) -> int:
         n, cur = 0, a - ONE_US
         while n < limit:
-            cur = _cron_next(expr, matcher, zone, cur)
+            cur = step(cur)
             if cur is None or cur >= b:
                 break
             n += 1
@@ -285,8 +322,7 @@ def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
         return walk(lo, hi, cap)
 
     def boundary(day: date) -> datetime:
-        """The instant `day` starts (its 00:00, or the end of a gap that swallows it)."""
-        return wall_to_utc(datetime.combine(day, time()), zone)
+        return _day_start(day, zone)
 
     day = first_day + timedelta(days=1)
     start = boundary(day)
@@ -296,12 +332,36 @@ def _count_cron_range(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
     while day < last_day and n < cap:
         end = boundary(day + timedelta(days=1))
         if next_transition(zone, start - ONE_US, end) is None:
-            n += expr.fires_per_day if expr.day_matches(day) else 0
+            n += expr.fires_per_day if expr.day_matches(day) and (calendar is None or calendar.is_workday(day)) else 0
         else:
             n += walk(start, end, cap - n)
         day, start = day + timedelta(days=1), end
     if n < cap:
         n += walk(start, hi, cap - n)
+    return min(n, cap)
+
+
+def _count_interval_workdays(spec: Spec, lo: datetime, hi: datetime, cap: int) -> int:
+    """How many interval fires on the calendar's working days lie in [lo, hi), up to `cap`:
+    the grid points of each working day, counted by arithmetic, day by day."""
+    anchor, step = _interval_grid(spec, lo)
+    zone, calendar = validate_timezone(spec.timezone), calendars.get(spec.calendar)
+
+    def grid(a: datetime, b: datetime) -> int:
+        a = max(a, anchor)
+        if b <= a:
+            return 0
+        first = -((anchor - a) // step)  # ceil((a - anchor) / step)
+        last = -((anchor - b) // step) - 1
+        return max(0, last - first + 1)
+
+    n, day = 0, lo.astimezone(zone).date()
+    start = lo
+    while start < hi and n < cap:
+        end = min(hi, _day_start(day + timedelta(days=1), zone))
+        if calendar.is_workday(day):
+            n += grid(start, end)
+        day, start = day + timedelta(days=1), end
     return min(n, cap)
 
 
@@ -334,7 +394,7 @@ def catch_up(
 
     count, newest, following = 1, due_at, None
     kind = spec.schedule_type
-    if kind == INTERVAL:
+    if kind == INTERVAL and not spec.calendar:
         end = now
         if spec.end_at is not None:
             end = min(end, _utc(spec.end_at, "end_at"))
@@ -347,7 +407,7 @@ def catch_up(
                 count += k_end - k_due
                 newest = anchor + k_end * step
         following = next_fire(spec, now)
-    elif kind == CRON:
+    elif kind in (CRON, INTERVAL):
         cur = due_at
         for _ in range(_WALK):
             following = next_fire(spec, cur)
@@ -362,7 +422,8 @@ def catch_up(
             if spec.end_at is not None:
                 hi = min(hi, _utc(spec.end_at, "end_at"))
             # Fires in (lo, hi] are the fires in [lo + 1us, hi + 1us).
-            count = 1 + _count_cron_range(spec, lo + ONE_US, hi + ONE_US, max(max_count - 1, 0))
+            counter = _count_cron_range if kind == CRON else _count_interval_workdays
+            count = 1 + counter(spec, lo + ONE_US, hi + ONE_US, max(max_count - 1, 0))
             newest = _newest_at_or_before(spec, due_at, now)
             following = next_fire(spec, now)
         count = min(count, max_count)

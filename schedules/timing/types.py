@@ -35,6 +35,8 @@ class Spec:
     end_at: datetime | None = None
     # Interval anchor when `start_at` is None (the schedule's created_at).
     anchor: datetime | None = None
+    # A workday calendar (`calendars.py`): occurrences fire only on its working days.
+    calendar: str = ""
 
 
 @dataclass(frozen=True)

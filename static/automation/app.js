@@ -156,6 +156,9 @@
     var type = form.querySelector("input[name=schedule_type][value=cron]");
     if (type) type.checked = true;
     cron.value = preset.dataset.cronPreset;
+    // A preset is a whole timing: its calendar too (none for the plain ones).
+    var calendar = form.querySelector("input[name=calendar]");
+    if (calendar) calendar.value = preset.dataset.calendarPreset || "";
     cron.dispatchEvent(new Event("input", { bubbles: true }));
   });
 

@@ -54,6 +54,7 @@ ENDPOINTS = [
     Endpoint("schedule-disable", "post", "/schedules/{schedule}/disable/", WRITE, 200, "object"),
     Endpoint("schedule-run-now", "post", "/schedules/{schedule}/run-now/", RUN, 202, "object"),
     Endpoint("schedule-runs", "get", "/schedules/{schedule}/runs/", READ, 200, "object"),
+    Endpoint("schedule-dry-run", "post", "/schedules/{schedule}/dry-run/", READ, 200, "object"),
     Endpoint(
         "schedule-preview", "post", "/schedules/preview/", None, 200, "global",
         {"schedule_type": "cron", "cron_expression": "@daily"},

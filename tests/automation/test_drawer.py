@@ -372,3 +372,13 @@ def test_a_missing_cron_expression_and_a_past_run_at_are_explained_in_chinese(si
     html = client.post(NEW, form_data(timezone="GMT+8"), HTTP_ACCEPT_LANGUAGE="zh-hans",
                        **hx("schedule-form")).content.decode()
     assert "未知的时区 &#x27;GMT+8&#x27;；您是指 &#x27;Etc/GMT-8&#x27;" in html
+
+
+def test_jitter_is_an_advanced_field_that_saves(signed_in, eddie, acme, agent, now, fake_clock):
+    assert "Jitter (seconds)" in fields(signed_in(eddie).get(NEW, **hx("drawer")).content.decode())
+    schedule = make_schedule(acme, agent, now=now)
+    signed_in(eddie).post(f"{TABLE}{schedule.pk}/edit/", form_data(jitter_seconds="300"), **hx("schedule-form"))
+    schedule.refresh_from_db()
+    assert schedule.jitter_seconds == 300
+    html = signed_in(eddie).post(f"{TABLE}{schedule.pk}/edit/", form_data(jitter_seconds="3601"), **hx("schedule-form"))
+    assert "less than or equal to 3600" in html.content.decode()

@@ -87,4 +87,13 @@ def test_the_preview_in_the_api_still_answers_as_before(signed_in, eddie, fake_c
         "timezone": "America/New_York",
         "next_runs": ["2026-03-08T07:00:00Z"],
         "next_runs_local": ["2026-03-08T03:00:00-04:00"],
+        "calendar": None,
     }
+
+
+def test_preview_says_when_jittered_runs_start(signed_in, eddie, fake_clock):
+    html = preview(signed_in(eddie), schedule_type="cron", cron_expression="0 9 * * *", timezone="UTC", jitter_seconds="300")
+
+    assert "2026-12-01 09:00 <span class=\"zone\">UTC</span>" in html  # the times stay the occurrences
+    assert "each run starts up to 300 s after the time shown" in html
+    assert "up to" not in preview(signed_in(eddie), schedule_type="cron", cron_expression="0 9 * * *", timezone="UTC")

@@ -306,11 +306,15 @@ def test_the_backlog_a_dispatcher_admits_follows_the_planes_pace(plane):
         assert dispatcher._room() == 4 * 8  # no call timed yet
         for _ in range(200):
             dispatcher._timed_call(5.0)
-        # 5 s a call: 3 each, so a worker's backlog drains within a quarter of the 60 s lease.
-        assert dispatcher._room() == 4 * 3
+        # 5 s a call: 1 each (more would not start within ADMIT_AHEAD_SECONDS; a quarter of
+        # the 60 s lease would allow 3).
+        assert dispatcher._room() == 4 * 1
+        for _ in range(200):
+            dispatcher._timed_call(0.45)
+        assert dispatcher._room() == 4 * 4  # what starts within 2 s
         for _ in range(200):
             dispatcher._timed_call(0.002)
-        assert dispatcher._room() == 4 * 32  # the cap
+        assert dispatcher._room() == 4 * 256  # the cap
         for _ in range(200):
             dispatcher._timed_call(60.0)
         assert dispatcher._room() == 4 * 1  # never less than one each
@@ -333,3 +337,21 @@ def test_an_admission_costs_the_same_queries_for_one_run_or_many(acme, agent, pl
         costs[count] = len(ctx.captured_queries)
     # Inline, each plane answer is written as it comes (one UPDATE); the admission is flat.
     assert costs[5] - costs[1] == 4
+
+
+def test_an_admission_costs_the_same_queries_for_one_org_or_many(plane):
+    """A burst spread over orgs is admitted in one transaction, not one per org."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    costs = {}
+    for n_orgs in (1, 5):
+        orgs = [make_org(f"o{n_orgs}-{i}") for i in range(n_orgs)]
+        agents = [make_agent(org, "echo") for org in orgs]
+        runs = [make_run(make_schedule(orgs[i % n_orgs], agents[i % n_orgs], name=f"m{n_orgs}-{i}"), at=NINE) for i in range(5)]
+        with CaptureQueriesContext(connection) as ctx:
+            assert inline_dispatcher().dispatch_ready(now=NINE) == 5
+        assert all(reload(r).status == RunStatus.RUNNING for r in runs)
+        ScheduleRun.objects.update(status=RunStatus.SUCCESS)
+        costs[n_orgs] = len(ctx.captured_queries)
+    assert costs[5] == costs[1]

@@ -54,6 +54,20 @@ def test_a_success_keeps_answer_outputs_and_the_servers_record_for_usage_readers
     assert got.outputs == values["outputs"]
     assert got.state["values"]["messages"][0]["usage_metadata"] == {"total_tokens": 42}
     assert got.state["run"]["metadata"] == {"job_run_id": "j-1"}
+    assert got.usage == {"total_tokens": 42}
+
+
+def test_usage_adds_up_the_ai_messages_or_takes_what_the_graph_reports():
+    values = {"messages": [
+        {"type": "human", "content": "hi"},
+        {"type": "ai", "content": "a", "usage_metadata": {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}},
+        {"type": "ai", "content": "b", "usage_metadata": {"input_tokens": 150, "output_tokens": 30, "total_tokens": 180}},
+    ]}  # fmt: skip
+    assert result("success", values).usage == {"input_tokens": 250, "output_tokens": 50, "total_tokens": 300}
+    reported = {**values, "usage": {"total_tokens": 7, "cost_usd": 0.25}}
+    got = result("success", reported)
+    assert got.usage["total_tokens"] == 7 and str(got.usage["cost_usd"]) == "0.250000"
+    assert result("success", {"messages": [{"type": "ai", "content": "no counts"}]}).usage is None
 
 
 @pytest.mark.parametrize(

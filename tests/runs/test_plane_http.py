@@ -52,6 +52,8 @@ def test_start_sends_the_contract_request_signed_with_the_job_run_id_as_idempote
             "attempt": 1,
             "scheduled_for": "2026-12-01T09:00:00Z",
             "org": "acme",
+            "scheduled_for_local": "2026-12-01T09:00:00+00:00",
+            "timezone": "UTC",
         },
         "callback_url": settings.SITE_URL + "/api/v1/runs/callback/",
     }

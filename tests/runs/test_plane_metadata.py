@@ -33,7 +33,20 @@ def test_a_schedule_from_chat_names_its_chat_session_to_the_http_plane(plane, ac
         "scheduled_for": "2026-12-01T09:00:00Z",
         "org": "acme",
         "source_session_id": "sess-42",
+        "scheduled_for_local": "2026-12-01T09:00:00+00:00",
+        "timezone": "UTC",
     }
+
+
+def test_the_plane_gets_the_occurrence_in_the_schedules_own_zone_and_the_resolved_prompt(plane, acme, agent):
+    schedule = make_schedule(
+        acme, agent, timezone="Asia/Shanghai", prompt="Summarise {{ yesterday }} ({{ yesterday|date:\"%Y年%m月%d日\" }})"
+    )
+    run, metadata = _sent_to_http_plane(plane, schedule)
+    # 09:00Z is 17:00 in Shanghai on 1 December: yesterday there is 30 November.
+    assert (metadata["scheduled_for_local"], metadata["timezone"]) == ("2026-12-01T17:00:00+08:00", "Asia/Shanghai")
+    [request] = [r for r in plane.requests if r["path"] == "/sessions"]
+    assert json.loads(request["body"])["prompt"] == "Summarise 2026-11-30 (2026年11月30日)"
 
 
 def test_a_retry_of_a_schedule_made_by_hand_sends_its_attempt_and_no_chat(plane, acme, agent):
