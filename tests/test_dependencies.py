@@ -18,8 +18,7 @@ from pathlib import Path
 
 from django.apps import apps
 
-ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "schedules", "runs", "audit", "automation")
+from tests.code_tree import APPS, ROOT, app_files, write_tree
 
 # app -> the apps it must not import
 FORBIDDEN = {
@@ -35,9 +34,7 @@ AUDIT_MAY_IMPORT_OF_SCHEDULES = ("schedules.permissions",)
 def imports_of(app: str, root: Path = ROOT):
     """(file, its dotted name, what it imports) for every absolute import in the app's code,
     migrations left out; a `from m import n` is `m.n`."""
-    for path in sorted((root / app).rglob("*.py")):
-        if "migrations" in path.parts:
-            continue
+    for path in app_files(root, app):
         relative = path.relative_to(root)
         module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -99,10 +96,9 @@ def violations(root: Path = ROOT, model_names: set[str] | None = None) -> list[s
             if app in ("schedules", "runs") and top == "audit" and not _within(imported, AUDIT_WRITER):
                 found.append(f"{path}: imports {imported} (below automation, only audit's writer)")
     names = foreign_model_names() if model_names is None else model_names
-    for path in sorted((root / "audit").rglob("*.py")):
-        if "migrations" not in path.parts:
-            for number, name in names_in(path, names):
-                found.append(f"{path.relative_to(root)}:{number}: names {name} (a model of runs or automation)")
+    for path in app_files(root, "audit"):
+        for number, name in names_in(path, names):
+            found.append(f"{path.relative_to(root)}:{number}: names {name} (a model of runs or automation)")
     return found
 
 
@@ -122,11 +118,7 @@ def test_the_check_finds_each_kind_of_breach(tmp_path):
         "audit/models.py": '"""About a ScheduleRun, in prose."""\nkind = "schedulerun"\n',
         "audit/migrations/0001_initial.py": "from runs.models import ScheduleRun\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-
-    found = violations(tmp_path, model_names={"ScheduleRun", "schedulerun"})
+    found = violations(write_tree(tmp_path, files), model_names={"ScheduleRun", "schedulerun"})
 
     assert found == [
         "config/settings_extra.py: imports schedules.models.Schedule (config is below schedules)",

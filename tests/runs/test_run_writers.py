@@ -14,8 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-APPS = ("config", "schedules", "runs", "audit", "automation")
+from tests.code_tree import APPS, ROOT, app_files, write_tree
 
 INSERTERS = {"runs/bulk.py"}
 STATUS_WRITERS = {"runs/services/lifecycle.py", "runs/services/ambiguity.py", "runs/bulk.py"}
@@ -32,9 +31,7 @@ def writes_in(root: Path = ROOT) -> list[str]:
     """Every write of runs outside its documented writers, one line each."""
     found = []
     for app in APPS:
-        for path in sorted((root / app).rglob("*.py")):
-            if "migrations" in path.parts:
-                continue
+        for path in app_files(root, app):
             name = path.relative_to(root).as_posix()
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
@@ -62,11 +59,7 @@ def test_the_check_finds_a_stray_writer(tmp_path):
         "runs/services/lifecycle.py": "active.update(status='success')\n",
         "runs/bulk.py": "ScheduleRun.objects.bulk_create(runs, ignore_conflicts=True)\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-
-    assert writes_in(tmp_path) == [
+    assert writes_in(write_tree(tmp_path, files)) == [
         "runs/firing.py:1: inserts runs (bulk_create)",
         "runs/why.py:1: changes a status",
         "automation/views/runs.py:1: writes a lease",
