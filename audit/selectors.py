@@ -8,13 +8,16 @@ so `?actor=eddie` means the same thing on the page and in the API.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
+from django.apps import apps
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
-from config.redact import mask_target
+from audit.services import target_type_of
 from schedules import permissions
 
 
@@ -25,22 +28,22 @@ def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
     ).order_by("-created_at", "-id")
 
 
+@functools.cache
+def _shown_by_target_type() -> dict[str, Callable[[dict | None], dict | None]]:
+    """target type -> its model's `audit_shown`, for the models that declare one."""
+    return {target_type_of(model): model.audit_shown for model in apps.get_models() if hasattr(model, "audit_shown")}
+
+
 def shown_changes(event: AuditEvent) -> tuple[dict | None, dict | None]:
-    """(before, after) as the page and the API show them: an alert channel's target masked.
+    """(before, after) as the page and the API show them.
 
-    Events written since channels were masked store the masked form already; older ones are
-    masked here, so no reader of the trail sees a webhook URL (often a credential)."""
-    if event.target_type != "alertchannel":
+    A model whose stored values must not be shown as written declares `audit_shown(values)`
+    (an alert channel masks its target, often a credential); audit applies it by the event's
+    target type without naming the model."""
+    shown = _shown_by_target_type().get(event.target_type)
+    if shown is None:
         return event.before, event.after
-
-    def masked(values):
-        if not values or "target" not in values:
-            return values
-        target = str(values["target"])
-        changed = " (changed)" if target.endswith(" (changed)") else ""
-        return {**values, "target": mask_target(target.removesuffix(changed)) + changed}
-
-    return masked(event.before), masked(event.after)
+    return shown(event.before), shown(event.after)
 
 
 def audit_events_filter(

@@ -31,6 +31,13 @@ class Actor:
         return self.user.get_username() if self.user is not None else "system"
 
 
+def target_type_of(model) -> str:
+    """The name events give a target of `model`: the model's `audit_target_type` when it
+    declares one (a schedule run is a 'run'), else the model's name. The app that owns a model
+    says how the trail names it, so audit names no other app's model."""
+    return getattr(model, "audit_target_type", model._meta.model_name)
+
+
 def record(
     *,
     actor: Actor,
@@ -47,7 +54,7 @@ def record(
     `schedule_id` defaults to the target's schedule (a run's) or the target itself when it
     is a schedule; events about orgs, memberships and agents have none.
     """
-    target_type = target._meta.model_name.replace("schedulerun", "run")
+    target_type = target_type_of(target._meta.model)
     if schedule_id is None:
         schedule_id = getattr(target, "schedule_id", None)
         if schedule_id is None and target_type == "schedule":

@@ -30,7 +30,7 @@ from automation.formatting import (
     schedule_status_label,
     source_chat_url,
 )
-from automation.queries import LastRun
+from automation.selectors import LastRun
 from schedules.models import Schedule
 from schedules.permissions import DELETE, RUN, WRITE
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from config.errors import InvalidState
 from runs.alerts.models import Alert, AlertCause
-from runs.alerts.services import alert_open, alerts_resolve
+from runs.alerts.services import alert_raise, alerts_resolve
 from runs.models import RunErrorCode, RunStatus, ScheduleRun
 from schedules import budgets
 from schedules.models import Schedule, UsageMonth
@@ -108,4 +108,4 @@ def after_usage(*, run: ScheduleRun, now: datetime) -> None:
             f"The monthly budget of {name} is spent ({_spent_words(row)}); new occurrences are skipped until "
             f"{row.period_end.isoformat().replace('+00:00', 'Z')}. Runs already in flight may spend a little more."
         )
-        alert_open(org_id=row.org_id, cause=AlertCause.BUDGET_EXCEEDED, schedule_id=row.schedule_id, detail=detail, now=now)
+        alert_raise(org_id=row.org_id, cause=AlertCause.BUDGET_EXCEEDED, schedule_id=row.schedule_id, detail=detail, now=now)

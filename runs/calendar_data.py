@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from django.utils.translation import gettext as _
 
 from runs.alerts.models import Alert, AlertCause, AlertState
-from runs.alerts.services import alert_open, alerts_resolve, open_alert
+from runs.alerts.services import alert_raise, alerts_resolve
+from runs.selectors import get_open_alert
 from schedules.models import Schedule
 from schedules import timing
 from schedules.timing import calendars
@@ -42,9 +43,9 @@ def alert_missing_data(runs, *, now: datetime) -> None:
         if not run.calendar_note or org_id in seen:
             continue
         seen.add(org_id)
-        if open_alert(org_id=org_id, cause=AlertCause.CALENDAR_DATA_MISSING) is not None:
+        if get_open_alert(org_id=org_id, cause=AlertCause.CALENDAR_DATA_MISSING) is not None:
             continue
-        alert_open(
+        alert_raise(
             org_id=org_id,
             cause=AlertCause.CALENDAR_DATA_MISSING,
             detail=_(

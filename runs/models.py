@@ -194,6 +194,9 @@ class ScheduleRun(models.Model):
     )
     created_at = models.DateTimeField(_("created at"))
 
+    # How the audit trail names a run (`audit.services.target_type_of`).
+    audit_target_type = "run"
+
     class Meta:
         db_table = "schedule_runs"
         verbose_name = _("run")

@@ -1,4 +1,4 @@
-"""Who may do what to which schedule: the one permission-aware selector.
+"""Who may do what to which schedule: the grants, the visibility rule and the checks.
 
 Permissions come from three places, unioned:
 - the user's Membership role in the schedule's org (ROLE_PERMISSIONS);
@@ -9,7 +9,8 @@ Permissions come from three places, unioned:
 Holding any permission on a schedule makes it readable: a grant of `schedules:run` on one
 schedule of an org the user is not a member of must let them see what they run.
 
-Every API endpoint and page goes through `schedules_visible_to` / `get_schedule_for`, so the
+Every API endpoint and page reads schedules through `schedules.selectors`
+(`schedules_visible_to` / `get_schedule_for`), which apply the rule written here, so the
 tenancy rule ("another org's object is a 404, a missing permission a 403 naming it") lives
 here only. It raises the domain errors `NotVisible` and `MissingPermission`
 (`config/errors.py`); the API and the pages map them to their own answers. Lists are filtered in one query by permitted org ids OR granted schedule ids; no
@@ -140,7 +141,7 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def _visible_filter(grants: Grants, perm: str, *, org_field: str, schedule_field: str) -> Q | None:
+def grants_filter(grants: Grants, perm: str, *, org_field: str, schedule_field: str) -> Q | None:
     """A Q selecting rows the grants allow, or None when everything is allowed."""
     if perm in grants.everywhere:
         return None
@@ -155,36 +156,12 @@ def _visible_filter(grants: Grants, perm: str, *, org_field: str, schedule_field
 
 def visible_filter(user, perm: str = READ, *, org_field: str = "org_id", schedule_field: str = "pk") -> Q | None:
     """The visibility rule as a Q, for querysets of other models (runs, audit events)."""
-    return _visible_filter(grants_for(user), perm, org_field=org_field, schedule_field=schedule_field)
+    return grants_filter(grants_for(user), perm, org_field=org_field, schedule_field=schedule_field)
 
 
 def restrict(queryset: QuerySet, user, perm: str = READ, *, org_field="org_id", schedule_field="pk") -> QuerySet:
     q = visible_filter(user, perm, org_field=org_field, schedule_field=schedule_field)
     return queryset if q is None else queryset.filter(q)
-
-
-def schedules_visible_to(user, perm: str = READ, *, grants: Grants | None = None) -> QuerySet[Schedule]:
-    """Schedules the user may read (or hold `perm` on), in one query.
-
-    `grants`: the user's, when the caller read them already this request (a page's
-    workspace does), so they are not read twice."""
-    q = _visible_filter(grants if grants is not None else grants_for(user), perm, org_field="org_id", schedule_field="pk")
-    return Schedule.objects.all() if q is None else Schedule.objects.filter(q)
-
-
-def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet | None = None) -> Schedule:
-    """The schedule, when the user may `perm` it.
-
-    NotVisible when it does not exist or is not readable (its existence is not revealed);
-    MissingPermission naming `perm` when readable but `perm` is not held.
-    """
-    pk = parse_uuid(schedule_id)
-    queryset = queryset if queryset is not None else Schedule.objects.select_related("org", "agent")
-    schedule = queryset.filter(pk=pk).first() if pk else None
-    if schedule is None:
-        raise NotVisible(_("schedule not found"))
-    check_schedule_perm(user, schedule, perm)
-    return schedule
 
 
 def check_schedule_perm(user, schedule: Schedule, perm: str, *, grants: Grants | None = None) -> None:

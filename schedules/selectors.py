@@ -1,13 +1,18 @@
-"""Read helpers shared by the API, the pages and the admin.
+"""Reads of schedules shared by the API, the pages and the admin.
 
-Permission-aware selection lives in `schedules.permissions`, on top of these.
+The permission-aware reads (`schedules_visible_to`, `get_schedule_for`) apply the rule of
+`schedules.permissions`, which keeps the grants and the checks.
 """
 
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
+from config.errors import NotVisible
+from schedules import permissions
 from schedules.models import Schedule, ScheduleStatus
+from schedules.permissions import READ, Grants
 
 # The derived statuses as filters; they must agree with `Schedule.status`, which checks them
 # in this order (disabled wins over finished, finished over failing).
@@ -42,3 +47,27 @@ def schedule_search(qs: QuerySet[Schedule], text: str | None) -> QuerySet[Schedu
     if not text:
         return qs
     return qs.filter(Q(name__icontains=text) | Q(description__icontains=text) | Q(agent__slug__icontains=text))
+
+
+def schedules_visible_to(user, perm: str = READ, *, grants: Grants | None = None) -> QuerySet[Schedule]:
+    """Schedules the user may read (or hold `perm` on), in one query.
+
+    `grants`: the user's, when the caller read them already this request (a page's
+    workspace does), so they are not read twice."""
+    q = permissions.grants_filter(grants if grants is not None else permissions.grants_for(user), perm, org_field="org_id", schedule_field="pk")
+    return Schedule.objects.all() if q is None else Schedule.objects.filter(q)
+
+
+def get_schedule_for(user, schedule_id, perm: str = READ, *, queryset: QuerySet | None = None) -> Schedule:
+    """The schedule, when the user may `perm` it.
+
+    NotVisible when it does not exist or is not readable (its existence is not revealed);
+    MissingPermission naming `perm` when readable but `perm` is not held.
+    """
+    pk = permissions.parse_uuid(schedule_id)
+    queryset = queryset if queryset is not None else Schedule.objects.select_related("org", "agent")
+    schedule = queryset.filter(pk=pk).first() if pk else None
+    if schedule is None:
+        raise NotVisible(_("schedule not found"))
+    permissions.check_schedule_perm(user, schedule, perm)
+    return schedule

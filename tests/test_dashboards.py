@@ -18,7 +18,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from runs.alerts.services import alert_open
+from runs.alerts.services import alert_raise
 from runs.metrics.prometheus import exposition
 from runs.models import RunStatus
 from schedules.budgets import Usage, add_usage
@@ -44,7 +44,7 @@ def exported(acme, agent, globex, fake_clock) -> dict[str, set[str]]:
     make_run(nightly, at=NOW)  # queued
     make_run(hourly, at=NOW, status=RunStatus.RUNNING)
     make_heartbeat("sched-1", at=NOW - timedelta(seconds=5))
-    alert_open(org_id=acme.pk, cause="scheduler_stalled", detail="late", now=NOW)
+    alert_raise(org_id=acme.pk, cause="scheduler_stalled", detail="late", now=NOW)
     add_usage(schedule=nightly, org=acme, now=NOW, usage=Usage(input_tokens=9, output_tokens=1, total_tokens=10))
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(exposition(now=NOW).decode()):

@@ -27,8 +27,9 @@ from config import clock
 from config.api.throttling import AlertTestThrottle, check_rate
 from config.errors import MissingPermission, NotVisible
 from runs.alerts import channels as channel_services
-from runs.alerts.services import alert_send_test, delivery_progress
+from runs.alerts.services import alert_send_test
 from runs.models import Alert, AlertCause, AlertChannel, AlertEvent, AlertState, ChannelKind
+from runs.selectors import delivery_progress
 from schedules.models import Schedule
 from schedules.permissions import READ
 

@@ -26,6 +26,7 @@ from automation.workspace import workspace_for
 from config import clock
 from schedules import permissions
 from schedules.models import Membership, Schedule
+from schedules.selectors import schedules_visible_to
 
 TEMPLATE = "automation/audit.html"
 PAGE_SIZE = 50
@@ -61,7 +62,7 @@ class AuditFilters(forms.Form):
 
 
 def _schedule_choices(workspace, selected: str) -> list[Schedule]:
-    visible = permissions.schedules_visible_to(None, grants=workspace.grants).filter(org=workspace.org)
+    visible = schedules_visible_to(None, grants=workspace.grants).filter(org=workspace.org)
     schedules = list(visible.order_by("name", "pk").only("pk", "name", "timezone")[:SCHEDULE_CHOICES_MAX])
     parsed = permissions.parse_uuid(selected)
     if parsed and all(s.pk != parsed for s in schedules):

@@ -20,8 +20,8 @@ from automation.views.common import fragment_request, render_page
 from automation.workspace import workspace_for
 from config import clock
 from runs.metrics.summary import Summary, runs_summary, summary_runs_for
-from schedules import permissions
 from schedules.permissions import READ
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/chart.html"
 WINDOW = "24h"
@@ -131,7 +131,7 @@ def org_chart(request):
 @login_required
 @page_errors
 def schedule_chart(request, pk):
-    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    schedule = get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
     summary = runs_summary(runs=summary_runs_for(request.user, schedule_id=schedule.pk), window=WINDOW, now=clock.now())
     context = chart_layout(summary, workspace.zone_for(schedule.timezone))

@@ -29,8 +29,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Actor
-from automation import queries
-from automation import inputs_preview
+from automation import inputs_preview, selectors
 from automation.editor import ScheduleForm, jitter_note, preset_buttons, preset_timing
 from automation.errors import error_response, page_errors
 from automation.formatting import chat_url, offset_label
@@ -45,6 +44,7 @@ from schedules import drafts, permissions, services, timing
 from schedules.models import ScheduleType
 from schedules.permissions import WRITE
 from schedules.previews import timing_preview
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/drawer.html"
 FRAGMENTS = {"drawer": "dialog", "schedule-form": "form"}
@@ -141,50 +141,86 @@ def draft_initial(draft) -> dict:
 
 
 def _editor(request, workspace, schedule=None, draft=None):
-    """GET: the empty (or the schedule's) form. POST: save, or answer the form with errors.
+    """The drawer's answer, by what the request means.
 
-    Without JavaScript a preset button or "Preview" posts the form too: it is shown again
-    with the preset applied or the preview updated, and nothing is saved."""
-    agents = queries.org_agents(workspace.org)
+    - GET opens the form: empty, the schedule's, or a draft's from chat (`_open`);
+    - a preset button or "Preview" posts the form when JavaScript is off: it is shown again
+      with the preset applied or the preview updated, and nothing is saved (`_reshow`);
+    - any other POST saves: creates, updates, or saves the draft (`_submit`)."""
+    agents = selectors.org_agents(workspace.org)
     zone = new_schedule_zone(request, workspace)
-    show_errors = form_only = request.method == "POST"
-    if request.method == "POST":
-        data = request.POST.copy()
-        preset = data.get("preset")
-        if timing_of_preset := preset_timing(preset):
-            expression, calendar = timing_of_preset
-            data.update({"cron_expression": expression, "calendar": calendar, "schedule_type": ScheduleType.CRON})
-        form = ScheduleForm(data, agents=agents, schedule=schedule, zone=zone)
-        show_errors = not (preset or "preview" in data)
-        if show_errors and form.is_valid():
-            form_only = False  # the services' errors come with the answer
-            try:
-                saved = _save(request, form, workspace, schedule, draft)
-            except ValidationError as exc:
-                form.add_service_errors(exc)
-            else:
-                messages.success(request, _("Schedule “%(name)s” was saved.") % {"name": saved.name})
-                url = reverse("automation:schedule", args=[saved.pk])
-                return done(request, url, SCHEDULE_SAVED, DIALOG_CLOSE, location=url)
-    else:
-        form = ScheduleForm(agents=agents, schedule=schedule, zone=zone)
-        if draft is not None:
-            form.initial.update(draft_initial(draft))
-        form.fields["name"].widget.attrs["autofocus"] = True  # where focus lands when the drawer opens
-        if schedule is None and not workspace.viewer_zone:
-            form.fields["timezone"].widget.attrs["data-browser-default"] = True  # app.js: this browser's zone
+    if request.method != "POST":
+        return _open(request, workspace, ScheduleForm(agents=agents, schedule=schedule, zone=zone), schedule, draft)
+    data = request.POST.copy()
+    if data.get("preset") or "preview" in data:
+        form = ScheduleForm(_with_preset(data), agents=agents, schedule=schedule, zone=zone)
+        return _reshow(request, workspace, form, schedule, draft)
+    return _submit(request, workspace, ScheduleForm(data, agents=agents, schedule=schedule, zone=zone), schedule, draft)
+
+
+def _with_preset(data):
+    """The posted form with its preset's timing filled in (a cron and its calendar)."""
+    if timing_of_preset := preset_timing(data.get("preset")):
+        expression, calendar = timing_of_preset
+        data.update({"cron_expression": expression, "calendar": calendar, "schedule_type": ScheduleType.CRON})
+    return data
+
+
+def _open(request, workspace, form: ScheduleForm, schedule, draft):
+    """GET: the form to fill in, with focus on its name and the preview of what it holds."""
+    if draft is not None:
+        form.initial.update(draft_initial(draft))
+    form.fields["name"].widget.attrs["autofocus"] = True  # where focus lands when the drawer opens
+    if schedule is None and not workspace.viewer_zone:
+        form.fields["timezone"].widget.attrs["data-browser-default"] = True  # app.js: this browser's zone
     preview = preview_context(form, viewer=workspace.viewer_zone, now=clock.now())
-    if show_errors and form_only and "preview_error" in preview:
-        # The form stopped before the services ran: say what is wrong with the timing now,
-        # in the services' words, rather than after the other fields are fixed.
-        exc = preview["preview_error"]
-        form.add_service_errors(ValidationError({exc.field: exc.message}))
-    if show_errors:
-        form.mark_invalid_fields()
+    context = _context(request, workspace, form, schedule, draft, preview=preview, show_errors=False)
+    if draft is not None and not fragment_request(request):
+        # From chat, the browser opens this URL itself: the table, with the drawer over it.
+        context = {**table_context(request, workspace), **context, "over_table": True}
+        return render_page(request, schedules_view.TEMPLATE, context)
+    return render_page(request, TEMPLATE, context, fragments=FRAGMENTS)
+
+
+def _reshow(request, workspace, form: ScheduleForm, schedule, draft):
+    """A preset or "Preview" posted without JavaScript: the form again, no errors, nothing saved."""
+    preview = preview_context(form, viewer=workspace.viewer_zone, now=clock.now())
+    context = _context(request, workspace, form, schedule, draft, preview=preview, show_errors=False)
+    return render_page(request, TEMPLATE, context, fragments=FRAGMENTS)
+
+
+def _submit(request, workspace, form: ScheduleForm, schedule, draft):
+    """Save (create, update, or the draft's schedule) and go to the schedule's page; or the
+    form again with each error beside its field, input kept."""
+    if form.is_valid():
+        try:
+            saved = _save(request, form, workspace, schedule, draft)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("Schedule “%(name)s” was saved.") % {"name": saved.name})
+            url = reverse("automation:schedule", args=[saved.pk])
+            return done(request, url, SCHEDULE_SAVED, DIALOG_CLOSE, location=url)
+        preview = preview_context(form, viewer=workspace.viewer_zone, now=clock.now())
+    else:
+        preview = preview_context(form, viewer=workspace.viewer_zone, now=clock.now())
+        if "preview_error" in preview:
+            # The form stopped before the services ran: say what is wrong with the timing now,
+            # in the services' words, rather than after the other fields are fixed.
+            exc = preview["preview_error"]
+            form.add_service_errors(ValidationError({exc.field: exc.message}))
+    form.mark_invalid_fields()
+    context = _context(request, workspace, form, schedule, draft, preview=preview, show_errors=True)
+    # htmx swaps only 2xx answers: the form with its errors comes as 200 to it, 400 to a browser.
+    status = 400 if form.errors and not request.htmx else 200
+    return render_page(request, TEMPLATE, context, fragments=FRAGMENTS, status=status)
+
+
+def _context(request, workspace, form: ScheduleForm, schedule, draft, *, preview: dict, show_errors: bool) -> dict:
     action = request.path + (f"?org={workspace.org.slug}" if schedule is None else "")
     if draft is not None:
         action += f"&draft={draft.pk}"
-    context = {
+    return {
         "workspace": workspace,
         "schedule": schedule,
         "form": form,
@@ -198,13 +234,6 @@ def _editor(request, workspace, schedule=None, draft=None):
         "zones": zone_names(),
         **preview,
     }
-    if draft is not None and request.method == "GET" and not fragment_request(request):
-        # From chat, the browser opens this URL itself: the table, with the drawer over it.
-        context = {**table_context(request, workspace), **context, "over_table": True}
-        return render_page(request, schedules_view.TEMPLATE, context)
-    # htmx swaps only 2xx answers: the form with its errors comes as 200 to it, 400 to a browser.
-    status = 400 if show_errors and form.errors and not request.htmx else 200
-    return render_page(request, TEMPLATE, context, fragments=FRAGMENTS, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -236,7 +265,7 @@ def schedule_new(request):
 @page_errors
 @writes
 def schedule_edit(request, pk):
-    schedule = permissions.get_schedule_for(request.user, pk, WRITE)
+    schedule = get_schedule_for(request.user, pk, WRITE)
     workspace = workspace_for(request, org=schedule.org)
     return _editor(request, workspace, schedule)
 

@@ -13,8 +13,8 @@ from automation.errors import page_errors
 from automation.views.common import render_page
 from config import clock
 from runs.services.dry_run import schedule_dry_run
-from schedules import permissions
 from schedules.permissions import READ
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/dry_run.html"
 
@@ -23,7 +23,7 @@ TEMPLATE = "automation/dry_run.html"
 @login_required
 @page_errors
 def schedule_dry_run_page(request, pk):
-    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    schedule = get_schedule_for(request.user, pk, READ)
     result = schedule_dry_run(schedule=schedule, now=clock.now())
     context = {
         "schedule": schedule,

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
-from automation import queries
+from automation import selectors
 from automation.errors import page_errors
 from automation.limits import starts_runs
 from automation.live import DUE_SOON
@@ -17,14 +17,15 @@ from automation.workspace import workspace_for
 from config import clock
 from runs.services import manual as run_manual
 from runs.selectors import get_run_for  # the API's run lookup: the same visibility rule
-from schedules import budgets, permissions
+from schedules import budgets
 from schedules.permissions import READ, RUN
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/runs.html"
 
 
 def runs_context(request, workspace, schedule, *, cursor: str = "") -> dict:
-    page = queries.runs_page(schedule, cursor=cursor)
+    page = selectors.runs_page(schedule, cursor=cursor)
     can_run = workspace.can(RUN, schedule)
     for run in page.rows:
         decorate_run(run, schedule, workspace, can_run=can_run)
@@ -57,7 +58,7 @@ def budget_context(schedule, now) -> dict:
 @page_errors
 def schedule_runs(request, pk):
     """The panel (it refreshes itself through this), or with `cursor` the next rows."""
-    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    schedule = get_schedule_for(request.user, pk, READ)
     if not fragment_request(request):
         return redirect("automation:schedule", pk=schedule.pk)
     workspace = workspace_for(request, org=schedule.org)

@@ -1,6 +1,6 @@
 """The schedules table (/automation/schedules/), one schedule with its runs, and the row actions.
 
-Thin: the workspace says who looks at which org, `automation.queries` reads, the services
+Thin: the workspace says who looks at which org, `automation.selectors` reads, the services
 write, `page_errors` turns their domain errors into readable answers.
 """
 
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import Actor
-from automation import queries
+from automation import selectors
 from automation.errors import page_errors
 from automation.limits import starts_runs, writes
 from automation.forms import TableFilters
@@ -34,8 +34,9 @@ from automation.views.runs import runs_context
 from automation.workspace import workspace_for
 from config import clock
 from runs.services import manual as run_manual
-from schedules import permissions, services
+from schedules import services
 from schedules.permissions import DELETE, READ, RUN, WRITE
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/schedules.html"
 FRAGMENTS = {"main": "main", "schedules-table": "table"}
@@ -50,14 +51,14 @@ def table_context(request, workspace, *, selected=None) -> dict:
     context.update(watch_context(workspace, now=now))
     # The table alone (filters, pager, refresh) shows no filter form: the asked agent will do.
     table_only = fragment_request(request) and request.htmx.target == "schedules-table"
-    agents = queries.org_agents(workspace.org, slug=request.GET.get("agent", "") if table_only else None)
+    agents = selectors.org_agents(workspace.org, slug=request.GET.get("agent", "") if table_only else None)
     filters = TableFilters(request.GET, agents=agents, org_slug=workspace.org.slug)
     values = filters.values()
-    page, total = queries.table_page(
+    page, total = selectors.table_page(
         request.user, workspace.org, grants=workspace.grants, cursor=values["cursor"],
         status=values["status"], agent=values["agent"], q=values["q"],
     )
-    page.rows = [schedule_row(schedule, workspace, last_run=queries.last_run(schedule)) for schedule in page.rows]
+    page.rows = [schedule_row(schedule, workspace, last_run=selectors.last_run(schedule)) for schedule in page.rows]
     query = filters.query()
     here = f"{request.path}?{query}" if query else request.path
     context.update(
@@ -88,7 +89,7 @@ def schedule_list(request):
 @page_errors
 def schedule_detail(request, pk):
     """The table with this schedule's row highlighted and its runs beside it."""
-    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    schedule = get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
     context = table_context(request, workspace, selected=schedule)
     context.update(runs_context(request, workspace, schedule))
@@ -105,7 +106,7 @@ def _list_url() -> str:
 @writes
 def schedule_set_enabled(request, pk, enabled: bool):
     """The row's "Enabled" switch: enable or disable, as the URL says (twice is harmless)."""
-    schedule = permissions.get_schedule_for(request.user, pk, WRITE)
+    schedule = get_schedule_for(request.user, pk, WRITE)
     change = services.schedule_enable if enabled else services.schedule_disable
     change(actor=Actor.from_request(request), schedule=schedule, now=clock.now())
     # Disabling cancels the schedule's waiting runs: an open runs panel shows that too.
@@ -117,7 +118,7 @@ def schedule_set_enabled(request, pk, enabled: bool):
 @page_errors
 @starts_runs
 def schedule_run_now(request, pk):
-    schedule = permissions.get_schedule_for(request.user, pk, RUN)
+    schedule = get_schedule_for(request.user, pk, RUN)
     key = request.POST.get("idempotency_key", "")[:64] or None
     run_manual.run_now(actor=Actor.from_request(request), schedule=schedule, now=clock.now(), idempotency_key=key)
     return done(request, reverse("automation:schedule", args=[schedule.pk]), RUNS_CHANGED)
@@ -129,7 +130,7 @@ def schedule_run_now(request, pk):
 @writes
 def schedule_delete(request, pk):
     """GET: the confirm dialog (or page, without JavaScript); POST: delete, back to the list."""
-    schedule = permissions.get_schedule_for(request.user, pk, DELETE)
+    schedule = get_schedule_for(request.user, pk, DELETE)
     next_url = safe_next(request, _list_url())
     if request.method == "GET":
         context = {"schedule": schedule, "next": next_url, "run_count": schedule.runs.count()}

@@ -31,8 +31,8 @@ from automation.workspace import workspace_for
 from config import clock
 from runs.services.backfill import schedule_backfill
 from runs.why import schedule_occurrence_report
-from schedules import permissions
 from schedules.permissions import READ, RUN
+from schedules.selectors import get_schedule_for
 
 TEMPLATE = "automation/why.html"
 DEFAULT_RANGE = timedelta(hours=24)
@@ -59,7 +59,7 @@ def _local(value: datetime, zone: str) -> str:
 @login_required
 @page_errors
 def schedule_why(request, pk):
-    schedule = permissions.get_schedule_for(request.user, pk, READ)
+    schedule = get_schedule_for(request.user, pk, READ)
     workspace = workspace_for(request, org=schedule.org)
     row = schedule_row(schedule, workspace)
     zone = row.zone
@@ -86,7 +86,7 @@ def schedule_why(request, pk):
 @starts_runs
 def schedule_backfill_missing(request, pk):
     """Run the missing occurrences of the shown range (the same service as the API)."""
-    schedule = permissions.get_schedule_for(request.user, pk, RUN)
+    schedule = get_schedule_for(request.user, pk, RUN)
     now = clock.now()
     start, end = _range(request, "UTC", now)
     result = schedule_backfill(

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from audit.services import Actor
 from runs.alerts.models import Alert, AlertCause
-from runs.alerts.services import alert_open, alert_update, alerts_resolve, open_alert
+from runs.alerts.services import alert_raise, alert_update, alerts_resolve
 from runs.models import FAILURE_STATUSES, RunStatus, ScheduleRun
+from runs.selectors import get_open_alert
 from schedules import services as schedule_services
 from schedules.models import Schedule
 
@@ -48,12 +49,12 @@ def after_outcome(*, run: ScheduleRun, now: datetime) -> bool:
     if count < schedule.alert_after_failures and not paused:
         return False
     detail = failure_words(count, schedule.name, run) + (" " + pause_words(count) if paused else "")
-    opened = alert_open(
+    opened = alert_raise(
         org_id=schedule.org_id, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk, detail=detail, now=now
     )
     if opened is None and paused:
         # Open since an earlier failure: the pause is news its channels must hear.
-        current = open_alert(org_id=schedule.org_id, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk)
+        current = get_open_alert(org_id=schedule.org_id, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk)
         if current is not None:
             alert_update(alert=current, detail=detail, now=now)
     return paused

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily
 
-from runs.alerts.services import open_alert_counts
+from runs.selectors import open_alert_counts
 from runs.metrics.prometheus import PREFIX
 
 

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from config.redact import mask_target
+
 
 class AlertCause(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures", _("Consecutive failures")
@@ -120,6 +122,18 @@ class AlertChannel(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.kind})"
+
+    @staticmethod
+    def audit_shown(values: dict | None) -> dict | None:
+        """An audit event's stored values as the trail shows them: the target masked.
+
+        Events written since channels were masked store the masked form already; older ones
+        are masked here, so no reader of the trail sees a webhook URL (often a credential)."""
+        if not values or "target" not in values:
+            return values
+        target = str(values["target"])
+        changed = " (changed)" if target.endswith(" (changed)") else ""
+        return {**values, "target": mask_target(target.removesuffix(changed)) + changed}
 
 
 class DeliveryState(models.TextChoices):

@@ -1,4 +1,4 @@
-"""Alert transitions: open once, update while open, resolve; and the deliveries they queue.
+"""Alert transitions: raise (open once), update while open, resolve; and the deliveries they queue.
 
 Each transition writes an AlertEvent, and one AlertDelivery per channel of the org (an
 outbox): the scheduler loop sends them after the transaction that opened the alert has
@@ -17,16 +17,7 @@ import structlog
 from django.db import IntegrityError, transaction
 
 from runs.alerts.channels import target_key
-from runs.alerts.models import (
-    Alert,
-    AlertCause,
-    AlertChannel,
-    AlertDelivery,
-    AlertEvent,
-    AlertEventKind,
-    AlertState,
-    DeliveryAttempt,
-)
+from runs.alerts.models import Alert, AlertCause, AlertChannel, AlertDelivery, AlertEvent, AlertEventKind, AlertState
 
 from schedules.notify import notify_alerts_due
 
@@ -46,8 +37,8 @@ def _event(alert: Alert, kind: str, *, detail: str, now: datetime, send_at: date
     return event
 
 
-def alert_open(*, org_id: int, cause: str, schedule_id=None, detail: str, now: datetime) -> Alert | None:
-    """Open the alert for this cause; None when one is open already (it stays as it is).
+def alert_raise(*, org_id: int, cause: str, schedule_id=None, detail: str, now: datetime) -> Alert | None:
+    """Raise (open) the alert for this cause; None when one is open already (it stays as it is).
 
     The insert is the claim: the partial unique constraint refuses a second open row, so of
     two racing writers (two replicas, two finishing runs) exactly one opens it. The savepoint
@@ -86,16 +77,12 @@ def alerts_resolve(alerts, *, detail: str, now: datetime) -> list[Alert]:
     return resolved
 
 
-def open_alert(*, org_id: int, cause: str, schedule_id=None) -> Alert | None:
-    return Alert.objects.filter(org_id=org_id, cause=cause, schedule_id=schedule_id, state=AlertState.OPEN).first()
-
-
 def alert_send_test(*, org, now: datetime) -> AlertEvent:
     """A `test` alert to the org's channels, queued to send now; returns its event.
 
     The alert is opened and resolved at once (it has no cause that lasts). Its deliveries go
     through the outbox like any other (the scheduler sends them: the page that asked only
-    shows their progress, `delivery_progress`), one per distinct target: two channels naming
+    shows their progress, `runs.selectors.delivery_progress`), one per distinct target: two channels naming
     one address get one message. A NOTIFY on commit wakes the scheduler's alerts step.
     """
     detail = "Test alert: if you can read this, this channel works."
@@ -114,24 +101,3 @@ def alert_send_test(*, org, now: datetime) -> AlertEvent:
         transaction.on_commit(notify_alerts_due)
     log.info("alert.test", alert_id=str(alert.pk), org=org.pk, deliveries=len(rows))
     return event
-
-
-def delivery_progress(event: AlertEvent) -> list[AlertDelivery]:
-    """The test alert's deliveries with their first attempt (`first_try`, None while queued)."""
-    deliveries = list(
-        AlertDelivery.objects.filter(event=event).select_related("channel").order_by("channel__name", "channel_id")
-    )
-    first: dict[int, DeliveryAttempt] = {}
-    for attempt in DeliveryAttempt.objects.filter(delivery__event=event).order_by("at", "id"):
-        first.setdefault(attempt.delivery_id, attempt)
-    for delivery in deliveries:
-        delivery.first_try = first.get(delivery.pk)
-    return deliveries
-
-
-def open_alert_counts() -> dict[tuple[str, str], int]:
-    """Open alerts by (org slug, cause), for a metrics collector (bounded labels: no schedule ids)."""
-    from django.db.models import Count
-
-    rows = Alert.objects.filter(state=AlertState.OPEN).values_list("org__slug", "cause").annotate(n=Count("id"))
-    return {(slug, cause): n for slug, cause, n in rows}

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Subquery
 
 from runs.alerts.models import Alert, AlertCause
-from runs.alerts.services import alert_open, alerts_resolve
+from runs.alerts.services import alert_raise, alerts_resolve
 from runs.models import SchedulerHeartbeat
 from schedules.models import Schedule
 
@@ -153,7 +153,7 @@ def health_alerts(health: Health) -> tuple[int, int]:
         last_ran = ago_words(health.now, health.last_beat_at)
         for org_id in sorted(health.late_org_ids):
             detail = f"Schedules are late: the scheduler last ran {last_ran} ({counts.get(org_id, 0)} schedule(s) overdue)."
-            opened += alert_open(org_id=org_id, cause=AlertCause.SCHEDULER_STALLED, detail=detail, now=health.now) is not None
+            opened += alert_raise(org_id=org_id, cause=AlertCause.SCHEDULER_STALLED, detail=detail, now=health.now) is not None
     if health.fresh:
         open_stalls = Alert.objects.filter(cause=AlertCause.SCHEDULER_STALLED).exclude(org_id__in=health.late_org_ids)
         detail = "The scheduler is running again; nothing is overdue."

@@ -22,9 +22,10 @@ from config.api.errors import errors
 from config.api.fields import EARLIEST, LATEST, BoundedDateTimeField
 from runs.services.backfill import check_range, schedule_backfill
 from runs.why import Outcome, schedule_occurrence_report
-from schedules import permissions, timing
+from schedules import timing
 from schedules.api.serializers import StrictFieldsMixin
 from schedules.permissions import READ, RUN
+from schedules.selectors import get_schedule_for
 
 
 class ScheduleZoneDateTimeField(BoundedDateTimeField):
@@ -121,7 +122,7 @@ class BackfillView(APIView):
         tags=["schedules"],
     )
     def post(self, request, pk=None):
-        schedule = permissions.get_schedule_for(request.user, pk, RUN)
+        schedule = get_schedule_for(request.user, pk, RUN)
         data = BackfillInputSerializer(data=request.data, context={"zone": schedule.timezone})
         data.is_valid(raise_exception=True)
         result = schedule_backfill(
@@ -206,7 +207,7 @@ class OccurrencesView(APIView):
         tags=["schedules"],
     )
     def get(self, request, pk=None):
-        schedule = permissions.get_schedule_for(request.user, pk, READ)
+        schedule = get_schedule_for(request.user, pk, READ)
         query = OccurrencesQuerySerializer(data=request.query_params.dict(), context={"zone": schedule.timezone})
         query.is_valid(raise_exception=True)
         now = clock.now()

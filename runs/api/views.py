@@ -20,13 +20,13 @@ from config.api import throttling
 from config.api.errors import errors
 from config.api.fields import UUID_RE
 from config.api.pagination import KeysetPagination
-from runs.services import dry_run, manual, queries
+from runs.services import dry_run, manual
 from runs.api.filters import RunFilter
 from runs.api.serializers import DRY_RUN_EXAMPLE, RUN_EXAMPLE, DryRunSerializer, RunSerializer
 from runs.models import ScheduleRun
-from runs.selectors import get_run_for
-from schedules import permissions
+from runs.selectors import get_run_for, runs_for_schedule
 from schedules.permissions import READ, RUN
+from schedules.selectors import get_schedule_for
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -61,7 +61,7 @@ class RunNowView(APIView):
         tags=["schedules"],
     )
     def post(self, request, pk=None):
-        schedule = permissions.get_schedule_for(request.user, pk, RUN)
+        schedule = get_schedule_for(request.user, pk, RUN)
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isprintable()):
             raise serializers.ValidationError(
@@ -96,7 +96,7 @@ class DryRunView(APIView):
         tags=["schedules"],
     )
     def post(self, request, pk=None):
-        schedule = permissions.get_schedule_for(request.user, pk, READ)
+        schedule = get_schedule_for(request.user, pk, READ)
         return Response(dry_run.schedule_dry_run(schedule=schedule, now=clock.now()))
 
 
@@ -107,8 +107,8 @@ class ScheduleRunsView(generics.ListAPIView):
     queryset = ScheduleRun.objects.none()  # for the schema
 
     def get_queryset(self):
-        schedule = permissions.get_schedule_for(self.request.user, self.kwargs["pk"], READ)
-        return queries.runs_for_schedule(schedule).select_related("org", "triggered_by")
+        schedule = get_schedule_for(self.request.user, self.kwargs["pk"], READ)
+        return runs_for_schedule(schedule).select_related("org", "triggered_by")
 
     @extend_schema(
         summary="List a schedule's runs",

@@ -19,6 +19,7 @@ from runs.models import FAILURE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from schedules import permissions
 from schedules.models import Schedule
 from schedules.permissions import READ
+from schedules.selectors import get_schedule_for
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_WINDOW = "24h"
@@ -41,7 +42,7 @@ def summary_runs_for(user, *, schedule_id=None, agent: str | None = None, org: s
     """The runs the summary covers: those the user may read, narrowed to one schedule (another
     org's schedule is NotVisible, as everywhere), one agent slug or one org slug."""
     if schedule_id:
-        schedule = permissions.get_schedule_for(user, schedule_id, READ, queryset=Schedule.objects.all())
+        schedule = get_schedule_for(user, schedule_id, READ, queryset=Schedule.objects.all())
         runs = ScheduleRun.objects.filter(schedule=schedule)
     else:
         runs = permissions.restrict(ScheduleRun.objects.all(), user, READ, schedule_field="schedule_id")

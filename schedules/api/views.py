@@ -25,6 +25,7 @@ from schedules.api.serializers import (
 )
 from schedules.models import Membership, Organization, Schedule
 from schedules.permissions import DELETE, READ, WRITE
+from schedules.selectors import get_schedule_for, schedules_visible_to
 
 EXAMPLE_ID = "3f2a9c1e-8b7d-4e6f-a5b4-c3d2e1f0a9b8"
 SCHEDULE_EXAMPLE = {
@@ -126,11 +127,11 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     queryset = Schedule.objects.none()  # for the schema; get_queryset is the real one
 
     def get_queryset(self):
-        return for_list(permissions.schedules_visible_to(self.request.user))
+        return for_list(schedules_visible_to(self.request.user))
 
     def get_object(self, perm: str = READ) -> Schedule:
         queryset = Schedule.objects.select_related("org", "agent", "created_by", "updated_by")
-        return permissions.get_schedule_for(self.request.user, self.kwargs["pk"], perm, queryset=queryset)
+        return get_schedule_for(self.request.user, self.kwargs["pk"], perm, queryset=queryset)
 
     def retrieve(self, request, *args, **kwargs):
         return _schedule_response(self.get_object(READ))

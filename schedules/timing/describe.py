@@ -40,9 +40,7 @@ def _local(value: datetime, zone) -> str:
     text = local.strftime("%Y-%m-%d %H:%M")
     wall = local.replace(tzinfo=None)
     if wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset():
-        # Signed even when zero: "(UTC)" beside "Europe/London" would read as another zone.
-        offset = local.utcoffset()
-        text += f" ({offset_text(offset) if offset else 'UTC+00:00'})"
+        text += f" ({offset_text(local.utcoffset(), signed=True)})"
     return text
 
 

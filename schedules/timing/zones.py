@@ -54,12 +54,15 @@ def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones() - _NOT_PLACES}
 
 
-def offset_text(offset: timedelta | None) -> str:
-    """A UTC offset as the pages and messages write it: "UTC+08:00", "UTC-05:30", "UTC"."""
+def offset_text(offset: timedelta | None, *, signed: bool = False) -> str:
+    """A UTC offset as the pages and messages write it: "UTC+08:00", "UTC-05:30", "UTC".
+
+    `signed`: a zero offset reads "UTC+00:00" too, where it tells one of two equal wall times
+    from the other (the fall-back hour: "01:30 (UTC+01:00)", then "01:30 (UTC+00:00)")."""
     minutes = int(offset.total_seconds()) // 60 if offset else 0
-    if not minutes:
+    if not minutes and not signed:
         return "UTC"
-    sign = "+" if minutes > 0 else "-"
+    sign = "+" if minutes >= 0 else "-"
     hours, minutes = divmod(abs(minutes), 60)
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
 

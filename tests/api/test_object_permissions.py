@@ -69,7 +69,8 @@ def test_org_permissions_follow_the_role(personas, acme):
 def test_a_group_object_grant_counts(acme, agent, schedule):
     from django.contrib.auth.models import Group
 
-    from schedules.permissions import RUN, WRITE, schedules_visible_to
+    from schedules.permissions import RUN, WRITE
+    from schedules.selectors import schedules_visible_to
 
     member = make_user("gina", make_org("elsewhere"), "viewer")
     team = Group.objects.create(name="night-shift")
@@ -96,7 +97,8 @@ def has_schedule_perm(user, schedule, perm) -> bool:
 
 
 def test_an_inactive_member_holds_nothing(alice, schedule):
-    from schedules.permissions import READ, schedules_visible_to
+    from schedules.permissions import READ
+    from schedules.selectors import schedules_visible_to
 
     alice.is_active = False
     alice.save()

@@ -10,7 +10,7 @@ from django.core import mail
 from audit.models import AuditAction, AuditEvent
 from config import clock
 from runs.alerts.delivery import deliver_due
-from runs.alerts.services import alert_open
+from runs.alerts.services import alert_raise
 from runs.models import AlertCause, AlertChannel
 from schedules.services import schedule_pause
 from audit.services import Actor
@@ -23,7 +23,7 @@ URL = "/automation/alerts/"
 
 def test_every_member_reads_alerts_and_an_outsider_gets_404_for_the_org(signed_in, personas, acme, agent):
     schedule = make_schedule(acme, agent, name="Sales")
-    alert_open(org_id=acme.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk, detail="3 runs failed", now=T0)
+    alert_raise(org_id=acme.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk, detail="3 runs failed", now=T0)
     for role in ("admin", "editor", "operator", "viewer"):
         response = signed_in(personas[role]).get(URL)
         assert response.status_code == 200

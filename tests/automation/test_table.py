@@ -304,9 +304,9 @@ def test_the_agent_filter_works_in_the_table_fragment_too(signed_in, alice, acme
 
 
 def test_past_a_thousand_matches_the_count_says_so_without_counting_them_all(signed_in, alice, acme, agent, now, monkeypatch):
-    monkeypatch.setattr("automation.queries.COUNT_MAX", 3)
+    monkeypatch.setattr("automation.selectors.COUNT_MAX", 3)
     for i in range(5):
         make_schedule(acme, agent, name=f"s{i}", now=now)
     assert "5 of 3+" in signed_in(alice).get(TABLE).content.decode()
-    monkeypatch.setattr("automation.queries.COUNT_MAX", 5)
+    monkeypatch.setattr("automation.selectors.COUNT_MAX", 5)
     assert "5 of 5" in signed_in(alice).get(TABLE).content.decode()

@@ -93,14 +93,14 @@ def test_the_stalled_banner_appears_when_heartbeats_are_old(page: Page, live_ser
 def test_the_alerts_page_is_accessible_and_fits_a_phone(browser, live_server, receiver, scheme):
     from audit.services import Actor
     from runs.alerts.channels import channel_create
-    from runs.alerts.services import alert_open
+    from runs.alerts.services import alert_raise
     from runs.models import AlertCause
 
     org = make_org("acme")
     make_user("ada", org, "admin")
     now = datetime.now(timezone.utc)
     schedule = make_schedule(org, make_agent(org), name="Weekday sales", now=now)
-    alert_open(org_id=org.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk,
+    alert_raise(org_id=org.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk,
                detail="3 runs of schedule “Weekday sales” failed in a row (the last: agent_failed).", now=now)
     channel_create(actor=Actor.system(), org=org, data={"kind": "webhook", "name": "On-call hook", "target": receiver.url}, now=now)
     context = browser.new_context(color_scheme=scheme, viewport={"width": 360, "height": 800})

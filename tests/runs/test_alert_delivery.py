@@ -14,7 +14,8 @@ from audit.services import Actor
 from config.signing import sign
 from runs.alerts.channels import channel_create, channel_delete, channel_update
 from runs.alerts.delivery import deliver_due
-from runs.alerts.services import alert_open, alert_send_test, delivery_progress
+from runs.alerts.services import alert_raise, alert_send_test
+from runs.selectors import delivery_progress
 from runs.models import AlertCause, AlertChannel, AlertDelivery, DeliveryAttempt, DeliveryState
 from tests.constants import NINE
 from tests.factories import make_schedule
@@ -39,7 +40,7 @@ def webhook(org, url, secret="s3cret"):
 
 def open_failure_alert(org, agent):
     schedule = make_schedule(org, agent, name="Sales")
-    return alert_open(org_id=org.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk, detail="3 failed", now=NINE)
+    return alert_raise(org_id=org.pk, cause=AlertCause.CONSECUTIVE_FAILURES, schedule_id=schedule.pk, detail="3 failed", now=NINE)
 
 
 def test_the_webhook_gets_a_json_body_signed_with_the_channel_secret(acme, agent, receiver):

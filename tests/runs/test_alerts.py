@@ -150,7 +150,7 @@ def test_concurrent_failures_open_one_alert_and_count_every_failure(acme, agent)
 
 
 def test_open_alert_counts_are_by_org_slug_and_cause_for_a_metrics_collector(acme, agent, globex):
-    from runs.alerts.services import open_alert_counts
+    from runs.selectors import open_alert_counts
 
     schedule = make_schedule(acme, agent, alert_after_failures=1)
     other = make_schedule(acme, agent, name="Other", alert_after_failures=1)

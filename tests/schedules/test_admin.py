@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from runs.alerts.services import alert_open
+from runs.alerts.services import alert_raise
 from runs.models import (
     Alert, AlertChannel, AlertDelivery, AlertEvent, DeliveryAttempt, RunTally, ScheduleRun, SchedulerHeartbeat,
 )
@@ -53,7 +53,7 @@ def objects(acme, agent, alice, schedule):
     run = make_run(schedule, at=NINE, now=T0)
     heartbeat = make_heartbeat("host-1:42")
     channel = AlertChannel.objects.create(org=acme, kind="email", name="Ops", target="ops@example.com", created_at=T0, updated_at=T0)
-    alert = alert_open(org_id=acme.pk, cause="consecutive_failures", schedule_id=schedule.pk, detail="3 failed", now=T0)
+    alert = alert_raise(org_id=acme.pk, cause="consecutive_failures", schedule_id=schedule.pk, detail="3 failed", now=T0)
     delivery = AlertDelivery.objects.get()
     attempt = DeliveryAttempt.objects.create(delivery=delivery, at=T0, ok=True)
     return {

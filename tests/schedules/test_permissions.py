@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config.errors import MissingPermission, NotVisible
-from schedules.permissions import DELETE, READ, WRITE, get_schedule_for
+from schedules.permissions import DELETE, READ, WRITE
+from schedules.selectors import get_schedule_for
 from tests.factories import make_agent, make_schedule
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,7 @@
 """The reads behind the pages: the schedules table and a schedule's runs.
 
-Visibility always comes from `schedules.permissions`; these only narrow and read.
+Visibility always comes from `schedules.selectors` (the rule of `schedules.permissions`);
+these only narrow and read.
 Each function costs a fixed number of queries, whatever the number of rows.
 """
 
@@ -12,11 +13,11 @@ from datetime import datetime
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from automation.paging import Page, page_of
-from runs.services import queries as run_queries
 from runs.models import ScheduleRun
-from schedules import permissions, selectors
+from runs.selectors import runs_for_schedule
 from schedules.models import Agent, Organization, Schedule
 from schedules.permissions import Grants
+from schedules.selectors import schedule_search, schedule_status_filter, schedules_visible_to
 
 TABLE_PAGE_SIZE = 50
 RUNS_PAGE_SIZE = 20
@@ -28,11 +29,11 @@ COUNT_MAX = 1000
 def table_queryset(
     user, org: Organization, *, grants: Grants | None = None, status: str = "", agent: str = "", q: str = ""
 ) -> QuerySet[Schedule]:
-    qs = permissions.schedules_visible_to(user, grants=grants).filter(org=org).select_related("agent")
-    qs = selectors.schedule_status_filter(qs, status)
+    qs = schedules_visible_to(user, grants=grants).filter(org=org).select_related("agent")
+    qs = schedule_status_filter(qs, status)
     if agent:
         qs = qs.filter(agent__slug=agent)
-    return selectors.schedule_search(qs, q)
+    return schedule_search(qs, q)
 
 
 @dataclass(frozen=True)
@@ -82,5 +83,5 @@ def org_agents(org: Organization, *, slug: str | None = None) -> list[Agent]:
 
 
 def runs_page(schedule: Schedule, *, cursor: str = "", size: int = RUNS_PAGE_SIZE) -> Page:
-    qs = run_queries.runs_for_schedule(schedule).select_related("retry_of")
+    qs = runs_for_schedule(schedule).select_related("retry_of")
     return page_of(qs, cursor, size)
