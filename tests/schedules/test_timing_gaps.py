@@ -86,6 +86,15 @@ def test_a_repeated_local_time_is_its_first_occurrence_whatever_its_fold():
     assert spec.run_at == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
 
 
+def test_offsets_are_written_as_the_pages_show_them():
+    assert [timing.offset_text(timedelta(minutes=m)) for m in (480, 330, -300, -570)] == [
+        "UTC+08:00", "UTC+05:30", "UTC-05:00", "UTC-09:30",
+    ]
+    # A zero offset (or none) reads "UTC", unless it tells one of two equal wall times apart.
+    assert timing.offset_text(timedelta(0)) == timing.offset_text(None) == "UTC"
+    assert timing.offset_text(timedelta(0), signed=True) == "UTC+00:00"
+
+
 def test_an_offset_change_is_found_to_the_second():
     # Gaza moved to summer time at 00:01 local on 1 April 2011 (22:01Z) and back on 1 August.
     gaza = timing.validate_timezone("Asia/Gaza")
