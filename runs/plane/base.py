@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from runs.models import RunErrorCode
+from runs.models import RunErrorCode, plane_http_error
 from schedules import variables
 
 
@@ -70,6 +70,26 @@ class PlaneError(Exception):
         self.code = code
         self.message = message
         self.unknown_outcome = unknown_outcome
+
+
+# Answers that say the plane did not act on the request but might the next time.
+NOT_NOW = (408, 429)
+
+
+def status_error(status: int, where: str, snippet: str, *, session_lookup: bool = False) -> PlaneError:
+    """The PlaneError of an answer that is not a 2xx, by the ambiguity rule, for every plane:
+    a 5xx (the plane's or a gateway's), 408 or 429 leaves the outcome unknown (the same attempt
+    is sent again); a 404 where a session is looked up (poll, cancel) is
+    `plane_session_not_found`; any other 4xx is `plane_rejected`; a 3xx (never followed) is
+    `plane_bad_response`."""
+    text = f"{where} answered {status}: {snippet}" if snippet else f"{where} answered {status}"
+    if status >= 500 or status in NOT_NOW:
+        return PlaneError(plane_http_error(status), text, unknown_outcome=True)
+    if status == 404 and session_lookup:
+        return PlaneError(RunErrorCode.PLANE_SESSION_NOT_FOUND, text)
+    if status >= 400:
+        return PlaneError(RunErrorCode.PLANE_REJECTED, text)
+    return PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, text)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from django.urls import reverse
 from config.api.parsers import MAX_DEPTH, too_deep
 from config.signing import sign
 from config.transport import Transport, TransportError
-from runs.models import RunErrorCode, plane_http_error
+from runs.models import RunErrorCode
 from runs.plane.base import (
     PlaneError,
     PlaneResult,
@@ -31,11 +31,10 @@ from runs.plane.base import (
     redact_credentials,
     result_from_body,
     session_request,
+    status_error,
 )
 
 MAX_ANSWER_BYTES = 1 << 20
-# Answers that say the plane did not act on the request but might the next time.
-_NOT_NOW = (408, 429)
 
 
 def callback_url() -> str:
@@ -170,19 +169,9 @@ class HttpPlaneClient:
             raise PlaneError(RunErrorCode.PLANE_UNREACHABLE, f"{where}: {exc}", unknown_outcome=exc.sent) from None
         status, data = answer.status, answer.body
         snippet = data[:300].decode("utf-8", "replace")
-        if status >= 500:
-            # A 5xx, from the plane or from a gateway in front of it (502, 504), does not say
-            # whether the plane acted on the request.
-            raise PlaneError(plane_http_error(status), f"{where} answered {status}: {snippet}", unknown_outcome=True)
-        if status == 404 and (method == "GET" or path.endswith("/cancel")):
-            raise PlaneError(RunErrorCode.PLANE_SESSION_NOT_FOUND, f"{where} answered 404: {snippet}")
-        if status in _NOT_NOW:
-            raise PlaneError(plane_http_error(status), f"{where} answered {status}: {snippet}", unknown_outcome=True)
-        if status >= 400:
-            raise PlaneError(RunErrorCode.PLANE_REJECTED, f"{where} answered {status}: {snippet}")
         if not 200 <= status < 300:
             # Redirects are not followed: nothing reached the plane's handler.
-            raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, f"{where} answered {status}")
+            raise status_error(status, where, snippet if status >= 400 else "", session_lookup=method == "GET" or path.endswith("/cancel"))
         # From here the plane accepted the request (a 2xx): an answer we cannot read leaves
         # the outcome unknown, not failed.
         if answer.too_large:

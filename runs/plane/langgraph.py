@@ -40,7 +40,7 @@ from langgraph_sdk.errors import APIStatusError
 
 from config import transport
 
-from runs.models import RunErrorCode, plane_http_error
+from runs.models import RunErrorCode
 from runs.plane.base import (
     MAX_ANSWER,
     MAX_FIELD,
@@ -51,6 +51,7 @@ from runs.plane.base import (
     redact_credentials,
     result_from_body,
     session_request,
+    status_error,
 )
 from schedules.models import Agent
 
@@ -367,11 +368,7 @@ class LangGraphPlaneClient:
             snippet = redact_credentials(str(exc.message))[:300]
             if code == 409 and conflict_ok:
                 raise _Conflict() from None
-            if code >= 500:
-                raise PlaneError(plane_http_error(code), f"{where} answered {code}: {snippet}", unknown_outcome=True) from None
-            if code == 404 and lost_ok:
-                raise PlaneError(RunErrorCode.PLANE_SESSION_NOT_FOUND, f"{where} answered 404: {snippet}") from None
-            raise PlaneError(RunErrorCode.PLANE_REJECTED, f"{where} answered {code}: {snippet}") from None
+            raise status_error(code, where, snippet, session_lookup=lost_ok) from None
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             raise PlaneError(RunErrorCode.PLANE_TIMEOUT, f"{where}: no complete answer in time", unknown_outcome=sent) from None

@@ -114,3 +114,31 @@ def test_a_webhook_needs_the_token_of_its_own_job_run_id_and_a_secret(client, se
     assert (answer.status_code, answer.json()) == (200, {"status": "ignored", "reason": "unknown run"})
     settings.EXECUTION_PLANE_SECRET = ""
     assert client.post(f"/api/v1/runs/langgraph/job-a/{webhook_token('job-a', '')}/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "status, code, unknown",
+    [
+        (429, "plane_http_429", True),  # busy: it did not act, but may next time
+        (408, "plane_http_408", True),
+        (503, "plane_http_503", True),
+        (422, RunErrorCode.PLANE_REJECTED, False),
+    ],
+)
+def test_the_servers_refusals_follow_the_same_ambiguity_rule_as_the_http_plane(status, code, unknown):
+    import time
+
+    import httpx
+    from langgraph_sdk.errors import APIStatusError
+
+    from runs.plane import PlaneError
+
+    client = LangGraphPlaneClient(url="http://127.0.0.1:1", site_url="http://127.0.0.1:8000")
+    answer = httpx.Response(status, request=httpx.Request("POST", "http://127.0.0.1:1/threads"))
+
+    def refused(_sdk):
+        raise APIStatusError("refused", response=answer, body=None)
+
+    with pytest.raises(PlaneError) as caught:
+        client._request(time.monotonic() + 5, "POST /threads", refused)
+    assert (caught.value.code, caught.value.unknown_outcome) == (code, unknown)
