@@ -97,7 +97,9 @@ class BadSignature(APIException):
     default_detail = "missing or wrong X-Signature"
 
 
-_ANSWER = inline_serializer(
+# What applying a plane's report answers (`apply_callback`): the signed callback and the
+# LangGraph webhook alike.
+APPLY_ANSWER = inline_serializer(
     "CallbackAnswer",
     {
         "status": serializers.ChoiceField(choices=[Outcome.APPLIED, Outcome.IGNORED]),
@@ -168,7 +170,7 @@ class RunCallbackView(PlaneEndpoint):
         auth=[],
         request=_BODY,
         responses={
-            200: _ANSWER,
+            200: APPLY_ANSWER,
             400: error_response(400, "Signed, but not a callback body.", "job_run_id is required"),
             401: error_response(
                 401, "Missing or wrong X-Signature; nothing changed.", "missing or wrong X-Signature", code="invalid_signature"

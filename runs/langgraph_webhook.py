@@ -27,7 +27,7 @@ from rest_framework.response import Response
 
 from config import clock
 from config.api.errors import error_response
-from runs.callback import Outcome, PlaneEndpoint, apply_callback
+from runs.callback import APPLY_ANSWER, Outcome, PlaneEndpoint, apply_callback
 from runs.models import ScheduleRun
 from runs.plane import PlaneError
 from runs.plane.langgraph import LangGraphPlaneClient, webhook_token
@@ -60,15 +60,6 @@ class BadToken(APIException):
     default_detail = "wrong webhook token"
 
 
-_ANSWER = inline_serializer(
-    "LangGraphWebhookAnswer",
-    {
-        "status": serializers.ChoiceField(choices=[Outcome.APPLIED, Outcome.IGNORED]),
-        "reason": serializers.CharField(required=False, help_text="Why nothing changed, e.g. 'already finished'."),
-    },
-)
-
-
 class LangGraphWebhookView(PlaneEndpoint):
     # The token in the URL is the proof.
 
@@ -92,7 +83,7 @@ class LangGraphWebhookView(PlaneEndpoint):
             ),
         ],
         responses={
-            200: _ANSWER,
+            200: APPLY_ANSWER,
             403: error_response(403, "Wrong token; nothing changed.", "wrong webhook token", code="invalid_token"),
             503: inline_serializer(
                 "LangGraphWebhookUnavailable", {"code": serializers.CharField(), "detail": serializers.CharField()}
