@@ -145,6 +145,9 @@ class ScheduleRun(models.Model):
         _("answer"),
         blank=True,
         default="",
+        # Also in the database, as the other later columns: raw inserts (the benches' baselines)
+        # name only the columns they mean.
+        db_default="",
         help_text=_("The agent's own answer, as text, e.g. the last message of a chat agent (at most 64 KiB)."),
     )
     # What the session used, as the plane reported it (docs/execution-plane.md, "Usage"); empty
