@@ -140,6 +140,11 @@ class Dispatcher:
             self.submitted_total += submitted
         return submitted
 
+    def idle(self) -> bool:
+        """No plane call in flight and no answer left to write (tests wait for it after a pass)."""
+        with self._lock:
+            return self._inflight == 0 and not self._accepted
+
     def submit(self, fn, *args) -> None:
         """Run `fn(*args)` on a worker thread (inline without workers): reconcile's plane calls."""
         self._submit(fn, *args)
