@@ -43,8 +43,10 @@ class EventLoopLane:
     def __init__(self, dispatcher, *, name: str):
         self.dispatcher = dispatcher
         self.loop = asyncio.new_event_loop()
-        self._slots = asyncio.Semaphore(dispatcher.workers)
-        self._tasks: set[asyncio.Task] = set()
+        # `workers` coroutines take the runs in turn: that many calls in flight, and no task
+        # or semaphore per run.
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._callers: list[asyncio.Task] = []
         self._answers: deque = deque()
         self._answered = threading.Event()
         self._accepting = True
@@ -61,7 +63,7 @@ class EventLoopLane:
         with self._accepting_lock:
             if not self._accepting:
                 return False
-            self.loop.call_soon_threadsafe(self._create_tasks, runs, clock)
+            self.loop.call_soon_threadsafe(self._enqueue, runs, clock)
             return True
 
     def stop(self, *, wait: bool) -> None:
@@ -79,58 +81,74 @@ class EventLoopLane:
         self._stopping = True
         self._answered.set()
         self._writer.join(DRAIN_SECONDS if wait else 5)
-        close = getattr(self.dispatcher.client, "aclose", None)
-
-        def finish():
-            if close is not None:
-                close()
-            self.loop.stop()
-
-        self.loop.call_soon_threadsafe(finish)
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(5)
+        except Exception:  # noqa: BLE001 - the process is stopping: its sockets close with it
+            log.exception("dispatch.close_failed", replica=self.dispatcher.replica_id)
+        self.loop.call_soon_threadsafe(self.loop.stop)
         self._loop_thread.join(5)
         if not self._loop_thread.is_alive():
             self.loop.close()
 
+    async def _close(self) -> None:
+        """End the idle callers and close the connections (nothing is in flight any more)."""
+        for caller in self._callers:
+            caller.cancel()
+        await asyncio.gather(*self._callers, return_exceptions=True)
+        close = getattr(self.dispatcher.client, "aclose", None)
+        if close is not None:
+            close()
+
     # --- the loop thread -------------------------------------------------------------------
 
-    def _create_tasks(self, runs: list, clock) -> None:
+    def _enqueue(self, runs: list, clock) -> None:
+        if not self._callers:
+            self._callers = [self.loop.create_task(self._caller()) for _ in range(self.dispatcher.workers)]
         for run in runs:
-            task = self.loop.create_task(self._call(run, clock))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._queue.put_nowait((run, clock))
 
-    async def _call(self, run, clock) -> None:
+    async def _caller(self) -> None:
+        while True:
+            run, clock = await self._queue.get()
+            outcome = None
+            try:
+                outcome = await self._call(run, clock)
+            except asyncio.CancelledError:
+                raise  # a stop that did not wait: the lease lapses and the run goes again, same key
+            except Exception:  # noqa: BLE001 - a bug in one call must not stop the others
+                log.exception("dispatch.worker_failed", replica=self.dispatcher.replica_id, job_run_id=run.job_run_id)
+            finally:
+                self._answer(run, clock, outcome)
+                self._queue.task_done()
+
+    async def _call(self, run, clock):
         dispatcher = self.dispatcher
-        outcome = None
+        budget = dispatcher._call_budget(run, clock.now())
+        if budget is None:
+            return Lapsed()
+        called = time.monotonic()
         try:
-            async with self._slots:
-                budget = dispatcher._call_budget(run, clock.now())
-                if budget is None:
-                    outcome = Lapsed()
-                else:
-                    called = time.monotonic()
-                    try:
-                        outcome = await dispatcher.client.start_async(run, timeout=budget)
-                    except PlaneError as exc:
-                        outcome = exc
-                    dispatcher._timed_call(time.monotonic() - called)
-        except asyncio.CancelledError:
-            pass  # a stop that did not wait: the lease lapses and the run goes again, same key
-        except Exception:  # noqa: BLE001 - a bug in one call must not stop the others
-            log.exception("dispatch.worker_failed", replica=dispatcher.replica_id, job_run_id=run.job_run_id)
+            return await dispatcher.client.start_async(run, timeout=budget)
+        except PlaneError as exc:
+            return exc
         finally:
-            self._answers.append((run, clock, outcome))
-            self._answered.set()
+            dispatcher._timed_call(time.monotonic() - called)
+
+    def _answer(self, run, clock, outcome) -> None:
+        self._answers.append((run, clock, outcome))
+        self._answered.set()
 
     async def _drain(self) -> None:
-        # Tasks created by launches queued before the stop are in the set by now (the loop
-        # runs callbacks in order); each call ends at its own deadline.
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        # Runs from launches queued before the stop are in the queue by now (the loop runs
+        # callbacks in order); each call ends at its own deadline.
+        await self._queue.join()
 
     def _cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        for caller in self._callers:
+            caller.cancel()
+        while not self._queue.empty():
+            run, clock = self._queue.get_nowait()
+            self._answer(run, clock, None)
 
     # --- the writer thread -----------------------------------------------------------------
 
