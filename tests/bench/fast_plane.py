@@ -2,13 +2,13 @@
 
 Why it exists: `bench_lag.py` measures real `run_scheduler` processes at thousands of runs a
 second. The reference plane, `tests/plane_server.PlaneServer` (`http.server`, a thread per
-connection, in the bench's own process), costs about 180 us of CPU per session created; at
-3,000 runs/s that is more than half of one of the machine's two cores, taken from the
-scheduler and PostgreSQL it shares them with, so the bench measured its own plane as much as
-our scheduler. A real plane runs on other machines. This one is an asyncio server on
-`uvloop`, with `httptools` (uvicorn's event loop and C HTTP/1.1 parser), and costs about a
-third of that; in its own process, its CPU reads separately (/proc) from the bench's and the
-scheduler's.
+connection, in the bench's own process), costs 145-250 us of CPU per session created; at
+3,000 runs/s that is about half of one of the machine's two cores, taken from the scheduler
+and PostgreSQL it shares them with, so the bench measured its own plane as much as our
+scheduler. A real plane runs on other machines. This one is an asyncio server on `uvloop`,
+with `httptools` (uvicorn's event loop and C HTTP/1.1 parser), and costs 35-70 us (most of it
+the kernel's loopback TCP); in its own process, its CPU reads separately (/proc) from the
+bench's and the scheduler's.
 
 What of the contract (docs/execution-plane.md) it implements, as PlaneServer does:
 
