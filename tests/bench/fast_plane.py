@@ -46,10 +46,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hmac
 import http.client
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -263,18 +263,18 @@ def main(argv=None) -> int:
     parser.add_argument("--secret", default="", help="check every call's X-Signature with this secret")
     parser.add_argument("--complete-after", type=float, default=None, help="finish sessions after this many seconds")
     parser.add_argument("--status", default="success", choices=["success", "failed", "canceled"])
+    parser.add_argument("--exit-with-stdin", action="store_true", help="stop when standard input closes (the parent is gone)")
     args = parser.parse_args(argv)
     plane = Plane(secret=args.secret, complete_after=args.complete_after, complete_status=args.status)
-    # Sessions are kept for the whole run and hold no cycles: without this, the collector
-    # walks every one of them again and again as tens of thousands accumulate.
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if args.exit_with_stdin:
+            # A benchmark killed before its `finally` leaves no plane serving behind it.
+            loop.add_reader(0, lambda: os.read(0, 4096) or stop.set())
         await serve(plane, args.host, args.port, stop, ready=lambda port: print(port, flush=True))
 
     try:
@@ -301,7 +301,8 @@ class FastPlane:
         cmd = [sys.executable, "-m", "tests.bench.fast_plane", "--port", "0", "--secret", secret]
         if complete_after is not None:
             cmd += ["--complete-after", str(complete_after)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        cmd.append("--exit-with-stdin")
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = proc.stdout.readline()
         if not line.strip().isdigit():
             proc.kill()
@@ -317,6 +318,9 @@ class FastPlane:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if not pipe.closed:
+                pipe.close()
 
     def _get(self, path: str) -> dict:
         for attempt in (1, 2):

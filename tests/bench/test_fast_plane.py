@@ -128,3 +128,14 @@ def test_sessions_finish_by_themselves_and_the_most_open_in_one_org_is_counted()
         assert stats["by_status"] == {"success": 3} and stats["max_open_in_one_org"] == 2
     finally:
         plane.stop()
+
+
+def test_the_plane_stops_when_the_process_that_started_it_is_gone():
+    plane = FastPlane.start()
+    try:
+        plane.proc.stdin.close()  # as the kernel does when a killed benchmark's pipes close
+
+        assert polling.wait_until(lambda: plane.proc.poll() is not None, what="the plane to stop")
+        assert plane.proc.returncode == 0
+    finally:
+        plane.stop()
