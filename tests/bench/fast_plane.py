@@ -29,7 +29,7 @@ Not part of the contract, unsigned, for the bench to read while the plane runs:
 - `GET /stats`: session counts (`sessions`, `create_calls`, `open`, `max_open`, `by_status`,
   `cancels`, `max_open_in_one_org`: the most sessions open at once in any one org, by
   `metadata.org`);
-- `GET /stats/sessions?from=N`: the sessions from the N-th on (in creation order), each
+- `GET /stats/sessions?from=N`: the sessions after the first N (in creation order), each
   `[job_run_id, org, created_wall, created_monotonic]`: the plane's own time stamp of the
   creation, which the bench's "plane call accepted" lag is read from. Wall times are the
   monotonic stamps plus one offset taken at start, so a clock step mid-case cannot skew them.
@@ -39,7 +39,8 @@ tests use that one. Run it standalone (prints the port, serves until SIGTERM/SIG
 
     python -m tests.bench.fast_plane --port 0 --secret s3cret [--complete-after 0.3]
 
-`FastPlane.start(...)` does that from a benchmark and reads it over HTTP.
+`FastPlane.start(...)` does that from a benchmark (with `--exit-with-stdin`: the plane stops
+when the benchmark is gone, killed or not) and reads it over HTTP.
 """
 
 from __future__ import annotations
