@@ -17,6 +17,7 @@ environment, and never sends Expect. Not thread-safe: one instance belongs to on
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import time
@@ -28,7 +29,9 @@ import httptools
 from config.transport import Answer, TransportError, _ssl_context
 
 KEEPALIVE_SECONDS = 30.0  # an idle connection older than this is not used again (as Transport's)
-_FORBIDDEN = frozenset("\r\n\0")
+# What would end a header line early, or (in a name) its name.
+_BAD_VALUE = re.compile(r"[\r\n\0]")
+_BAD_NAME = re.compile(r"[\r\n\0:]")
 
 
 class _Failed(Exception):
@@ -160,6 +163,8 @@ class AsyncTransport:
         self.max_idle = max_idle
         self._idle: dict[tuple, list[_Connection]] = defaultdict(list)
         self._open: set[_Connection] = set()
+        # url -> (origin, secure, the request line and Host header): a burst calls one URL.
+        self._targets: dict[str, tuple] = {}
 
     def close(self) -> None:
         """Close every connection (on the loop's thread, once no call is in flight)."""
@@ -191,15 +196,11 @@ class AsyncTransport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(self, method, url, headers, body, deadline, max_bytes) -> Answer:
-        parts = urlsplit(url)
-        secure = parts.scheme == "https"
-        port = parts.port or (443 if secure else 80)
-        host = parts.hostname or ""
-        request = _request_bytes(method, parts, host, port, secure, headers, body)
+        origin, secure, head = self._target(method, url)
+        request = _request_bytes(head, headers, body)
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransportError("the call's deadline passed", sent=False, timed_out=True)
-        origin = (parts.scheme, host, port)
         connection = None
         try:
             async with asyncio.timeout(left):
@@ -222,6 +223,22 @@ class AsyncTransport:
             connection.abort()
             self._open.discard(connection)
         return answer
+
+    def _target(self, method: str, url: str) -> tuple:
+        key = f"{method} {url}"
+        found = self._targets.get(key)
+        if found is None:
+            if len(self._targets) > 256:
+                self._targets.clear()  # URLs with ids in them (polls): do not grow without end
+            parts = urlsplit(url)
+            secure = parts.scheme == "https"
+            host, port = parts.hostname or "", parts.port or (443 if secure else 80)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            authority = f"[{host}]" if ":" in host else host
+            if port != (443 if secure else 80):
+                authority = f"{authority}:{port}"
+            found = self._targets[key] = ((parts.scheme, host, port), secure, f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n")
+        return found
 
     def _idle_connection(self, origin) -> _Connection | None:
         idle = self._idle[origin]
@@ -246,22 +263,18 @@ class AsyncTransport:
         return connection
 
 
-def _request_bytes(method, parts, host, port, secure, headers, body) -> bytes:
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    default_port = 443 if secure else 80
-    authority = f"[{host}]" if ":" in host else host
-    if port != default_port:
-        authority = f"{authority}:{port}"
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {authority}"]
+def _request_bytes(head: str, headers: dict[str, str], body: bytes | None) -> bytes:
+    if _BAD_NAME.search("".join(headers)) or _BAD_VALUE.search("".join(headers.values())):
+        # A header that would split the request: never sent.
+        raise TransportError("a header holds a line break", sent=False, timed_out=False)
+    lines = [head]
     for name, value in headers.items():
-        if _FORBIDDEN.intersection(name) or _FORBIDDEN.intersection(value) or ":" in name:
-            # A header that would split the request: never sent.
-            raise TransportError(f"header {name!r} holds a line break", sent=False, timed_out=False)
-        lines.append(f"{name}: {value}")
+        lines.append(f"{name}: {value}\r\n")
     if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    lines.append("\r\n")
     try:
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        encoded = "".join(lines).encode("latin-1")
     except UnicodeEncodeError:
         raise TransportError("a header is not Latin-1 text", sent=False, timed_out=False) from None
-    return head + body if body else head
+    return encoded + body if body else encoded

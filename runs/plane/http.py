@@ -16,6 +16,7 @@ import json
 import threading
 from urllib.parse import quote, unquote, urlsplit
 
+import orjson
 from django.conf import settings
 from django.urls import reverse
 
@@ -183,7 +184,7 @@ class _Call:
     """One plane call, whichever transport carries it: the request, and what its outcome means."""
 
     def __init__(self, client: HttpPlaneClient, method: str, path: str, body: dict | None, headers: dict | None, timeout: float | None):
-        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        raw = orjson.dumps(body) if body is not None else b""
         all_headers = {"Accept": "application/json", "User-Agent": "agent-schedules/1"}
         if body is not None:
             all_headers["Content-Type"] = "application/json"
@@ -237,7 +238,9 @@ class _Call:
             # A megabyte of "[" exhausts the parser's stack. It must end the call as a bad
             # answer: an error escaping the client left the run to be sent again and again.
             deep = True
-        if deep or too_deep(parsed):
+        # Nesting deeper than MAX_DEPTH takes twice that many brackets: a short answer (every
+        # create answer) is not walked.
+        if deep or (len(data) > 2 * MAX_DEPTH and too_deep(parsed)):
             raise PlaneError(
                 RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer nests more than {MAX_DEPTH} levels", unknown_outcome=True
             )
