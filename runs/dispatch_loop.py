@@ -9,7 +9,9 @@ all the work, whatever the size of the burst:
 - the **writer** thread takes every answer that came back since it last looked and records
   them together: the accepted runs as `running` in one statement, the failures through the
   ambiguity rule (runs/services/ambiguity.py), one by one as the worker threads did. It also
-  admits the next lot when the lane runs low (the dispatcher's refill).
+  admits the next lot when the lane runs low (the dispatcher's refill), and when firing has
+  committed a batch (`Dispatcher.nudge`): a burst's first calls start while the scheduler's
+  thread still fires the rest.
 
 Sixteen worker threads each blocking in a call spent more CPU handing the GIL to each other
 than calling the plane; on one loop a call costs a tenth of that. Every rule of a plane call is
@@ -65,6 +67,10 @@ class EventLoopLane:
                 return False
             self.loop.call_soon_threadsafe(self._enqueue, runs, clock)
             return True
+
+    def wake(self) -> None:
+        """Have the writer thread look for room (and admit) now."""
+        self._answered.set()
 
     def stop(self, *, wait: bool) -> None:
         """Take no more runs; with `wait`, let the calls in flight end and their answers be
@@ -167,7 +173,8 @@ class EventLoopLane:
                     except Exception:  # noqa: BLE001 - the runs' leases lapse and they go again, same key
                         log.exception("dispatch.answers_unwritten", replica=dispatcher.replica_id, count=len(batch))
                         connections.close_all()
-                    dispatcher.calls_done(len(batch))
+                # Also with no answer (a wake-up): the refill that follows looks for room.
+                dispatcher.calls_done(len(batch))
                 # Looked at after the batch: the stop's wake-up may have come while it was written.
                 if self._stopping and not self._answers:
                     return

@@ -378,18 +378,23 @@ class Scheduler:
         return self._dispatcher
 
     def _between_batches(self, now: datetime):
-        """What firing calls after each committed batch: a dispatch, at most once every
+        """What firing calls after each committed batch: a nudge to the dispatcher's burst
+        lane, whose own thread admits and sends what is ready while this one fires on; for a
+        dispatcher without the lane, a dispatch here, at most once every
         DISPATCH_WHILE_FIRING_SECONDS of firing.
 
-        A burst is committed first, then dispatched: plane calls share the process (and its
-        GIL) with firing, and dispatching after every batch of a 10,000-run burst made the
-        last run row commit three times later. The cap keeps a very long firing step (a
-        backlog of a million) from holding every plane call until it ends.
+        Firing waits on the database for about half of its time, and the lane's calls fill
+        those waits. Worker threads did not: dispatching from here after every batch of a
+        10,000-run burst made the last row commit three times later, so they get the burst
+        once it is committed (the cap keeps a very long firing step, a backlog of a million,
+        from holding every plane call until it ends).
         """
         last = time.monotonic()
 
         def between(_batch) -> None:
             nonlocal last
+            if self._guarded("dispatch", self._get_dispatcher().nudge, now):
+                return
             if time.monotonic() - last >= DISPATCH_WHILE_FIRING_SECONDS:
                 self._guarded("dispatch", self.dispatch, now)
                 last = time.monotonic()
