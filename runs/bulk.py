@@ -17,19 +17,16 @@ models' `_meta`, so a renamed table or column cannot leave a statement behind.
 
 from __future__ import annotations
 
-import gc
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import BooleanField, DateTimeField, F, Func, JSONField, Model, Q
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init
 from django.db.models.sql.subqueries import UpdateQuery
 
+from runs import rows
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun, TriggerType
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
 from schedules import variables
@@ -138,8 +135,11 @@ def insert_run_values(rows: list[dict]) -> set[str]:
         return insert_runs([ScheduleRun(**row) for row in rows])
     job_run_id = ScheduleRun._meta.get_field("job_run_id")
     # A field that `run_values` does not name (one added later, with a default) gets its default,
-    # as the ORM path gives it.
-    bound = _bind(_RUN_FIELDS, [[row.get(f.attname, f.get_default()) for row in rows] for f in _RUN_FIELDS], key=job_run_id)
+    # as the ORM path gives it (asked once per column: not per cell, as `.get(name, default())`).
+    columns = [
+        [row[f.attname] for row in rows] if f.attname in rows[0] else [f.get_default() for _ in rows] for f in _RUN_FIELDS
+    ]
+    bound = _bind(_RUN_FIELDS, columns, key=job_run_id)
     run = _names(ScheduleRun)
     columns = ", ".join(_quote(f.column) for f in _RUN_FIELDS)
     values = ", ".join(bound.value[f.attname] for f in _RUN_FIELDS)
@@ -230,10 +230,8 @@ def lease_returning(
 
     On PostgreSQL one statement: the ORM's own UPDATE (so each row's conditions are checked
     again when another transaction changed it meanwhile) in a CTE, its RETURNING joined to the
-    related rows. An UPDATE then a SELECT through the ORM cost an admission a second statement
-    and most of its Python time (model instances, select_related): here the instances are
-    built from the rows directly, and a related row several runs share (their org) once, as
-    prefetch_related shares it.
+    related rows, the instances built by `runs.rows`. An UPDATE then a SELECT through the ORM
+    cost an admission a second statement and most of its Python time.
     """
     ids = list(ids)
     runs = runs.filter(id_in("id", ids))
@@ -253,99 +251,24 @@ def lease_returning(
     compiler.pre_sql_setup()
     update_sql, update_params = compiler.as_sql()
     run = _names(ScheduleRun)
-    joins, columns, loaders = [], [f"u.{_quote(f.column)}" for f in _ALL_RUN_FIELDS], []
-    for i, (name, fields) in enumerate(related.items()):
+    joins, columns, fields, layout = [], [f"u.{_quote(f.column)}" for f in _ALL_RUN_FIELDS], list(_ALL_RUN_FIELDS), []
+    for i, (name, wanted) in enumerate(related.items()):
         fk = ScheduleRun._meta.get_field(name)
         meta = fk.related_model._meta
-        # In the model's field order: Model.from_db reads the values of a partial row so.
-        wanted = [f for f in meta.concrete_fields if f.primary_key or f.name in fields]
+        # In the model's field order: a partial row is read so (Model.from_db).
+        loaded = [f for f in meta.concrete_fields if f.primary_key or f.name in wanted]
         joins.append(f"JOIN {_quote(meta.db_table)} AS r{i} ON r{i}.{_quote(meta.pk.column)} = u.{_quote(fk.column)}")
-        loaders.append((fk, wanted, len(columns)))
-        columns += [f"r{i}.{_quote(f.column)}" for f in wanted]
+        layout.append((fk, [f.attname for f in loaded], len(columns)))
+        columns += [f"r{i}.{_quote(f.column)}" for f in loaded]
+        fields += loaded
     sql = (
         f"WITH u AS ({update_sql} RETURNING {run.table}.*) SELECT {', '.join(columns)} FROM u {' '.join(joins)}"
         f" ORDER BY u.{run.created_at}, u.{run.id}"
     )
-    with connection.cursor() as cursor, paused_gc():
+    with connection.cursor() as cursor, rows.paused_gc():
         cursor.execute(sql, update_params)
-        return _build(cursor.fetchall(), loaders)
-
-
-@contextmanager
-def paused_gc():
-    """No cyclic garbage collection while a bulk step builds many objects (rows, instances).
-
-    They are all alive until the step ends, so collecting finds nothing, yet the allocations
-    set off full collections that walk every object in the process: a third of the Python
-    time of leasing 4,000 runs. Collection resumes after; another thread that pauses at the
-    same time only leaves it to the first one to turn it back on.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _build(rows, loaders) -> list[ScheduleRun]:
-    """ScheduleRun instances, with their related ones cached, from `lease_returning`'s rows."""
-    # The connection itself: `django.db.connection` is a proxy that looks it up on every use.
-    real = connections[DEFAULT_DB_ALIAS]
-    db, width = real.alias, len(_ALL_RUN_FIELDS)
-    run_converters = _converters(_ALL_RUN_FIELDS)
-    related = [(fk, [f.attname for f in wanted], _converters(wanted), start) for fk, wanted, start in loaders]
-    shared: dict = {}
-    runs = []
-    for row in rows:
-        obj = _instance(ScheduleRun, db, _RUN_NAMES, _convert(row[:width], run_converters, real))
-        for fk, names, converters, start in related:
-            key = (fk.name, row[start])
-            target = shared.get(key)
-            if target is None:
-                values = _convert(row[start : start + len(names)], converters, real)
-                target = shared[key] = _instance(fk.related_model, db, names, values)
-            fk.set_cached_value(obj, target)
-        runs.append(obj)
-    return runs
-
-
-def _instance(model, db: str, names: list[str], values: list) -> Model:
-    """What `model.from_db(alias, names, values)` returns, a loaded instance whose fields not
-    in `names` are deferred, without Model.__init__'s per-field work (a quarter of leasing
-    4,000 runs). There is nothing else for __init__ to do: no signals here (post_init has
-    no receiver; checked, so one added later gets the ordinary path)."""
-    if post_init.has_listeners(model):
-        return model.from_db(db, names, values)
-    obj = model.__new__(model)
-    obj._state = ModelState()
-    obj._state.adding = False
-    obj._state.db = db
-    obj.__dict__.update(zip(names, values))
-    return obj
-
-
-def _converters(fields) -> list:
-    """The database-to-Python converters Django applies to each of `fields`, by position."""
-    found = []
-    for i, f in enumerate(fields):
-        col = f.get_col(f.model._meta.db_table)
-        functions = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
-        if functions:
-            found.append((i, col, functions))
-    return found
-
-
-def _convert(values, converters, connection) -> list:
-    values = list(values)
-    for i, col, functions in converters:
-        value = values[i]
-        for function in functions:
-            value = function(value, col, connection)
-        values[i] = value
-    return values
+        found = rows.converted(cursor.fetchall(), fields, connections[DEFAULT_DB_ALIAS])
+        return rows.build(ScheduleRun, _RUN_NAMES, found, related=layout)
 
 
 def id_in(field: str, ids) -> Q:
