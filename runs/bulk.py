@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection, connections
 from django.db.models import BooleanField, DateTimeField, F, Func, JSONField, Model, Q
 from django.db.models.sql.subqueries import UpdateQuery
 
@@ -267,8 +267,9 @@ def lease_returning(
     )
     with connection.cursor() as cursor, rows.paused_gc():
         cursor.execute(sql, update_params)
-        found = rows.converted(cursor.fetchall(), fields, connections[DEFAULT_DB_ALIAS])
-        return rows.build(ScheduleRun, _RUN_NAMES, found, related=layout)
+        # The connection object itself: `connection` is a proxy that looks it up on each use.
+        found = rows.converted(cursor.fetchall(), fields, connections[connection.alias])
+        return rows.build(ScheduleRun, _RUN_NAMES, found, db=connection.alias, related=layout)
 
 
 def id_in(field: str, ids) -> Q:

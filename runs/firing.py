@@ -154,7 +154,7 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "", budgets:
     # English whatever language is active: a schedule's timing_error and a run's error_message
     # are stored data, read later by anyone (and by the API in English), not this caller's UI.
     with translation.override("en"), rows.paused_gc(), transaction.atomic():
-        schedules = rows.load(claim_due_queryset(now=now, batch_size=batch_size), fields=_TO_FIRE, related=_AGENT_TO_FIRE)
+        schedules = rows.load(claim_due_queryset(now=now, batch_size=batch_size), fields=_TO_FIRE, related=_RELATED_TO_FIRE)
         result.claimed = len(schedules)
         if not schedules:
             result.seconds = time.perf_counter() - started
@@ -322,7 +322,7 @@ _NOT_NEEDED_TO_FIRE = (
 )
 # The fields the claim loads, for runs.rows (the same as the claim queryset's `defer`).
 _TO_FIRE = [f.attname for f in Schedule._meta.concrete_fields if f.name not in _NOT_NEEDED_TO_FIRE]
-_AGENT_TO_FIRE = {
+_RELATED_TO_FIRE = {
     "agent": [f.attname for f in Schedule.agent.field.related_model._meta.concrete_fields if f"agent__{f.name}" not in _NOT_NEEDED_TO_FIRE]
 }
 

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
+from django.db import NotSupportedError
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Func, Q
 
 from runs import eligibility
@@ -54,6 +55,9 @@ class _Seconds(Func):
     output_field = DurationField()
 
     def as_sql(self, compiler, connection, **extra):
+        raise NotSupportedError(f"no duration arithmetic for {connection.vendor} here")
+
+    def as_postgresql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"make_interval(secs => {sql})", params
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init
@@ -33,13 +32,13 @@ def load(queryset, *, fields: list[str], related: dict[str, list[str]] | None = 
         lookups += [f"{name}__{attname}" for attname in names]
         start += len(names)
     with paused_gc():
-        return build(model, fields, queryset.values_list(*lookups), related=layout)
+        return build(model, fields, queryset.values_list(*lookups), db=queryset.db, related=layout)
 
 
-def build(model, names: list[str], rows, *, related=()) -> list[Model]:
-    """Instances of `model` from `rows` whose first values are `names`' (converted to Python,
-    as values_list gives them); `related` is [(foreign key, attnames, offset in the row)]."""
-    db = connections[DEFAULT_DB_ALIAS].alias
+def build(model, names: list[str], rows, *, db: str, related=()) -> list[Model]:
+    """Instances of `model` (from database `db`) from `rows` whose first values are `names`'
+    (converted to Python, as values_list gives them); `related` is [(foreign key, attnames,
+    offset in the row)]."""
     width = len(names)
     shared: dict = {}
     built = []
