@@ -8,9 +8,12 @@ attempt and is sent again with the same key: runs/services/ambiguity.py). A disp
 lease expires; it is dispatched again with the same `job_run_id`, which the plane treats as
 an idempotency key, so the crash never starts a second session.
 
-Plane calls run in a thread pool (`workers=0` runs them inline, for tests), so a slow plane
-holds worker threads, never the scheduler loop that fires schedules. The pool's backlog
-follows the plane's pace, and the `running` writes are batched.
+Plane calls run off the scheduler loop, so a slow plane never holds the loop that fires
+schedules: for a plane client that speaks asyncio (the HTTP plane), on one event loop with
+`workers` calls in flight and a thread that writes their answers in batches (the burst lane,
+runs/dispatch_loop.py); for the others (local, LangGraph), in a pool of `workers` threads.
+`workers=0` runs them inline, for tests. The backlog follows the plane's pace, and the
+`running` writes are batched.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from runs import admission
+from runs.dispatch_loop import EventLoopLane, Lapsed
 from runs.models import ScheduleRun
-from runs.plane import PlaneError, PlaneStatus, get_client
+from runs.plane import PlaneError, PlaneStatus, StartResult, get_client
 from runs.result_writes import ResultWriter
 from runs.services import ambiguity, lifecycle
 
@@ -93,6 +97,13 @@ class Dispatcher:
         self._flush_lock = threading.Lock()
         # Running average of a plane call's duration (seconds), which sets the backlog depth.
         self._call_seconds = min(self.lease_seconds * LEASE_SHARE, ADMIT_AHEAD_SECONDS) / INITIAL_BACKLOG_PER_WORKER
+        # Creates go to the event loop when the client speaks asyncio (reconcile's calls still
+        # go to the pool: they are few).
+        self._lane = (
+            EventLoopLane(self, name=f"dispatch-{replica_id}")
+            if self._pool is not None and callable(getattr(self.client, "start_async", None)) and not self.client.synchronous
+            else None
+        )
 
     # --- the step ------------------------------------------------------------------------
 
@@ -112,13 +123,27 @@ class Dispatcher:
             admission.candidates(now, room=room), now=now, limit=room, replica_id=self.replica_id,
             lease_seconds=self.lease_seconds,
         )
-        for run in leased:
-            self._submit(self._start, run, pass_clock)
-            submitted += 1
+        if self._lane is not None:
+            with self._lock:
+                self._inflight += len(leased)
+            if self._lane.launch(leased, pass_clock):
+                submitted = len(leased)
+            else:
+                # Stopping: given back with the replica's other leases (runs/retire.py).
+                self.calls_done(len(leased))
+        else:
+            for run in leased:
+                self._submit(self._start, run, pass_clock)
+                submitted += 1
         with self._lock:
             self._more = self._pool is not None and submitted >= room
             self.submitted_total += submitted
         return submitted
+
+    def idle(self) -> bool:
+        """No plane call in flight and no answer left to write (tests wait for it after a pass)."""
+        with self._lock:
+            return self._inflight == 0 and not self._accepted
 
     def submit(self, fn, *args) -> None:
         """Run `fn(*args)` on a worker thread (inline without workers): reconcile's plane calls."""
@@ -130,6 +155,8 @@ class Dispatcher:
             self._last_writes()
             return
         self._closing = True
+        if self._lane is not None:
+            self._lane.stop(wait=wait)
         if wait:
             # One task per worker thread (the barrier keeps each on its own thread) closes that
             # thread's database connection, which would otherwise stay open.
@@ -171,6 +198,9 @@ class Dispatcher:
         """
         with self._lock:
             self._accepted.append(item)
+        self._flush_accepted()
+
+    def _flush_accepted(self) -> None:
         while True:
             if not self._flush_lock.acquire(blocking=False):
                 return
@@ -226,8 +256,12 @@ class Dispatcher:
         future.add_done_callback(self._done)
 
     def _done(self, _future) -> None:
+        self.calls_done(1)
+
+    def calls_done(self, count: int) -> None:
+        """`count` runs left the backlog (their calls ended, or will not be made)."""
         with self._lock:
-            self._inflight -= 1
+            self._inflight -= count
             inflight = self._inflight
         # Refilled while a quarter of the backlog is left, so the workers never run dry
         # while the next admission is being written.
@@ -269,7 +303,7 @@ class Dispatcher:
 
     def _start(self, run: ScheduleRun, clock: _Elapsed) -> None:
         """Call the plane for one leased run and record what it answered, while the lease holds."""
-        bind = {"schedule_id": str(run.schedule_id), "job_run_id": run.job_run_id, "attempt": run.attempt}
+        bind = _bound(run)
         budget = self._call_budget(run, clock.now())
         if budget is None:
             # Waited in the pool too long: another dispatcher may own it by the time we'd answer.
@@ -293,22 +327,50 @@ class Dispatcher:
             return
         except PlaneError as exc:
             self._timed_call(time.monotonic() - called)
-            log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
-            # Bound now: a write kept for a later pass runs after this `except` block has
-            # unbound `exc`. Failed, or kept for a resend when the plane may have started it
-            # (the ambiguity rule: runs/services/ambiguity.py).
-            failed_at, error = clock.now(), exc
-            self.results.write(lambda: ambiguity.run_after_create_error(run, error, now=failed_at, lease=lease), **bind)
+            self._failed(run, clock, exc)
             return
         self._timed_call(time.monotonic() - called)
         if not self.client.synchronous:
-            self._record_accepted(
-                lifecycle.Accepted(run.pk, answer.session_id, answer.message_id, clock.now(), run.lease_expires_at)
+            self._record_accepted(self._accepted_row(run, clock, answer))
+        self._finished(run, clock, answer)
+
+    def record_answers(self, answers: list[tuple]) -> None:
+        """What the burst lane's calls came back with, [(run, clock, outcome)]: the accepted
+        runs written as `running` in one statement, then the rest as the thread path does."""
+        with self._lock:
+            self._accepted.extend(
+                self._accepted_row(run, clock, outcome) for run, clock, outcome in answers if isinstance(outcome, StartResult)
             )
-            if _INFO_LOGS.isEnabledFor(logging.INFO):
-                # structlog runs its processors before the level filter: skip them when INFO is
-                # off (about 5% of a worker's time per run).
-                log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **bind)
+        self._flush_accepted()
+        for run, clock, outcome in answers:
+            if isinstance(outcome, StartResult):
+                self._finished(run, clock, outcome)
+            elif isinstance(outcome, PlaneError):
+                self._failed(run, clock, outcome)
+            elif isinstance(outcome, Lapsed):
+                log.warning("run.lease_lapsed", replica=self.replica_id, **_bound(run))
+            # None: the call raised (logged where it did) or was canceled; the lease lapses.
+
+    def _accepted_row(self, run: ScheduleRun, clock: _Elapsed, answer: StartResult) -> lifecycle.Accepted:
+        if _INFO_LOGS.isEnabledFor(logging.INFO):
+            # structlog runs its processors before the level filter: skip them when INFO is
+            # off (about 5% of a worker's time per run).
+            log.info("run.started", session_id=answer.session_id, plane_status=answer.status, **_bound(run))
+        return lifecycle.Accepted(run.pk, answer.session_id, answer.message_id, clock.now(), run.lease_expires_at)
+
+    def _failed(self, run: ScheduleRun, clock: _Elapsed, exc: PlaneError) -> None:
+        bind = _bound(run)
+        lease = (self.replica_id, run.lease_expires_at)
+        log.warning("run.start_failed", error_code=exc.code, error=exc.message, **bind)
+        # Failed, or kept for a resend when the plane may have started it (the ambiguity
+        # rule: runs/services/ambiguity.py). Bound now: a write kept for a later pass runs
+        # after the caller's `except` block has unbound `exc`.
+        failed_at, error = clock.now(), exc
+        self.results.write(lambda: ambiguity.run_after_create_error(run, error, now=failed_at, lease=lease), **bind)
+
+    def _finished(self, run: ScheduleRun, clock: _Elapsed, answer: StartResult) -> None:
+        """A result that came with the answer (a synchronous plane), or a repeated key for a
+        session that ended: written now."""
         result = answer.result
         if result is None and answer.status in PlaneStatus.TERMINAL:
             # Finished already (a repeated key for a session that ended): fetch its result.
@@ -316,13 +378,17 @@ class Dispatcher:
             try:
                 result = self.client.poll(run)
             except PlaneError as exc:
-                log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **bind)
+                log.warning("run.poll_failed", error_code=exc.code, error=exc.message, **_bound(run))
                 return
         if result is not None and result.terminal:
             # The agent has run (a synchronous plane): this write must land, or a timeout and
             # its retry would run the agent again.
             finished_at = clock.now()
-            self.results.write(lambda: lifecycle.run_apply_plane_result(run, result, now=finished_at), **bind)
+            self.results.write(lambda: lifecycle.run_apply_plane_result(run, result, now=finished_at), **_bound(run))
+
+
+def _bound(run: ScheduleRun) -> dict:
+    return {"schedule_id": str(run.schedule_id), "job_run_id": run.job_run_id, "attempt": run.attempt}
 
 
 class _NotOurs(Exception):

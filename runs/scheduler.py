@@ -325,6 +325,10 @@ class Scheduler:
             log.info("scheduler.stopped", fired_total=self.fired_total, dispatched_total=self.dispatched_total)
             structlog.contextvars.unbind_contextvars("replica")
 
+    def settled(self) -> bool:
+        """Whether every plane call the passes so far started has ended and been written."""
+        return self._dispatcher is None or self._dispatcher.idle()
+
     def wake(self) -> None:
         self._wake.set()
 

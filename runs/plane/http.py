@@ -16,12 +16,14 @@ import json
 import threading
 from urllib.parse import quote, unquote, urlsplit
 
+import orjson
 from django.conf import settings
 from django.urls import reverse
 
 from config.api.parsers import MAX_DEPTH, too_deep
 from config.signing import sign
 from config.transport import Transport, TransportError
+from config.transport_async import AsyncTransport
 from runs.models import RunErrorCode
 from runs.plane.base import (
     PlaneError,
@@ -71,6 +73,8 @@ class HttpPlaneClient:
         self._pools: list[Transport] = []  # every thread's, for close()
         self._pools_lock = threading.Lock()
         self._closes = 0  # a thread's pool from before the last close() is not used again
+        # The dispatcher's event loop's connections (start_async), made on first use there.
+        self._async_transport: AsyncTransport | None = None
 
     @classmethod
     def from_settings(cls) -> HttpPlaneClient:
@@ -83,6 +87,14 @@ class HttpPlaneClient:
     # --- the three calls -------------------------------------------------------------------
 
     def start(self, run, *, on_started=None, timeout: float | None = None) -> StartResult:
+        return self._started(self._call("POST", "/sessions", *self._create(run), timeout=timeout))
+
+    async def start_async(self, run, *, timeout: float | None = None) -> StartResult:
+        """`start` on the caller's event loop (the dispatcher's burst lane, runs/dispatch.py):
+        the same request, answer and errors, over `config.transport_async`."""
+        return self._started(await self._call_async("POST", "/sessions", *self._create(run), timeout=timeout))
+
+    def _create(self, run) -> tuple[dict, dict]:
         body = session_request(run)
         if self.callback is None:
             # Once per client: reverse() on every call was a fifth of a worker's CPU.
@@ -90,7 +102,10 @@ class HttpPlaneClient:
         body["callback_url"] = self.callback
         # The job_run_id is the idempotency key: a redispatch after a crash (same id) must
         # get the session the first call created, never a second one.
-        answer = self._call("POST", "/sessions", body, headers={"Idempotency-Key": run.job_run_id}, timeout=timeout)
+        return body, {"Idempotency-Key": run.job_run_id}
+
+    @staticmethod
+    def _started(answer) -> StartResult:
         if not isinstance(answer, dict) or not isinstance(answer.get("session_id"), str) or not answer["session_id"]:
             raise PlaneError(RunErrorCode.PLANE_BAD_RESPONSE, "the create answer has no session_id", unknown_outcome=True)
         status = answer.get("status") or PlaneStatus.QUEUED
@@ -140,38 +155,74 @@ class HttpPlaneClient:
         for transport in pools:
             transport.close()
 
+    def aclose(self) -> None:
+        """Close the event loop's connections (on its thread, once no call is in flight)."""
+        if self._async_transport is not None:
+            self._async_transport.close()
+            self._async_transport = None
+
     def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None, timeout: float | None = None):
-        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        call = _Call(self, method, path, body, headers, timeout)
+        try:
+            answer = self._transport.request(**call.request)
+        except TransportError as exc:
+            raise call.failed(exc) from None
+        return call.answered(answer)
+
+    async def _call_async(self, method: str, path: str, body: dict | None = None, headers: dict | None = None, timeout: float | None = None):
+        call = _Call(self, method, path, body, headers, timeout)
+        if self._async_transport is None:
+            self._async_transport = AsyncTransport()
+        try:
+            answer = await self._async_transport.request(**call.request)
+        except TransportError as exc:
+            raise call.failed(exc) from None
+        return call.answered(answer)
+
+
+class _Call:
+    """One plane call, whichever transport carries it: the request, and what its outcome means."""
+
+    def __init__(self, client: HttpPlaneClient, method: str, path: str, body: dict | None, headers: dict | None, timeout: float | None):
+        raw = orjson.dumps(body) if body is not None else b""
         all_headers = {"Accept": "application/json", "User-Agent": "agent-schedules/1"}
         if body is not None:
             all_headers["Content-Type"] = "application/json"
-        if self.secret:
+        if client.secret:
             # Same scheme as the callback, so the plane can check who is calling.
-            all_headers["X-Signature"] = sign(self.secret, raw)
-        if self._auth:
-            all_headers["Authorization"] = self._auth
+            all_headers["X-Signature"] = sign(client.secret, raw)
+        if client._auth:
+            all_headers["Authorization"] = client._auth
         all_headers.update(headers or {})
-        where = f"{method} {self.shown_url}{path}"
-        limit = self.timeout if timeout is None else min(self.timeout, timeout)
-        try:
-            # Every call is safe to repeat (create is idempotent by its key), so a connection
-            # broken before any answer is tried once more, within the same deadline.
-            answer = self._transport.request(
-                method, self._origin + path, headers=all_headers, body=raw if body is not None else None,
-                seconds=limit, max_bytes=MAX_ANSWER_BYTES, repeat_safe=True,
+        self.method, self.path = method, path
+        self.where = f"{method} {client.shown_url}{path}"
+        self.limit = client.timeout if timeout is None else min(client.timeout, timeout)
+        # Every call is safe to repeat (create is idempotent by its key), so a connection
+        # broken before any answer is tried once more, within the same deadline.
+        self.request = {
+            "method": method, "url": client._origin + path, "headers": all_headers,
+            "body": raw if body is not None else None, "seconds": self.limit, "max_bytes": MAX_ANSWER_BYTES,
+            "repeat_safe": True,
+        }
+
+    def failed(self, exc: TransportError) -> PlaneError:
+        if exc.timed_out:
+            return PlaneError(
+                RunErrorCode.PLANE_TIMEOUT, f"{self.where}: no complete answer within {round(self.limit, 1):g} s",
+                unknown_outcome=exc.sent,
             )
-        except TransportError as exc:
-            if exc.timed_out:
-                raise PlaneError(
-                    RunErrorCode.PLANE_TIMEOUT, f"{where}: no complete answer within {round(limit, 1):g} s",
-                    unknown_outcome=exc.sent,
-                ) from None
-            raise PlaneError(RunErrorCode.PLANE_UNREACHABLE, f"{where}: {exc}", unknown_outcome=exc.sent) from None
+        return PlaneError(RunErrorCode.PLANE_UNREACHABLE, f"{self.where}: {exc}", unknown_outcome=exc.sent)
+
+    def answered(self, answer):
+        where = self.where
         status, data = answer.status, answer.body
         snippet = data[:300].decode("utf-8", "replace")
         if not 200 <= status < 300:
             # Redirects are not followed: nothing reached the plane's handler.
-            raise status_error(status, where, snippet if status >= 400 else "", session_lookup=method == "GET" or path.endswith("/cancel"))
+            raise status_error(
+                status, where, snippet if status >= 400 else "",
+                session_lookup=self.method == "GET" or self.path.endswith("/cancel"),
+            )
         # From here the plane accepted the request (a 2xx): an answer we cannot read leaves
         # the outcome unknown, not failed.
         if answer.too_large:
@@ -187,7 +238,9 @@ class HttpPlaneClient:
             # A megabyte of "[" exhausts the parser's stack. It must end the call as a bad
             # answer: an error escaping the client left the run to be sent again and again.
             deep = True
-        if deep or too_deep(parsed):
+        # Nesting deeper than MAX_DEPTH takes twice that many brackets: a short answer (every
+        # create answer) is not walked.
+        if deep or (len(data) > 2 * MAX_DEPTH and too_deep(parsed)):
             raise PlaneError(
                 RunErrorCode.PLANE_BAD_RESPONSE, f"{where}: answer nests more than {MAX_DEPTH} levels", unknown_outcome=True
             )

@@ -8,7 +8,9 @@ exact commit times of run rows, real `run_scheduler` processes, and the raw-SQL 
   that is never updated, so `pg_xact_commit_timestamp(xmin)` of its rows is the commit time of
   the transaction that wrote the run (PostgreSQL's `track_commit_timestamp`, which
   scripts/bench.sh turns on). Exact, and nobody polls the run table while the scheduler works.
-- **Accepted.** The loopback plane's own time stamp of the session's creation.
+- **Accepted.** The loopback plane's own time stamp of the session's creation (the fast plane,
+  tests/bench/fast_plane.py, in its own process: its CPU is not the bench's, and reads
+  separately from /proc).
 - **Baseline.** What the database alone needs: one transaction of raw SQL that inserts the same
   run rows (the same columns, through the same trigger) and advances the same schedules.
 """
@@ -26,8 +28,6 @@ from tests.bench import common
 from tests.constants import UTC
 
 IDLE_ORG = "bench-idle"
-# Wall time of the plane's monotonic session stamps (same host, same process).
-MONO_TO_WALL = time.time() - time.monotonic()
 
 
 def setup() -> None:
@@ -229,9 +229,10 @@ def committed_times(scheduled_for: datetime | None = None) -> dict[str, float]:
         return {job_run_id: float(at) for job_run_id, at in cur.fetchall()}
 
 
-def accepted_times(plane, keys) -> dict[str, float]:
-    with plane.lock:
-        return {s.job_run_id: s.started + MONO_TO_WALL for s in plane.sessions.values() if s.job_run_id in keys}
+def accepted_times(plane, keys, *, sessions_before: int) -> dict[str, float]:
+    """{job_run_id: wall-clock time the plane created its session} of the runs in `keys`,
+    among the sessions started after the first `sessions_before`."""
+    return {key: at for key, at in plane.started(after=sessions_before).items() if key in keys}
 
 
 def raw_baseline(due_at: datetime) -> float:

@@ -3,7 +3,8 @@
 A scenario makes `occurrences` once-schedules due at T0, puts a plane (`keepalive`: the
 loopback PlaneServer over HTTP/1.1; `http10`: the same over HTTP/1.0; `gunicorn`: the contract
 as a WSGI app under gunicorn's sync workers) behind a FaultProxy, injects one fault, and runs
-scheduler passes on a FakeClock (5 s apart; plane calls are real and keep their real deadline)
+scheduler passes on a FakeClock (5 s apart; plane calls are real, on the dispatcher's own
+lanes, and keep their real deadline; each pass's calls end before the clock moves on)
 while an "agent" finishes each session the plane started and posts its signed callback.
 It ends when every run is final, and reports what a person would check: sessions per
 occurrence, final runs, their error codes, and the time from the occurrence to its final run.
@@ -189,7 +190,10 @@ def run_scenario(fault: str, plane_kind: str, occurrences: int, *, settings) -> 
     # The callback view reads the process clock: the same fake one as the scheduler.
     clock_in_use = clock.use(fake)
     clock_in_use.__enter__()
-    scheduler = Scheduler(replica_id=f"faults-{plane_kind}", batch_size=occurrences, poll_seconds=1, workers=0, clock=fake)
+    # The production lanes: creates on the dispatcher's event loop, reconcile's resends, polls
+    # and cancels on its threads. Each pass's calls end (at their real deadlines) before the
+    # fake clock moves on.
+    scheduler = Scheduler(replica_id=f"faults-{plane_kind}", batch_size=occurrences, poll_seconds=1, workers=4, clock=fake)
     now = T0
     try:
         while True:
@@ -199,6 +203,7 @@ def run_scenario(fault: str, plane_kind: str, occurrences: int, *, settings) -> 
             if fault == "plane down 2 minutes" and now >= T0 + timedelta(minutes=2):
                 proxy.clear()
             scheduler.run_once(now)
+            polling.wait_until(scheduler.settled, deadline=deadline * 4, what="the pass's plane calls")
             for session in plane.sessions():
                 if session["status"] in ("queued", "running"):
                     finish(session["session_id"], callback=fault != "callback lost")
