@@ -25,7 +25,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from runs import eligibility
-from runs.bulk import id_in
+from runs.bulk import id_in, lease_returning
 from runs.models import ACTIVE_STATUSES, RunStatus, ScheduleRun
 from schedules.models import Organization
 
@@ -114,15 +114,17 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
     return list(ranked[:limit])
 
 
-_RUN_FIELDS = tuple(f.name for f in ScheduleRun._meta.concrete_fields)
 # What a plane call reads beyond the run's own snapshot (session_request: the org's slug,
-# the chat a schedule came from and its zone, for a run without variables; the local plane: the schedule's timeout). Loading whole
-# schedules cost as much as the rest of an admission.
-_FOR_THE_PLANE = (
-    "org__slug", "schedule__timeout_seconds", "schedule__source_session_id", "schedule__timezone",
-    # The per-run caps sent in metadata, and the success checks the result is judged by.
-    "schedule__max_tokens", "schedule__max_cost_usd", "schedule__success_checks", "schedule__retry_failed_checks",
-)
+# the chat a schedule came from and its zone, for a run without variables; the local plane:
+# the schedule's timeout; the per-run caps sent in metadata, and the success checks the result
+# is judged by). Loading whole schedules cost as much as the rest of an admission.
+_FOR_THE_PLANE = {
+    "org": ("slug",),
+    "schedule": (
+        "timeout_seconds", "source_session_id", "timezone",
+        "max_tokens", "max_cost_usd", "success_checks", "retry_failed_checks",
+    ),
+}
 
 
 def candidates(now: datetime, *, room: int) -> list[dict]:
@@ -192,14 +194,9 @@ def admit(rows: list[dict], *, now: datetime, limit: int, replica_id: str, lease
             return []
         # Conditional on still being ready (a cancel or a finish may have landed meanwhile)
         # and on being allowed to run: the schedule and the agent enabled.
-        ScheduleRun.objects.filter(ready_q(now), eligibility.runnable_q(), id_in("id", chosen)).update(
-            lease_owner=replica_id, lease_expires_at=lease_until
-        )
-        leased = list(
-            ScheduleRun.objects.select_related("schedule", "org")
-            .only(*_RUN_FIELDS, *_FOR_THE_PLANE)
-            .filter(id_in("id", chosen), status=RunStatus.QUEUED, lease_owner=replica_id, lease_expires_at=lease_until)
-            .order_by("created_at", "id")
+        leased = lease_returning(
+            ScheduleRun.objects.filter(ready_q(now), eligibility.runnable_q()),
+            ids=chosen, owner=replica_id, expires_at=lease_until, related=_FOR_THE_PLANE,
         )
         if len(leased) < len(chosen):
             # A run that may not run is ended here, under the org lock (no other dispatcher

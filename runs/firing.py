@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import translation
 
-from runs import bulk, calendar_data
+from runs import bulk, calendar_data, rows
 from runs.budgets import BudgetGate
 from runs.models import ACTIVE_STATUSES, RunErrorCode, RunStatus, ScheduleRun
 from runs.services.ids import attempt_job_run_id, scheduled_occurrence_key
@@ -153,8 +153,8 @@ def fire_batch(*, now: datetime, batch_size: int, replica_id: str = "", budgets:
     result = FireResult(batches=1)
     # English whatever language is active: a schedule's timing_error and a run's error_message
     # are stored data, read later by anyone (and by the API in English), not this caller's UI.
-    with translation.override("en"), transaction.atomic():
-        schedules = list(claim_due_queryset(now=now, batch_size=batch_size))
+    with translation.override("en"), rows.paused_gc(), transaction.atomic():
+        schedules = rows.load(claim_due_queryset(now=now, batch_size=batch_size), fields=_TO_FIRE, related=_RELATED_TO_FIRE)
         result.claimed = len(schedules)
         if not schedules:
             result.seconds = time.perf_counter() - started
@@ -320,6 +320,11 @@ _NOT_NEEDED_TO_FIRE = (
     "pause_after_failures", "paused_reason", "agent__name", "agent__description", "agent__created_at",
     "success_checks",
 )
+# The fields the claim loads, for runs.rows (the same as the claim queryset's `defer`).
+_TO_FIRE = [f.attname for f in Schedule._meta.concrete_fields if f.name not in _NOT_NEEDED_TO_FIRE]
+_RELATED_TO_FIRE = {
+    "agent": [f.attname for f in Schedule.agent.field.related_model._meta.concrete_fields if f"agent__{f.name}" not in _NOT_NEEDED_TO_FIRE]
+}
 
 
 def _advance(schedules: list[Schedule], decisions: dict) -> None:

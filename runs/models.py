@@ -221,6 +221,14 @@ class ScheduleRun(models.Model):
             # A manual retry's look at the later attempts of its occurrence. Only retries are in
             # it, so firing's inserts (every one attempt 1) never write to it.
             models.Index(fields=["occurrence_key"], name="run_retries_by_occurrence", condition=Q(attempt__gt=1)),
+            # Reconcile's owed cancels (a run that timed out before it learned its session): a
+            # handful of rows whatever the history, where the same filter scanned every run
+            # ever written each pass (50 ms at 220,000 runs).
+            models.Index(
+                fields=["lease_expires_at"],
+                name="run_owed_cancel",
+                condition=Q(status=RunStatus.TIMEOUT, lease_expires_at__isnull=False),
+            ),
             # /metrics' running totals (runs/metrics/tally.py): runs finished in an hour. Only
             # finished runs are in it, so firing's queued inserts never write to it.
             models.Index(fields=["finished_at"], name="run_finished", condition=Q(finished_at__isnull=False)),

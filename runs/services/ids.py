@@ -7,6 +7,7 @@ read from that column, never parsed back out of a job_run_id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from datetime import datetime
@@ -14,7 +15,15 @@ from datetime import datetime
 
 def scheduled_occurrence_key(schedule_id: uuid.UUID, scheduled_for: datetime) -> str:
     """The key of one scheduled occurrence: `<schedule hex>-<time>Z`."""
-    return f"{schedule_id.hex}-{scheduled_for.strftime('%Y%m%dT%H%M%S')}Z"
+    # Cached by the wall-clock fields alone: equal instants in two zones compare equal, and
+    # must not share a text.
+    return f"{schedule_id.hex}-{_stamp(scheduled_for.replace(tzinfo=None))}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _stamp(wall: datetime) -> str:
+    # A burst's thousands of occurrences share a handful of times: each is formatted once.
+    return wall.strftime("%Y%m%dT%H%M%S")
 
 
 def attempt_job_run_id(occurrence_key: str, attempt: int) -> str:

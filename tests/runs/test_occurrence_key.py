@@ -78,3 +78,18 @@ def test_the_migration_fills_the_key_of_existing_runs_and_reverses(acme, agent, 
         assert "occurrence_key" not in columns
     finally:
         call_command("migrate", verbosity=0)
+
+
+def test_an_occurrence_key_is_written_from_the_time_it_is_given_each_time():
+    """The occurrence's time is formatted once per burst (runs share a handful of times); an
+    equal instant given in another zone is still written from its own wall-clock fields."""
+    from datetime import timezone
+
+    from runs.services.ids import scheduled_occurrence_key
+
+    schedule_id = uuid.UUID("3f2a0000-0000-0000-0000-000000000001")
+    shanghai = timezone(timedelta(hours=8))
+    assert scheduled_occurrence_key(schedule_id, NINE) == f"{schedule_id.hex}-20261201T090000Z"
+    assert scheduled_occurrence_key(schedule_id, NINE.astimezone(shanghai)) == f"{schedule_id.hex}-20261201T170000Z"
+    assert scheduled_occurrence_key(schedule_id, NINE + timedelta(seconds=1)) == f"{schedule_id.hex}-20261201T090001Z"
+    assert scheduled_occurrence_key(schedule_id, NINE) == f"{schedule_id.hex}-20261201T090000Z"
