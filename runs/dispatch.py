@@ -152,6 +152,11 @@ class Dispatcher:
         self._lane.wake()
         return True
 
+    def firing(self, on: bool) -> None:
+        """The scheduler's thread fires (`on`) or has done: the burst lane calls gently meanwhile."""
+        if self._lane is not None:
+            self._lane.firing(on)
+
     def idle(self) -> bool:
         """No plane call in flight and no answer left to write (tests wait for it after a pass)."""
         with self._lock:

@@ -150,13 +150,18 @@ class Scheduler:
         """Fire every due schedule, when the pass's look found one; returns the run rows this replica wrote."""
         if not look.due(now):
             return 0
-        result = fire_due(
-            now=now,
-            batch_size=self.batch_size,
-            replica_id=self.replica_id,
-            on_batch=self._between_batches(now),
-            keep_going=self._keep_going,
-        )
+        dispatcher = self._get_dispatcher()
+        dispatcher.firing(True)
+        try:
+            result = fire_due(
+                now=now,
+                batch_size=self.batch_size,
+                replica_id=self.replica_id,
+                on_batch=self._between_batches(now),
+                keep_going=self._keep_going,
+            )
+        finally:
+            dispatcher.firing(False)
         self.fired_total += result.written
         if result.claimed:
             log.info(
