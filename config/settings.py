@@ -269,6 +269,8 @@ DEMO_CHAT = env.bool("DEMO_CHAT", default=False)
 SCHEDULER_POLL_SECONDS = env.float("SCHEDULER_POLL_SECONDS", default=1.0)
 SCHEDULER_BATCH_SIZE = env.int("SCHEDULER_BATCH_SIZE", default=500)
 SCHEDULER_WORKERS = env.int("SCHEDULER_WORKERS", default=8)
+# Threads that claim and fire batches side by side in a burst (PostgreSQL; SQLite fires in one).
+SCHEDULER_FIRING_THREADS = env.int("SCHEDULER_FIRING_THREADS", default=2)
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=60)
 SCHEDULER_STALL_SECONDS = env.int("SCHEDULER_STALL_SECONDS", default=120)
 # Bearer token Prometheus sends to /metrics; empty: the endpoint answers 404.

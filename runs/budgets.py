@@ -47,9 +47,12 @@ class BudgetGate:
         self._orgs: dict = {}
 
     def _load(self) -> None:
-        self._schedules = {}
+        # Filled aside, then set: firing threads share one gate and read it while it loads.
+        schedules, orgs = {}, {}
         for row in budgets.spent_now(self.now):
-            (self._schedules if row.schedule_id else self._orgs)[row.schedule_id or row.org_id] = row
+            (schedules if row.schedule_id else orgs)[row.schedule_id or row.org_id] = row
+        self._orgs = orgs
+        self._schedules = schedules
 
     def verdict(self, schedule: Schedule) -> tuple[str, str, str] | None:
         """(skipped, budget_exceeded, words) when the schedule's or its org's budget is spent."""

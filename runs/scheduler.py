@@ -159,6 +159,8 @@ class Scheduler:
                 replica_id=self.replica_id,
                 on_batch=self._between_batches(now),
                 keep_going=self._keep_going,
+                # SQLite takes one writer at a time: one thread there.
+                threads=settings.SCHEDULER_FIRING_THREADS if connection.vendor == "postgresql" else 1,
             )
         finally:
             dispatcher.firing(False)

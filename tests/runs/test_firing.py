@@ -297,6 +297,26 @@ class TestConcurrentFiringOnPostgres:
         assert ScheduleRun.objects.count() == 400
         assert ScheduleRun.objects.values("schedule_id").distinct().count() == 400
 
+    def test_a_burst_fired_by_three_threads_gets_one_run_per_schedule_and_every_schedule_moves_on(self, acme, agent):
+        template = make_schedule(acme, agent, cron_expression="0 1 * * *")
+        clone_schedules(template, 599)
+        batches = []
+        result = fire_due(now=at(1), batch_size=25, replica_id="r1", threads=3, on_batch=lambda b: batches.append(threading.current_thread().name))
+        assert (result.claimed, result.written, result.collisions) == (600, 600, 0)
+        assert ScheduleRun.objects.count() == 600
+        assert ScheduleRun.objects.values("schedule_id").distinct().count() == 600
+        assert not Schedule.objects.filter(next_run_at__lte=at(1)).exists()
+        # The first batch alone, then the helpers joined in.
+        assert batches[0] == threading.current_thread().name and len(set(batches)) > 1
+
+    def test_a_quiet_pass_fires_in_the_calling_thread_only(self, acme, agent):
+        """One short batch: no helper thread (nor its connection) for a trickle."""
+        make_schedule(acme, agent, cron_expression="0 1 * * *")
+        before = threading.active_count()
+        names = []
+        fire_due(now=at(1), batch_size=25, replica_id="r1", threads=3, on_batch=lambda b: names.append(threading.current_thread().name))
+        assert names == [threading.current_thread().name] and threading.active_count() == before
+
     def test_notify_wakes_the_loop_before_the_poll_interval(self, acme, agent, scheduler_at):
         scheduler = scheduler_at(T0, poll_seconds=60)
         with listening_loop(scheduler):
