@@ -150,8 +150,11 @@ class Scheduler:
         """Fire every due schedule, when the pass's look found one; returns the run rows this replica wrote."""
         if not look.due(now):
             return 0
-        dispatcher = self._get_dispatcher()
-        dispatcher.firing(True)
+        # On PostgreSQL the burst lane dispatches while firing goes on; SQLite takes one writer
+        # at a time, so there they take turns (the lane's own thread would meet a locked table).
+        dispatcher = self._get_dispatcher() if connection.vendor == "postgresql" else None
+        if dispatcher is not None:
+            dispatcher.firing(True)
         try:
             result = fire_due(
                 now=now,
@@ -163,7 +166,8 @@ class Scheduler:
                 threads=settings.SCHEDULER_FIRING_THREADS if connection.vendor == "postgresql" else 1,
             )
         finally:
-            dispatcher.firing(False)
+            if dispatcher is not None:
+                dispatcher.firing(False)
         self.fired_total += result.written
         if result.claimed:
             log.info(
@@ -400,7 +404,7 @@ class Scheduler:
 
         def between(_batch) -> None:
             nonlocal last
-            if self._guarded("dispatch", self._get_dispatcher().nudge, now):
+            if connection.vendor == "postgresql" and self._guarded("dispatch", self._get_dispatcher().nudge, now):
                 return
             if time.monotonic() - last >= DISPATCH_WHILE_FIRING_SECONDS:
                 self._guarded("dispatch", self.dispatch, now)
