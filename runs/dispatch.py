@@ -154,7 +154,7 @@ class Dispatcher:
 
     def firing(self, on: bool) -> None:
         """The scheduler's thread fires (`on`) or has done: the burst lane calls gently meanwhile."""
-        if self._lane is not None:
+        if self._lane is not None and not self._closing:
             self._lane.firing(on)
 
     def idle(self) -> bool:

@@ -116,24 +116,28 @@ def test_a_reset_after_the_request_is_sent_again_once_with_the_same_key(proxied)
     assert shape(outcome) == ("error", True, False)
 
 
+def sequential_creates(url: str, count: int) -> list:
+    """`count` creates one after another on one transport."""
+
+    async def creates():
+        transport = AsyncTransport()
+        try:
+            return [
+                await transport.request("POST", url + "/sessions", headers={"Idempotency-Key": f"k-{n}"}, body=BODY, seconds=2)
+                for n in range(count)
+            ]
+        finally:
+            transport.close()
+
+    return asyncio.run(creates())
+
+
 def test_a_plane_that_closes_after_every_answer_gets_every_create_through():
     """HTTP/1.0, as http.server speaks it: the body in a segment after the headers, then the
     connection closed. One transport for ten calls: each needs a new connection."""
     plane = PlaneServer(http10=True).start()
-    transport = None
-
-    async def creates():
-        nonlocal transport
-        transport = AsyncTransport()
-        answers = [
-            await transport.request("POST", plane.url + "/sessions", headers={"Idempotency-Key": f"k-{n}"}, body=BODY, seconds=2)
-            for n in range(10)
-        ]
-        transport.close()
-        return answers
-
     try:
-        answers = asyncio.run(creates())
+        answers = sequential_creates(plane.url, 10)
     finally:
         plane.stop()
     assert [a.status for a in answers] == [201] * 10
@@ -145,18 +149,8 @@ def test_keep_alive_connections_are_reused_across_calls():
     plane = PlaneServer().start()
     ports = set()
     plane.on_session_start = lambda session: ports.add(next(iter(plane._connections)).getpeername()[1])
-
-    async def creates():
-        transport = AsyncTransport()
-        answers = [
-            await transport.request("POST", plane.url + "/sessions", headers={"Idempotency-Key": f"k-{n}"}, body=BODY, seconds=2)
-            for n in range(20)
-        ]
-        transport.close()
-        return answers
-
     try:
-        answers = asyncio.run(creates())
+        answers = sequential_creates(plane.url, 20)
     finally:
         plane.stop()
     assert [a.status for a in answers] == [201] * 20
