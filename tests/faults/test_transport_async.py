@@ -6,6 +6,7 @@ whether the plane may have acted, `timed_out` that the call's one deadline passe
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
 import time
@@ -19,6 +20,13 @@ from tests.plane_server import PlaneServer
 
 DEADLINE = 1.0
 BODY = b'{"agent":"echo","prompt":"hi"}'
+
+
+def run_on_a_loop(coroutine):
+    """`asyncio.run` in a thread of its own, as the dispatcher runs its loop: the suite's
+    browser tests leave Playwright's loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def call(url: str, *, key: str = "k-1", seconds: float = DEADLINE, repeat_safe: bool = True, transport=None, **kw):
@@ -37,7 +45,7 @@ def call(url: str, *, key: str = "k-1", seconds: float = DEADLINE, repeat_safe: 
 
     started = time.monotonic()
     try:
-        outcome = asyncio.run(once())
+        outcome = run_on_a_loop(once())
     except TransportError as exc:
         outcome = exc
     return outcome, time.monotonic() - started
@@ -129,7 +137,7 @@ def sequential_creates(url: str, count: int) -> list:
         finally:
             transport.close()
 
-    return asyncio.run(creates())
+    return run_on_a_loop(creates())
 
 
 def test_a_plane_that_closes_after_every_answer_gets_every_create_through():
