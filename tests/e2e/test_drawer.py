@@ -31,7 +31,9 @@ def eddie(acme):
 
 def sign_in(page: Page, live_server, user: str = "eddie"):
     page.goto(f"{live_server.url}/automation/schedules/")
-    # The username field has focus; type, Tab to the password, Enter submits.
+    # The username field has focus (waited for: a key typed before it did was lost under
+    # load); type, Tab to the password, Enter submits.
+    expect(page.get_by_role("textbox").first).to_be_focused()  # the username, in any language
     page.keyboard.type(user)
     page.keyboard.press("Tab")
     page.keyboard.type(f"pw-{user}")
