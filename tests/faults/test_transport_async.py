@@ -175,6 +175,7 @@ class Canned:
     def __init__(self, answer: bytes, *, close: bool = True):
         self.answer, self.close = answer, close
         self.requests: list[bytes] = []
+        self._stopped = threading.Event()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -196,10 +197,21 @@ class Canned:
                 self.requests.append(data)
                 conn.sendall(self.answer)
                 if not self.close:
-                    time.sleep(DEADLINE * 2)
+                    self._stopped.wait()  # the connection stays open until the test is done
 
     def stop(self) -> None:
+        self._stopped.set()
         self.sock.close()
+
+
+def answered_by(answer: bytes, *, close: bool = True, **options) -> tuple:
+    """One call to a Canned server: (outcome, seconds taken, the requests it read)."""
+    server = Canned(answer, close=close)
+    try:
+        outcome, took = call(server.url, **options)
+    finally:
+        server.stop()
+    return outcome, took, server.requests
 
 
 @pytest.mark.parametrize(
@@ -215,47 +227,30 @@ class Canned:
     ids=["until-close", "chunked", "informational-first", "no-content"],
 )
 def test_answers_framed_every_way_a_server_may_frame_them(answer, status, body):
-    server = Canned(answer)
-    try:
-        outcome, _ = call(server.url)
-    finally:
-        server.stop()
+    outcome, _, _ = answered_by(answer)
     assert (outcome.status, outcome.body, outcome.too_large) == (status, body, False)
 
 
 def test_an_answer_cut_short_is_an_error_after_sending_not_an_answer():
-    server = Canned(b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"session_id\"")
-    try:
-        outcome, _ = call(server.url, repeat_safe=False)
-    finally:
-        server.stop()
+    outcome, _, _ = answered_by(b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"session_id\"", repeat_safe=False)
     assert shape(outcome) == ("error", True, False)
 
 
 def test_an_answer_larger_than_the_limit_is_cut_and_flagged():
-    server = Canned(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, close=False)
-    try:
-        outcome, took = call(server.url, max_bytes=1000)
-    finally:
-        server.stop()
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
+    outcome, took, _ = answered_by(answer, close=False, max_bytes=1000)
     assert (outcome.status, len(outcome.body), outcome.too_large) == (200, 1001, True)
     assert took < DEADLINE
 
 
 def test_garbage_instead_of_http_is_an_error_after_sending():
-    server = Canned(b"SSH-2.0-OpenSSH_9.2\r\n")
-    try:
-        outcome, _ = call(server.url, repeat_safe=False)
-    finally:
-        server.stop()
+    outcome, _, _ = answered_by(b"SSH-2.0-OpenSSH_9.2\r\n", repeat_safe=False)
     assert shape(outcome) == ("error", True, False)
 
 
 def test_a_header_that_would_split_the_request_is_never_sent():
-    server = Canned(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
-    try:
-        outcome, _ = call(server.url, headers={"X-Evil": "a\r\nX-Injected: 1"})
-    finally:
-        server.stop()
+    outcome, _, requests = answered_by(
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", headers={"X-Evil": "a\r\nX-Injected: 1"}
+    )
     assert shape(outcome) == ("error", False, False)
-    assert server.requests == []
+    assert requests == []
