@@ -4,8 +4,9 @@ The same contract as `config.transport.Transport.request` (the one deadline for 
 call, `Answer`, `TransportError` with `sent` and `timed_out`, one more try on a new connection
 for a repeat-safe call that broke without an answer), for a caller that keeps hundreds of
 calls in flight. Threads were the cost: sixteen worker threads each blocking in a call took
-~470 us of CPU per call between them (GIL hand-offs and the pure-Python HTTP parser), against
-~35 us here on one thread, which is what a 10,000-run burst at 09:00 needs.
+410-475 us of CPU per call between them (GIL hand-offs and the pure-Python HTTP parser),
+against 34-37 us here on one thread (the same calls to a minimal loopback server, same run),
+which is what a 10,000-run burst at 09:00 needs.
 
 HTTP/1.1 keep-alive connections over asyncio, parsed by httptools (llhttp, the parser node.js
 and uvicorn use). What it speaks is what a plane call needs: a request with a body of known
