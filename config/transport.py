@@ -91,7 +91,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 @functools.cache
-def _ssl_context() -> ssl.SSLContext:
+def ssl_context() -> ssl.SSLContext:
     """One TLS context for every pool (reading the system's certificates costs tens of
     milliseconds, and the plane client keeps a pool per worker thread)."""
     return ssl.create_default_context()
@@ -131,7 +131,7 @@ class Transport:
 
     def __init__(self, *, keepalive: bool = True, max_idle: int = 64):
         self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(),
+            ssl_context=ssl_context(),
             max_connections=None,
             max_keepalive_connections=max_idle if keepalive else 0,
             keepalive_expiry=30.0 if keepalive else 0.0,

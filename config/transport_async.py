@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from config.transport import Answer, TransportError, _ssl_context
+from config.transport import Answer, TransportError, ssl_context
 
 KEEPALIVE_SECONDS = 30.0  # an idle connection older than this is not used again (as Transport's)
 # What would end a header line early, or (in a name) its name.
@@ -255,7 +255,7 @@ class AsyncTransport:
         _, host, port = origin
         try:
             _, connection = await asyncio.get_running_loop().create_connection(
-                _Connection, host, port, ssl=_ssl_context() if secure else None,
+                _Connection, host, port, ssl=ssl_context() if secure else None,
                 server_hostname=host if secure else None,
             )
         except (OSError, ssl.SSLError) as exc:  # refused, no route, DNS, TLS: nothing was sent

@@ -250,7 +250,7 @@ class Dispatcher:
         with self._lock:
             return self.workers * depth - self._inflight
 
-    def _timed_call(self, seconds: float) -> None:
+    def timed_call(self, seconds: float) -> None:
         with self._lock:
             self._call_seconds += CALL_TIME_WEIGHT * (seconds - self._call_seconds)
 
@@ -303,7 +303,7 @@ class Dispatcher:
             # The connection may be what broke: the next task on this thread reconnects.
             connections.close_all()
 
-    def _call_budget(self, run: ScheduleRun, now: datetime) -> float | None:
+    def call_budget(self, run: ScheduleRun, now: datetime) -> float | None:
         """Seconds the plane call may take, all included; None when too little lease is left.
 
         A call that outlived its lease (a plane dripping its answer a byte at a time) let the
@@ -321,7 +321,7 @@ class Dispatcher:
     def _start(self, run: ScheduleRun, clock: _Elapsed) -> None:
         """Call the plane for one leased run and record what it answered, while the lease holds."""
         bind = _bound(run)
-        budget = self._call_budget(run, clock.now())
+        budget = self.call_budget(run, clock.now())
         if budget is None:
             # Waited in the pool too long: another dispatcher may own it by the time we'd answer.
             log.warning("run.lease_lapsed", replica=self.replica_id, **bind)
@@ -343,10 +343,10 @@ class Dispatcher:
             log.info("run.not_started", reason="no longer queued under this dispatcher's lease", **bind)
             return
         except PlaneError as exc:
-            self._timed_call(time.monotonic() - called)
+            self.timed_call(time.monotonic() - called)
             self._failed(run, clock, exc)
             return
-        self._timed_call(time.monotonic() - called)
+        self.timed_call(time.monotonic() - called)
         if not self.client.synchronous:
             self._record_accepted(self._accepted_row(run, clock, answer))
         self._finished(run, clock, answer)

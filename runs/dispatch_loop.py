@@ -144,7 +144,7 @@ class EventLoopLane:
 
     async def _call(self, run, clock):
         dispatcher = self.dispatcher
-        budget = dispatcher._call_budget(run, clock.now())
+        budget = dispatcher.call_budget(run, clock.now())
         if budget is None:
             return Lapsed()
         called = time.monotonic()
@@ -153,7 +153,7 @@ class EventLoopLane:
         except PlaneError as exc:
             return exc
         finally:
-            dispatcher._timed_call(time.monotonic() - called)
+            dispatcher.timed_call(time.monotonic() - called)
 
     def _answer(self, run, clock, outcome) -> None:
         self._answers.append((run, clock, outcome))

@@ -305,18 +305,18 @@ def test_the_backlog_a_dispatcher_admits_follows_the_planes_pace(plane):
     try:
         assert dispatcher._room() == 4 * 8  # no call timed yet
         for _ in range(200):
-            dispatcher._timed_call(5.0)
+            dispatcher.timed_call(5.0)
         # 5 s a call: 1 each (more would not start within ADMIT_AHEAD_SECONDS; a quarter of
         # the 60 s lease would allow 3).
         assert dispatcher._room() == 4 * 1
         for _ in range(200):
-            dispatcher._timed_call(0.45)
+            dispatcher.timed_call(0.45)
         assert dispatcher._room() == 4 * 4  # what starts within 2 s
         for _ in range(200):
-            dispatcher._timed_call(0.002)
+            dispatcher.timed_call(0.002)
         assert dispatcher._room() == 4 * 256  # the cap
         for _ in range(200):
-            dispatcher._timed_call(60.0)
+            dispatcher.timed_call(60.0)
         assert dispatcher._room() == 4 * 1  # never less than one each
     finally:
         dispatcher.shutdown()
