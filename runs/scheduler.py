@@ -150,8 +150,9 @@ class Scheduler:
         """Fire every due schedule, when the pass's look found one; returns the run rows this replica wrote."""
         if not look.due(now):
             return 0
-        # On PostgreSQL the burst lane dispatches while firing goes on; SQLite takes one writer
-        # at a time, so there they take turns (the lane's own thread would meet a locked table).
+        # On PostgreSQL several threads fire, and the burst lane dispatches while they do.
+        # SQLite takes one writer at a time: there one thread fires and dispatch takes turns
+        # with it (the lane's own thread would meet a locked table).
         dispatcher = self._get_dispatcher() if connection.vendor == "postgresql" else None
         if dispatcher is not None:
             dispatcher.firing(True)
@@ -160,10 +161,9 @@ class Scheduler:
                 now=now,
                 batch_size=self.batch_size,
                 replica_id=self.replica_id,
-                on_batch=self._between_batches(now),
+                on_batch=self._between_batches(now, nudge=dispatcher is not None),
                 keep_going=self._keep_going,
-                # SQLite takes one writer at a time: one thread there.
-                threads=settings.SCHEDULER_FIRING_THREADS if connection.vendor == "postgresql" else 1,
+                threads=settings.SCHEDULER_FIRING_THREADS if dispatcher is not None else 1,
             )
         finally:
             if dispatcher is not None:
@@ -388,7 +388,7 @@ class Scheduler:
             self._dispatcher = Dispatcher(replica_id=self.replica_id, workers=self.workers, client=self.client)
         return self._dispatcher
 
-    def _between_batches(self, now: datetime):
+    def _between_batches(self, now: datetime, *, nudge: bool):
         """What firing calls after each committed batch: a nudge to the dispatcher's burst
         lane, whose own thread admits and sends what is ready while this one fires on; for a
         dispatcher without the lane, a dispatch here, at most once every
@@ -404,7 +404,7 @@ class Scheduler:
 
         def between(_batch) -> None:
             nonlocal last
-            if connection.vendor == "postgresql" and self._guarded("dispatch", self._get_dispatcher().nudge, now):
+            if nudge and self._guarded("dispatch", self._get_dispatcher().nudge, now):
                 return
             if time.monotonic() - last >= DISPATCH_WHILE_FIRING_SECONDS:
                 self._guarded("dispatch", self.dispatch, now)
