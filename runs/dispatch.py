@@ -88,7 +88,7 @@ class Dispatcher:
         self._more = False
         self._closing = False
         self._pass_clock: _Elapsed | None = None
-        self._refill_lock = threading.Lock()
+        self._admit_lock = threading.Lock()
         self.submitted_total = 0
         # Plane answers waiting to be written as `running`, in batches (see _record_accepted).
         self._accepted: list[lifecycle.Accepted] = []
@@ -111,6 +111,13 @@ class Dispatcher:
         """Admit and lease what fits, hand the plane calls to the pool; returns how many."""
         if self._closing:
             return 0
+        # One admission at a time: a pass's and a refill's side by side saw the same
+        # candidates, and the one that found them taken (0 of its room) decided that nothing
+        # more was ready, so no refill came until the next pass, a poll interval later.
+        with self._admit_lock:
+            return self._admit(now)
+
+    def _admit(self, now: datetime) -> int:
         if self.results.kept:
             # Before reconcile's timeouts could give up on a run whose agent has finished.
             self.results.write_kept()
@@ -283,14 +290,16 @@ class Dispatcher:
         # Refilled while a quarter of the backlog is left, so the workers never run dry
         # while the next admission is being written.
         low = inflight <= self.workers * self._depth() // 4
-        if low and self._more and not self._closing and self._refill_lock.acquire(blocking=False):
+        # An admission under way (the scheduler's pass) leaves the room it did not fill to
+        # the next call's end.
+        if low and self._more and not self._closing and self._admit_lock.acquire(blocking=False):
             try:
-                self.dispatch_ready(now=self._pass_clock.now())
+                self._admit(self._pass_clock.now())
             except Exception:  # noqa: BLE001 - the scheduler's next pass tries again
                 log.exception("dispatch.refill_failed", replica=self.replica_id)
                 connections.close_all()
             finally:
-                self._refill_lock.release()
+                self._admit_lock.release()
 
     def _guarded(self, fn, *args) -> None:
         # Each worker thread keeps its database connection from task to task (a new

@@ -6,6 +6,7 @@ calls inline (workers=0) so every step is deterministic.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -269,6 +270,105 @@ def test_dispatch_with_worker_threads_returns_before_the_plane_answers(acme, age
         assert (run.status, run.session_id) == (RunStatus.RUNNING, "sess-000001")
     finally:
         plane.release()
+        dispatcher.shutdown(wait=True)
+
+
+class _CountingLock:
+    """A lock that counts the threads waiting for it (so the test knows a pass is held)."""
+
+    def __init__(self):
+        self._lock, self.waiting = threading.Lock(), 0
+
+    def acquire(self, blocking=True):
+        if not blocking:
+            return self._lock.acquire(False)
+        self.waiting += 1
+        try:
+            return self._lock.acquire()
+        finally:
+            self.waiting -= 1
+
+    def release(self):
+        self._lock.release()
+
+    def locked(self):
+        return self._lock.locked()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admissions_side_by_side_do_not_leave_the_rest_of_a_burst_queued(acme, agent, plane, settings):
+    """The scheduler's pass and a refill (after calls end) may admit at the same time. Both
+    once read the same candidates, and the one that found them taken decided that nothing
+    more was ready: the rest of a burst waited a poll interval for the next pass. Admissions
+    now take turns."""
+    from django.db import connection, transaction
+
+    from runs.bulk import insert_runs
+    from runs.dispatch import Dispatcher
+    from schedules.models import Organization
+
+    burst = 1200  # more than two admissions take (2 workers x 256)
+    type(acme).objects.filter(pk=acme.pk).update(max_concurrent_runs=burst)
+    template = make_schedule(acme, agent, name="burst")
+    schedules = [template, *clone_schedules(template, burst - 1)]
+    for schedule in schedules:
+        schedule.agent = agent
+    assert len(insert_runs([new_run(schedule, at=NINE) for schedule in schedules])) == burst
+    dispatcher = Dispatcher(replica_id="turns", workers=2, lease_seconds=60)
+    for _ in range(200):
+        dispatcher.timed_call(0.001)  # a fast plane: the deepest backlog, 256 runs a worker
+    dispatcher._admit_lock = _CountingLock()
+    org_locked, unlock = threading.Event(), threading.Event()
+
+    def hold_the_org_lock():
+        # Every admission waits on this row lock (admission.admit), after reading its candidates.
+        try:
+            with transaction.atomic():
+                Organization.objects.select_for_update().get(pk=acme.pk)
+                org_locked.set()
+                unlock.wait(30)
+        finally:
+            connection.close()
+
+    def waiting_on_the_org_lock() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('tuple', 'transactionid')")
+            return cur.fetchone()[0]
+
+    def admit():  # what the scheduler's pass, or a refill, does
+        try:
+            dispatcher.dispatch_ready(now=NINE)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=hold_the_org_lock, daemon=True)]
+    try:
+        threads[0].start()
+        assert org_locked.wait(10)
+        threads += [threading.Thread(target=admit, daemon=True) for _ in range(2)]
+        threads[1].start()
+        wait_until(lambda: waiting_on_the_org_lock() == 1, what="the first admission to wait on the org lock")
+        threads[2].start()
+        wait_until(
+            lambda: waiting_on_the_org_lock() == 2 or dispatcher._admit_lock.waiting,
+            what="the second admission to wait behind the first",
+        )
+        unlock.set()
+        # No further pass: the refills alone start every run of the burst.
+        wait_until(lambda: plane.unique_sessions == burst, what="every run of the burst to start")
+        wait_until(dispatcher.idle, what="the answers to be written")
+        assert ScheduleRun.objects.filter(status=RunStatus.RUNNING).count() == burst
+    finally:
+        unlock.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(10)
         dispatcher.shutdown(wait=True)
 
 
