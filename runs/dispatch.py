@@ -147,18 +147,6 @@ class Dispatcher:
             self.submitted_total += submitted
         return submitted
 
-    def nudge(self, now: datetime) -> bool:
-        """Firing committed a batch: with the burst lane, its writer thread admits what is
-        ready now (when the lane has room), while the scheduler's thread goes on firing.
-        False without the lane: the caller dispatches itself."""
-        if self._lane is None or self._closing:
-            return False
-        self._pass_clock = _Elapsed(now)
-        with self._lock:
-            self._more = True
-        self._lane.wake()
-        return True
-
     def firing(self, on: bool) -> None:
         """The scheduler's thread fires (`on`) or has done: the burst lane calls gently meanwhile."""
         if self._lane is not None and not self._closing:

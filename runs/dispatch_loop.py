@@ -9,9 +9,8 @@ all the work, whatever the size of the burst:
 - the **writer** thread takes every answer that came back since it last looked and records
   them together: the accepted runs as `running` in one statement, the failures through the
   ambiguity rule (runs/services/ambiguity.py), one by one as the worker threads did. It also
-  admits the next lot when the lane runs low (the dispatcher's refill), and when firing has
-  committed a batch (`Dispatcher.nudge`): a burst's first calls start while the scheduler's
-  thread still fires the rest, with only FIRING_CALLERS calling until it is done.
+  admits the next lot when the lane runs low (the dispatcher's refill). While the scheduler's
+  thread fires, only FIRING_CALLERS call.
 
 Sixteen worker threads each blocking in a call spent more CPU handing the GIL to each other
 than calling the plane; on one loop a call costs a tenth of that. Every rule of a plane call is
@@ -35,11 +34,8 @@ log = structlog.get_logger("runs.dispatch")
 
 # Seconds a clean stop waits for the calls in flight (each also ends at its own deadline).
 DRAIN_SECONDS = 60.0
-# Callers that go on while the scheduler's thread fires a burst. The process has one GIL:
-# with every caller going, the 10,000th run row of a burst committed 2.0-2.5 s after the
-# instant instead of 1.0-1.1 s (firing alone); with two, 1.6-1.7 s, and the calls still fill
-# firing's waits on the database, so the last session is accepted at 2.3-2.6 s, not 4.0-4.5 s
-# as when dispatch waits for the whole burst to be committed.
+# Callers that go on while the scheduler's thread fires (calls admitted before, or by a very
+# long firing step's dispatch): every call takes CPU that firing wants, so few, but not none.
 FIRING_CALLERS = 2
 
 
