@@ -81,6 +81,10 @@ def schedule_busy_counts(now: datetime, schedule_ids) -> dict:
     return dict(rows)
 
 
+# The fewest of the oldest ready runs an admission looks at first (see ready_candidates).
+PREFIX_MIN = 200
+
+
 def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict]:
     """Ready runs, oldest first, no more per schedule than its free slots.
 
@@ -89,7 +93,26 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
     busy schedules (the `queue` policy's one waiting run each) can fill the batch and starve
     everyone behind them. `schedule_busy` is counted only for schedules with ready runs,
     through `run_active_by_schedule`.
+
+    The cut is made on the oldest ready runs only (a prefix twice the `limit`), not on all of
+    them: a run's rank in its schedule counts older ready runs only, and those are all in the
+    prefix, so the cut is the same. Joining every ready run of a 10,000-run burst to its
+    schedule made each admission cost 60 ms however few it took. When the prefix holds too
+    few that may start (runs waiting behind busy schedules), the cut is made again on all.
     """
+    ready = ScheduleRun.objects.filter(ready_q(now)).exclude(org_id__in=list(exclude_orgs))
+    prefix = max(2 * limit, PREFIX_MIN)
+    rows = _cut(ready, now=now, limit=limit, prefix=prefix)
+    if len(rows) < limit and ready.count() > prefix:
+        rows = _cut(ready, now=now, limit=limit, prefix=None)
+    return rows
+
+
+def _cut(ready, *, now: datetime, limit: int, prefix: int | None) -> list[dict]:
+    """The first `limit` of the oldest `prefix` ready runs (of all of them: None) that their
+    schedules' free slots let start."""
+    if prefix is not None:
+        ready = ScheduleRun.objects.filter(pk__in=ready.order_by("created_at", "id").values("pk")[:prefix])
     busy = (
         ScheduleRun.objects.filter(schedule_id=OuterRef("schedule_id"), status__in=ACTIVE_STATUSES)
         .filter(busy_q(now))
@@ -99,9 +122,7 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
         .values("n")
     )
     ranked = (
-        ScheduleRun.objects.filter(ready_q(now))
-        .exclude(org_id__in=list(exclude_orgs))
-        .annotate(
+        ready.annotate(
             schedule_rank=Window(RowNumber(), partition_by=[F("schedule_id")], order_by=[F("created_at").asc(), F("id").asc()]),
             schedule_limit=F("schedule__max_concurrency"),
             schedule_busy=Coalesce(Subquery(busy), 0),

@@ -55,3 +55,27 @@ def test_admitted_runs_are_the_runs_schedules_and_orgs_as_stored(acme, agent):
     assert (first.schedule.success_checks, first.schedule.timezone) == (checks, "Asia/Shanghai")
     assert {run.org.slug for run in leased} == {"acme", "globex"}
     assert ScheduleRun.objects.get(schedule=disabled).status == RunStatus.CANCELED
+
+
+def test_the_oldest_ready_runs_that_may_start_are_chosen_however_long_the_queue_behind_a_busy_schedule(acme, agent):
+    """Candidates are cut on the oldest ready runs first; when those are all waiting behind a
+    schedule at its limit, the cut is made on every ready run, and a newer run of another
+    schedule is still found."""
+    from runs.admission import PREFIX_MIN, ready_candidates
+    from runs.bulk import insert_runs
+    from tests.factories import new_run
+
+    type(acme).objects.filter(pk=acme.pk).update(max_concurrent_runs=1000)
+    busy = make_schedule(acme, agent, name="Backlog", max_concurrency=2)
+    busy.agent = agent
+    backlog = [new_run(busy, at=NINE + timedelta(minutes=i)) for i in range(PREFIX_MIN + 50)]
+    assert len(insert_runs(backlog)) == len(backlog)
+    late = make_run(make_schedule(acme, agent, name="Late"), at=NINE + timedelta(days=1))
+    now = NINE + timedelta(days=1)
+
+    chosen = [row["id"] for row in candidates(now, room=5)]
+
+    oldest_two = sorted(backlog, key=lambda r: (r.created_at, r.pk))[:2]
+    assert chosen == [oldest_two[0].pk, oldest_two[1].pk, late.pk]
+    # Two wanted: the oldest ready runs hold them, the rest is not looked at.
+    assert [row["id"] for row in ready_candidates(now, limit=2)] == [oldest_two[0].pk, oldest_two[1].pk]
