@@ -56,7 +56,7 @@ def org_busy_counts(now: datetime, *, org_ids=None) -> dict:
     for q in (Q(status=RunStatus.RUNNING), Q(status=RunStatus.QUEUED, lease_expires_at__gt=now)):
         runs = ScheduleRun.objects.filter(q)
         if org_ids is not None:
-            runs = runs.filter(org_id__in=list(org_ids))
+            runs = runs.filter(id_in("org_id", org_ids, array_type="bigint"))
         for org, n in runs.order_by().values_list("org_id").annotate(n=Count("id")):
             counts[org] += n
     return dict(counts)
@@ -100,7 +100,9 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
     schedule made each admission cost 60 ms however few it took. When the prefix holds too
     few that may start (runs waiting behind busy schedules), the cut is made again on all.
     """
-    ready = ScheduleRun.objects.filter(ready_q(now)).exclude(org_id__in=list(exclude_orgs))
+    ready = ScheduleRun.objects.filter(ready_q(now))
+    if exclude_orgs:
+        ready = ready.exclude(id_in("org_id", exclude_orgs, array_type="bigint"))
     prefix = max(2 * limit, PREFIX_MIN)
     rows = _cut(ready, now=now, limit=limit, prefix=prefix)
     if len(rows) < limit and ready.count() > prefix:
@@ -158,7 +160,9 @@ def candidates(now: datetime, *, room: int) -> list[dict]:
     org_busy = org_busy_counts(now)
     full_orgs = [
         org_id
-        for org_id, limit in Organization.objects.filter(pk__in=list(org_busy)).values_list("id", "max_concurrent_runs")
+        for org_id, limit in Organization.objects.filter(id_in("id", org_busy, array_type="bigint")).values_list(
+            "id", "max_concurrent_runs"
+        )
         if org_busy[org_id] >= limit
     ]
     # A little more than the room: the pre-cut below, and the locked recount in admit, may
@@ -194,7 +198,7 @@ def admit(rows: list[dict], *, now: datetime, limit: int, replica_id: str, lease
         # wait for each other, never deadlock.
         limits = dict(
             Organization.objects.select_for_update(no_key=True)
-            .filter(pk__in=org_ids)
+            .filter(id_in("id", org_ids, array_type="bigint"))
             .order_by("id")
             .values_list("id", "max_concurrent_runs")
         )
