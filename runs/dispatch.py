@@ -49,8 +49,9 @@ LEASE_SHARE = 0.25
 # at once left the other replicas nothing to dispatch (two replicas were slower than one).
 ADMIT_AHEAD_SECONDS = 2.0
 # ...and one admission takes at most this many, so that the next one is written while the
-# calls of the last go on. Admissions of 4,000 took 0.3-0.4 s, and the lane ran dry waiting
-# for them; the candidates query reads only the oldest ready runs, so a smaller lot costs less.
+# calls of the last go on. Admissions of up to 4,000 (one of 2,000 took 0.19 s) left the lane
+# dry while they were written; the candidates query reads only the oldest ready runs, so a
+# smaller lot costs less.
 ADMIT_LOT = 1000
 # Until plane calls have been timed, the depth is this (the fixed depth of earlier releases).
 INITIAL_BACKLOG_PER_WORKER = 8

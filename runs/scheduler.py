@@ -394,8 +394,8 @@ class Scheduler:
         A burst is dispatched once it is committed (the pass's dispatch step, right after
         firing): every plane call made while firing runs takes CPU from it (the scheduler's,
         the database's and the plane's, which share the machine's cores). Sending a
-        10,000-run burst's calls as its batches committed made the last row commit 1.0-1.1 s
-        after the instant instead of 0.6-0.7 s, and the last session was not accepted any
+        10,000-run burst's calls as its batches committed made the last row commit 1.0-1.25 s
+        after the instant instead of 0.6-0.8 s, and the last session was not accepted any
         sooner. The cap keeps a very long firing step (a backlog of a million) from holding
         every plane call until it ends.
         """
