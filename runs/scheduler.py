@@ -150,11 +150,9 @@ class Scheduler:
         """Fire every due schedule, when the pass's look found one; returns the run rows this replica wrote."""
         if not look.due(now):
             return 0
-        # On PostgreSQL several threads fire (SQLite takes one writer at a time), and calls
-        # still in flight from earlier go on gently meanwhile.
-        dispatcher = self._get_dispatcher() if connection.vendor == "postgresql" else None
-        if dispatcher is not None:
-            dispatcher.firing(True)
+        # Calls still in flight from earlier go on gently meanwhile.
+        dispatcher = self._get_dispatcher()
+        dispatcher.firing(True)
         try:
             result = fire_due(
                 now=now,
@@ -162,11 +160,11 @@ class Scheduler:
                 replica_id=self.replica_id,
                 on_batch=self._between_batches(now),
                 keep_going=self._keep_going,
-                threads=settings.SCHEDULER_FIRING_THREADS if dispatcher is not None else 1,
+                # SQLite takes one writer at a time.
+                threads=settings.SCHEDULER_FIRING_THREADS if connection.vendor == "postgresql" else 1,
             )
         finally:
-            if dispatcher is not None:
-                dispatcher.firing(False)
+            dispatcher.firing(False)
         self.fired_total += result.written
         if result.claimed:
             log.info(
