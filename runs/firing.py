@@ -125,13 +125,31 @@ def fire_due(
     total = FireResult()
     lock = threading.Lock()
     budgets = BudgetGate(now)  # read at most once per pass, on the first occurrence to fire
-    if _fire_batches(now, batch_size, replica_id, budgets, on_batch, keep_going, total, lock, first_only=True):
+
+    def batches(*, first_only: bool = False) -> bool:
+        """Batch after batch into `total`; True when nothing due is left (or the scheduler stops)."""
+        while True:
+            batch = fire_batch(now=now, batch_size=batch_size, replica_id=replica_id, budgets=budgets)
+            with lock:
+                total.add(batch)
+            if on_batch is not None and batch.written:
+                on_batch(batch)
+            # A short batch means nothing due was left unlocked; every claimed row moved past
+            # `now` (fire_batch guarantees it), so a full batch cannot repeat forever.
+            if batch.claimed < batch_size:
+                return True
+            if keep_going is not None and not keep_going():
+                return True
+            if first_only:
+                return False
+
+    if batches(first_only=True):
         return total
     failures: list[BaseException] = []
 
     def helper() -> None:
         try:
-            _fire_batches(now, batch_size, replica_id, budgets, on_batch, keep_going, total, lock)
+            batches()
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
             failures.append(exc)
         finally:
@@ -145,31 +163,13 @@ def fire_due(
     for thread in helpers:
         thread.start()
     try:
-        _fire_batches(now, batch_size, replica_id, budgets, on_batch, keep_going, total, lock)
+        batches()
     finally:
         for thread in helpers:
             thread.join()
     if failures:
         raise failures[0]
     return total
-
-
-def _fire_batches(now, batch_size, replica_id, budgets, on_batch, keep_going, total, lock, *, first_only=False) -> bool:
-    """Batch after batch into `total`; True when nothing due is left (or the scheduler stops)."""
-    while True:
-        batch = fire_batch(now=now, batch_size=batch_size, replica_id=replica_id, budgets=budgets)
-        with lock:
-            total.add(batch)
-        if on_batch is not None and batch.written:
-            on_batch(batch)
-        # A short batch means nothing due was left unlocked; every claimed row moved past
-        # `now` (fire_batch guarantees it), so a full batch cannot repeat forever.
-        if batch.claimed < batch_size:
-            return True
-        if keep_going is not None and not keep_going():
-            return True
-        if first_only:
-            return False
 
 
 def claim_due_queryset(*, now: datetime, batch_size: int):
