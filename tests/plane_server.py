@@ -120,6 +120,8 @@ class PlaneServer:
         self.requests: list[dict] = []
         self.create_calls = 0
         self.max_open = 0
+        # Creates being answered at once, and the most seen (a client's calls side by side).
+        self.creating = self.max_creating = 0
         # Open sessions, and per org (the request's metadata.org): now, and the most at once.
         self._open: dict[str, Session] = {}
         self.open_by_org: dict[str, int] = {}
@@ -414,8 +416,15 @@ class _Handler(BaseHTTPRequestHandler):
             if plane.malformed:
                 raw = plane.malformed if isinstance(plane.malformed, bytes) else b"<html>surprise</html>"
                 return self._answer(200, None, raw=raw)
-            status, body = plane._create(key, request)
-            return self._answer(status, body)
+            with plane.lock:
+                plane.creating += 1
+                plane.max_creating = max(plane.max_creating, plane.creating)
+            try:
+                status, body = plane._create(key, request)
+                return self._answer(status, body)
+            finally:
+                with plane.lock:
+                    plane.creating -= 1
         if len(parts) == 3 and parts[0] == "sessions" and parts[2] == "cancel":
             with plane.lock:
                 session = plane.sessions.get(parts[1])

@@ -372,6 +372,40 @@ def test_two_admissions_side_by_side_do_not_leave_the_rest_of_a_burst_queued(acm
         dispatcher.shutdown(wait=True)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_while_the_scheduler_fires_only_a_few_plane_calls_go_on(acme, agent, plane):
+    """Every plane call takes CPU that firing wants (one process, cores shared with the
+    database): while the scheduler's thread fires, the burst lane calls with FIRING_CALLERS
+    callers only, and with all of them again once firing is done."""
+    from runs.bulk import insert_runs
+    from runs.dispatch import Dispatcher
+    from runs.dispatch_loop import FIRING_CALLERS
+
+    type(acme).objects.filter(pk=acme.pk).update(max_concurrent_runs=100)
+    template = make_schedule(acme, agent, name="burst")
+    schedules = [template, *clone_schedules(template, 15)]
+    for schedule in schedules:
+        schedule.agent = agent
+    plane.delay_seconds = 0.2  # a slow plane: calls made side by side overlap there
+    dispatcher = Dispatcher(replica_id="gentle", workers=8)
+    try:
+        dispatcher.firing(True)
+        insert_runs([new_run(schedule, at=NINE) for schedule in schedules[:8]])
+        assert dispatcher.dispatch_ready(now=NINE) == 8
+        wait_until(lambda: plane.unique_sessions == 8, what="the runs admitted before firing ended to start")
+        assert plane.max_creating == FIRING_CALLERS
+
+        dispatcher.firing(False)
+        insert_runs([new_run(schedule, at=NINE) for schedule in schedules[8:]])
+        assert dispatcher.dispatch_ready(now=NINE) == 8
+        wait_until(lambda: plane.unique_sessions == 16, what="the next runs to start")
+        assert plane.max_creating > FIRING_CALLERS
+        wait_until(dispatcher.idle, what="the answers to be written")
+        assert ScheduleRun.objects.filter(status=RunStatus.RUNNING).count() == 16
+    finally:
+        dispatcher.shutdown(wait=True)
+
+
 def test_run_now_with_the_same_idempotency_key_returns_the_first_run_and_audits_once(acme, agent, alice):
     from audit.models import AuditEvent
 
