@@ -105,7 +105,7 @@ def ready_candidates(now: datetime, *, limit: int, exclude_orgs=()) -> list[dict
         ready = ready.exclude(id_in("org_id", exclude_orgs, array_type="bigint"))
     prefix = max(2 * limit, PREFIX_MIN)
     rows = _cut(ready, now=now, limit=limit, prefix=prefix)
-    if len(rows) < limit and ready.count() > prefix:
+    if len(rows) < limit and ready.order_by()[prefix : prefix + 1].exists():  # more than the prefix
         rows = _cut(ready, now=now, limit=limit, prefix=None)
     return rows
 
